@@ -1,0 +1,164 @@
+"""linli (邻里): community group-buying backend. create_app builds the Flask app."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from flask import Response, redirect, request
+from flask_openapi3 import Info, OpenAPI
+from redis import Redis
+
+from app.config import Settings
+from app.errors import BadRequest, ProblemModel, register_error_handlers, validation_problem
+from app.idempotency import IDEMPOTENT_PATHS
+
+log = logging.getLogger(__name__)
+
+_COMMON_ERRORS = {"400": "Malformed request (bad JSON)", "404": "Not found", "422": "Validation failed",
+                  "429": "Rate limited"}
+_AUTH_ERRORS = {"401": "Missing or invalid token", "403": "Wrong role or not your resource"}
+_WRITE_ERRORS = {"409": "Conflict with the resource's current state"}
+
+
+class LinliOpenAPI(OpenAPI):
+    """Every operation documents its problem+json errors; paths are written in full."""
+
+    def generate_spec_json(self):
+        super().generate_spec_json()
+        spec = self.spec_json
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = ProblemModel.model_json_schema()
+        schemas.pop("ValidationErrorModel", None)
+        for path, item in spec["paths"].items():
+            for method, op in item.items():
+                responses = op.setdefault("responses", {})
+                wanted = dict(_COMMON_ERRORS)
+                if op.get("security"):
+                    wanted.update(_AUTH_ERRORS)
+                if method in ("post", "put", "patch", "delete"):
+                    wanted.update(_WRITE_ERRORS)
+                for status, desc in wanted.items():
+                    if status == "422" or status not in responses:
+                        responses[status] = {"description": desc, "content": {
+                            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+                if method == "post" and path in IDEMPOTENT_PATHS:
+                    op.setdefault("parameters", []).append({
+                        "name": "Idempotency-Key", "in": "header", "required": False,
+                        "description": "Same key, same user, same endpoint: the first response is replayed",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+
+
+def create_app(settings: Settings | None = None) -> OpenAPI:
+    settings = settings or Settings()
+    app = LinliOpenAPI(
+        __name__,
+        info=Info(title="linli API", version="1.0.0",
+                  description="Community group-buying: order today, pick up tomorrow at a neighbour's pickup point."),
+        security_schemes={"jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        doc_prefix="/api/docs",
+        doc_url="/openapi.json",
+        validation_error_status=422,
+        validation_error_callback=validation_problem,
+    )
+    app.config.update(
+        JSON_AS_ASCII=False,
+        SECRET_KEY=settings.secret_key,
+        JWT_SECRET_KEY=settings.secret_key,
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.token_ttl_s),
+        JWT_TOKEN_LOCATION=["headers", "query_string"],
+        JWT_QUERY_STRING_NAME="token",
+        RATELIMIT_ENABLED=settings.ratelimit_enabled,
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_DEFAULT=settings.ratelimit_default,
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,  # Redis down: serve rather than fail every request
+        MAX_CONTENT_LENGTH=1 * 1024 * 1024,
+    )
+
+    from app.db import make_engine
+    from app.extensions import jwt, limiter
+    from app.payment.providers import make_provider
+
+    app.extensions["linli.settings"] = settings
+    app.extensions["linli.engine"] = make_engine(settings.database_url)
+    app.extensions["linli.redis"] = Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=30)
+    app.extensions["linli.payment_provider"] = make_provider(settings)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    register_error_handlers(app)
+    _jwt_problems(jwt)
+
+    from app.auth.routes import bp as auth_bp
+    from app.catalog.routes import bp as catalog_bp
+    from app.leader.routes import bp as leader_bp
+    from app.order.routes import bp as order_bp
+    from app.payment.routes import bp as payment_bp
+    from app.pickup.routes import bp as pickup_bp
+    from app.web.routes import register_web
+
+    for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp):
+        app.register_api(bp)
+    register_web(app)
+
+    @app.before_request
+    def _reject_malformed_json():
+        # flask-openapi3 reads bodies leniently; the contract says malformed JSON is a 400.
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0 and request.is_json:
+            raw = request.get_data(cache=True)
+            if raw:
+                try:
+                    json.loads(raw)
+                except (ValueError, UnicodeDecodeError):
+                    raise BadRequest("The request body is not valid JSON.")
+
+    @app.get("/healthz", doc_ui=False)
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", doc_ui=False)
+    def readyz():
+        from sqlalchemy import text
+
+        from app.db import get_engine
+
+        checks = {}
+        try:
+            with get_engine().connect() as c:
+                c.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as e:  # noqa: BLE001 - report, never raise
+            checks["database"] = f"error: {type(e).__name__}"
+        try:
+            app.extensions["linli.redis"].ping()
+            checks["redis"] = "ok"
+        except Exception as e:  # noqa: BLE001
+            checks["redis"] = f"error: {type(e).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return Response(json.dumps({"status": "ok" if ok else "unavailable", "checks": checks}),
+                        status=200 if ok else 503, mimetype="application/json")
+
+    @app.get("/api/v1/openapi.json", doc_ui=False)
+    def openapi_json():
+        return app.api_doc
+
+    @app.get("/api/docs", doc_ui=False)
+    def docs_home():
+        return redirect("/api/docs/swagger", code=302)
+
+    limiter.exempt(healthz)
+    limiter.exempt(readyz)
+    return app
+
+
+def _jwt_problems(jwt) -> None:
+    from app.errors import problem
+
+    def unauthorized(reason: str):
+        return problem(401, "unauthorized", reason)
+
+    jwt.unauthorized_loader(lambda reason: unauthorized(reason))
+    jwt.invalid_token_loader(lambda reason: unauthorized(reason))
+    jwt.expired_token_loader(lambda header, payload: unauthorized("The token has expired."))
+    jwt.revoked_token_loader(lambda header, payload: unauthorized("The token has been revoked."))
+    jwt.needs_fresh_token_loader(lambda header, payload: unauthorized("A fresh token is required."))

@@ -1,0 +1,1 @@
+"""Users, WeChat login, JWT tokens and roles."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+
+from app.auth import service, wechat
+from app.auth.schemas import BindPickupPoint, DevLogin, ProfileUpdate, TokenOut, UserPublic, WechatLogin
+from app.auth.security import BEARER, authenticated, current, issue_token
+from app.db import transaction
+from app.errors import NotFound
+from app.extensions import limiter
+from app.http import respond, settings
+
+bp = APIBlueprint("auth", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="auth", description="Login and me")])
+auth_limit = limiter.limit(lambda: settings().ratelimit_auth)
+
+
+def _login_response(s, user):
+    leader = service.leader_of(s, user.id)
+    return respond(TokenOut(token=issue_token(user, leader), user=UserPublic(**service.profile(s, user.id))))
+
+
+@bp.post("/auth/wechat", responses={200: TokenOut}, summary="Log in with a wx.login code")
+@auth_limit
+def wechat_login(body: WechatLogin):
+    ws = wechat.jscode2session(settings(), body.code)
+    with transaction() as s:
+        user = service.upsert_user(s, openid=ws.openid, unionid=ws.unionid)
+        return _login_response(s, user)
+
+
+@bp.post("/auth/dev-login", responses={200: TokenOut}, summary="Development login (LINLI_DEV_LOGIN=1 only)")
+@auth_limit
+def dev_login(body: DevLogin):
+    if not settings().dev_login:
+        raise NotFound("Not found.")
+    with transaction() as s:
+        user = service.upsert_user(s, openid=body.openid, nickname=body.nickname, admin=body.admin)
+        return _login_response(s, user)
+
+
+@bp.get("/me", responses={200: UserPublic}, security=BEARER)
+@authenticated()
+def me():
+    with transaction() as s:
+        return respond(UserPublic(**service.profile(s, current().user_id)))
+
+
+@bp.patch("/me", responses={200: UserPublic}, security=BEARER, summary="Update my nickname or phone")
+@authenticated()
+def update_me(body: ProfileUpdate):
+    with transaction() as s:
+        service.update_profile(s, user_id=current().user_id, **body.model_dump(exclude_unset=True, exclude_none=True))
+        return respond(UserPublic(**service.profile(s, current().user_id)))
+
+
+@bp.put("/me/pickup-point", responses={200: UserPublic}, security=BEARER, summary="Bind me to a pickup point")
+@authenticated()
+def bind_pickup_point(body: BindPickupPoint):
+    with transaction() as s:
+        service.bind_pickup_point(s, user_id=current().user_id, pickup_point_id=body.pickup_point_id)
+        return respond(UserPublic(**service.profile(s, current().user_id)))

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class WechatLogin(BaseModel):
+    code: str = Field(min_length=1, max_length=256, description="The code from wx.login")
+
+
+class DevLogin(BaseModel):
+    openid: str = Field(min_length=1, max_length=128)
+    nickname: str | None = Field(default=None, max_length=64)
+    admin: bool = False
+
+
+class UserPublic(BaseModel):
+    id: int
+    nickname: str
+    roles: list[str]
+    pickup_point_id: int | None
+    leader_id: int | None
+    phone: str | None = None
+
+
+class TokenOut(BaseModel):
+    token: str
+    user: UserPublic
+
+
+class BindPickupPoint(BaseModel):
+    pickup_point_id: int = Field(ge=1)
+
+
+class ProfileUpdate(BaseModel):
+    nickname: str | None = Field(default=None, min_length=1, max_length=64)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$")

@@ -1,0 +1,87 @@
+"""Who is calling: JWT verification, the per-request principal, and role checks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import g
+from flask_jwt_extended import create_access_token, get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
+from sqlmodel import select
+
+from app.db import reading
+from app.errors import Forbidden, Unauthorized
+
+BEARER = [{"jwt": []}]  # OpenAPI security requirement for protected operations
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    roles: frozenset[str]
+    leader_id: int | None = None
+    leader_point_id: int | None = None
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+def roles_of(user, leader) -> list[str]:
+    roles = ["buyer"]
+    if leader is not None and leader.active:
+        roles.append("leader")
+    if user.is_admin:
+        roles.append("admin")
+    return roles
+
+
+def issue_token(user, leader=None) -> str:
+    # Roles in the token are informational; every request re-reads them from the database so
+    # that an approval or a revocation takes effect at once.
+    return create_access_token(identity=str(user.id), additional_claims={"roles": roles_of(user, leader)})
+
+
+def load_principal() -> Principal:
+    if "principal" in g:
+        return g.principal
+    try:
+        verify_jwt_in_request()
+        user_id = int(get_jwt_identity())
+    except (JWTExtendedException, PyJWTError, ValueError, TypeError) as e:
+        raise Unauthorized("A valid bearer token is required.") from e
+    from app.auth.models import User
+    from app.leader.models import Leader
+    from app.pickup.models import PickupPoint
+
+    with reading() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise Unauthorized("The token's user no longer exists.")
+        row = s.exec(select(Leader, PickupPoint.id).join(PickupPoint, PickupPoint.leader_id == Leader.id,
+                                                          isouter=True).where(Leader.user_id == user_id)).first()
+    leader, point_id = row if row else (None, None)
+    g.principal = Principal(user_id=user.id, roles=frozenset(roles_of(user, leader)),
+                            leader_id=leader.id if leader and leader.active else None,
+                            leader_point_id=point_id if leader and leader.active else None)
+    return g.principal
+
+
+def authenticated(*roles: str):
+    """Require a valid token, and if roles are given, at least one of them."""
+
+    def deco(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            p = load_principal()
+            if roles and not p.roles.intersection(roles):
+                raise Forbidden(f"This needs the role {' or '.join(roles)}.")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+def current() -> Principal:
+    return load_principal()

@@ -1,0 +1,65 @@
+"""Client for WeChat's jscode2session (mini-program login)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import requests
+
+from app.config import Settings
+from app.errors import DomainError, ServiceUnavailable, Unauthorized
+
+log = logging.getLogger(__name__)
+
+
+class WechatCodeInvalid(Unauthorized):
+    code = "wechat_code_invalid"
+
+
+class WechatRateLimited(DomainError):
+    status, code = 429, "wechat_rate_limited"
+
+
+class WechatUnavailable(ServiceUnavailable):
+    code = "wechat_unavailable"
+
+
+@dataclass(frozen=True)
+class WechatSession:
+    openid: str
+    session_key: str
+    unionid: str | None
+
+
+# https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html
+_INVALID_CODE = {40029, 40163, 40226}  # invalid code, code already used, high-risk user blocked
+_RATE_LIMITED = {45011}
+
+
+def jscode2session(settings: Settings, code: str) -> WechatSession:
+    try:
+        resp = requests.get(
+            settings.wechat_api_base.rstrip("/") + "/sns/jscode2session",
+            params={"appid": settings.wechat_appid, "secret": settings.wechat_secret,
+                    "js_code": code, "grant_type": "authorization_code"},
+            timeout=settings.wechat_timeout_s,
+        )
+        # WeChat answers 200 with a JSON body (often labelled text/plain), errors included.
+        data = resp.json()
+    except (requests.RequestException, ValueError) as e:
+        log.warning("jscode2session failed: %s", e)
+        raise WechatUnavailable("WeChat login service could not be reached.") from e
+    if not isinstance(data, dict):
+        raise WechatUnavailable("WeChat login service gave an unexpected answer.")
+    errcode = int(data.get("errcode") or 0)
+    if errcode:
+        errmsg = str(data.get("errmsg", ""))
+        if errcode in _INVALID_CODE:
+            raise WechatCodeInvalid(f"WeChat rejected the login code ({errcode}: {errmsg}).")
+        if errcode in _RATE_LIMITED:
+            raise WechatRateLimited("WeChat login is rate limited; try again shortly.")
+        log.warning("jscode2session error %s: %s", errcode, errmsg)
+        raise WechatUnavailable(f"WeChat login failed ({errcode}).")
+    if not data.get("openid") or not data.get("session_key"):
+        raise WechatUnavailable("WeChat login answer lacks openid.")
+    return WechatSession(openid=data["openid"], session_key=data["session_key"], unionid=data.get("unionid"))

@@ -1,0 +1,121 @@
+"""Products and SKUs; stock moves only through take_stock / return_stock (atomic statements)."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.catalog.models import Product, Sku
+from app.errors import Conflict, NotFound
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
+class SkuNotFound(NotFound):
+    code = "sku_not_found"
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+
+
+class SkuUnavailable(Conflict):
+    code = "sku_unavailable"
+
+
+def create_product(session: Session, *, name: str, description: str, images: list[str],
+                   skus: list[dict], on_sale: bool = True) -> tuple[Product, list[Sku]]:
+    product = Product(name=name, description=description, images=images, on_sale=on_sale)
+    session.add(product)
+    session.flush()
+    rows = [Sku(product_id=product.id, **s) for s in skus]
+    session.add_all(rows)
+    session.flush()
+    return product, rows
+
+
+def update_product(session: Session, product_id: int, **changes) -> Product:
+    product = session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound(f"Product {product_id} does not exist.")
+    for k, v in changes.items():
+        setattr(product, k, v)
+    session.add(product)
+    session.flush()
+    return product
+
+
+def update_sku(session: Session, sku_id: int, *, stock: int | None = None, stock_delta: int | None = None,
+               **changes) -> Sku:
+    sku = session.get(Sku, sku_id)
+    if sku is None:
+        raise SkuNotFound(f"SKU {sku_id} does not exist.")
+    for k, v in changes.items():
+        setattr(sku, k, v)
+    session.add(sku)
+    session.flush()
+    if stock is not None:
+        session.exec(update(Sku).where(Sku.id == sku_id).values(stock=stock))
+    if stock_delta:
+        if not session.exec(update(Sku).where(Sku.id == sku_id, Sku.stock + stock_delta >= 0)
+                            .values(stock=Sku.stock + stock_delta)).rowcount:
+            raise OutOfStock(f"SKU {sku_id} has fewer than {-stock_delta} units to remove.", sku_id=sku_id)
+    session.refresh(sku)
+    return sku
+
+
+def products_with_skus(session: Session, products: list[Product], *, active_only: bool) -> list[tuple[Product, list[Sku]]]:
+    ids = [p.id for p in products]
+    by_product: dict[int, list[Sku]] = defaultdict(list)
+    if ids:
+        q = select(Sku).where(Sku.product_id.in_(ids)).order_by(Sku.id)
+        if active_only:
+            q = q.where(Sku.active.is_(True))
+        for sku in session.exec(q):
+            by_product[sku.product_id].append(sku)
+    return [(p, by_product[p.id]) for p in products]
+
+
+def list_products(session: Session, *, before_id: int | None, limit: int, on_sale_only: bool = True):
+    q = select(Product).order_by(Product.id.desc()).limit(limit + 1)
+    if on_sale_only:
+        q = q.where(Product.on_sale.is_(True))
+    if before_id:
+        q = q.where(Product.id < before_id)
+    return list(session.exec(q))
+
+
+def get_product(session: Session, product_id: int, *, on_sale_only: bool = True) -> Product:
+    product = session.get(Product, product_id)
+    if product is None or (on_sale_only and not product.on_sale):
+        raise ProductNotFound(f"Product {product_id} does not exist.")
+    return product
+
+
+def sellable_skus(session: Session, sku_ids: list[int]) -> dict[int, tuple[Sku, Product]]:
+    """The SKUs (with their products) that can be ordered now; raises for any that cannot."""
+    rows = session.exec(select(Sku, Product).join(Product, Product.id == Sku.product_id)
+                        .where(Sku.id.in_(sku_ids))).all()
+    found = {sku.id: (sku, product) for sku, product in rows}
+    for sid in sku_ids:
+        if sid not in found:
+            raise SkuNotFound(f"SKU {sid} does not exist.", sku_id=sid)
+        sku, product = found[sid]
+        if not sku.active or not product.on_sale:
+            raise SkuUnavailable(f"SKU {sid} is not on sale.", sku_id=sid)
+    return found
+
+
+def take_stock(session: Session, *, sku_id: int, qty: int) -> None:
+    # One statement: the row lock and the check are the same thing, so no oversell.
+    taken = session.exec(update(Sku).where(Sku.id == sku_id, Sku.stock >= qty)
+                         .values(stock=Sku.stock - qty)).rowcount
+    if not taken:
+        raise OutOfStock(f"SKU {sku_id} has fewer than {qty} units left.", sku_id=sku_id)
+
+
+def return_stock(session: Session, *, sku_id: int, qty: int) -> None:
+    session.exec(update(Sku).where(Sku.id == sku_id).values(stock=Sku.stock + qty))

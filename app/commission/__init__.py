@@ -1,0 +1,1 @@
+"""Leader commissions: accrued on pickup, settled after the freeze, reversed on refund."""

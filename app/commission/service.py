@@ -1,0 +1,71 @@
+"""Commission ledger: an entry (rate × order total) per picked-up order, settled after the
+freeze period, reversed when the order is refunded."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.commission.models import Commission
+from app.config import Settings
+from app.db import utcnow
+from app.leader.models import Leader
+
+
+def rate_bp_for(leader: Leader, settings: Settings) -> int:
+    if leader.commission_rate_bp is not None:
+        return leader.commission_rate_bp
+    return int((settings.commission_rate * 10_000).to_integral_value(ROUND_HALF_UP))
+
+
+def amount_for(total: int, rate_bp: int) -> int:
+    return int((Decimal(total) * rate_bp / 10_000).to_integral_value(ROUND_HALF_UP))
+
+
+def accrue(session: Session, *, settings: Settings, order_id: int, leader_id: int, total: int,
+           picked_up_at: datetime) -> Commission | None:
+    leader = session.get(Leader, leader_id)
+    rate = rate_bp_for(leader, settings)
+    entry = Commission(leader_id=leader_id, order_id=order_id, amount=amount_for(total, rate), rate_bp=rate,
+                       settle_at=picked_up_at + timedelta(days=settings.commission_freeze_days))
+    try:
+        with session.begin_nested():  # one entry per order, whoever gets here twice
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        return None
+    return entry
+
+
+def reverse(session: Session, *, order_id: int) -> bool:
+    """Reverse the order's entry, settled or not (a settled one is clawed back from the next payout)."""
+    return bool(session.exec(update(Commission).where(Commission.order_id == order_id,
+                                                      Commission.status != "reversed")
+                             .values(status="reversed", reversed_at=utcnow())).rowcount)
+
+
+def settle_due(session: Session, *, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    return session.exec(update(Commission).where(Commission.status == "pending", Commission.settle_at <= now)
+                        .values(status="settled", settled_at=now)).rowcount
+
+
+def list_for_leader(session: Session, *, leader_id: int, status: str | None, before_id: int | None, limit: int):
+    q = select(Commission).where(Commission.leader_id == leader_id).order_by(Commission.id.desc()).limit(limit + 1)
+    if status:
+        q = q.where(Commission.status == status)
+    if before_id:
+        q = q.where(Commission.id < before_id)
+    return list(session.exec(q))
+
+
+def totals_for_leader(session: Session, *, leader_id: int) -> dict[str, int]:
+    rows = session.exec(select(Commission.status, func.coalesce(func.sum(Commission.amount), 0))
+                        .where(Commission.leader_id == leader_id).group_by(Commission.status)).all()
+    totals = {"pending": 0, "settled": 0, "reversed": 0}
+    totals.update({status: int(amount) for status, amount in rows})
+    totals["earned"] = totals["pending"] + totals["settled"]
+    return totals

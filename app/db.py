@@ -1,0 +1,154 @@
+"""Engine, sessions and the one-transaction-per-use-case context manager."""
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from flask import current_app
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+# Stable constraint names so that Alembic can alter them (batch mode on SQLite included).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata: MetaData = SQLModel.metadata
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_engine(url: str, **kw) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):
+            # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred and
+            # would deadlock writers that first read); see _sqlite_begin.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # Writers take the write lock up front, so "read, then write" never fails with
+            # SQLITE_BUSY half-way; read-only sessions use a deferred BEGIN.
+            mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    if "poolclass" not in kw:
+        kw.update(pool_size=10, max_overflow=40)
+    return create_engine(url, pool_pre_ping=True, **kw)
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["linli.engine"]
+
+
+class _Tx:
+    def __init__(self, session: Session):
+        self.session = session
+        self.after_commit: list[Callable[[], None]] = []
+
+
+_current: contextvars.ContextVar[_Tx | None] = contextvars.ContextVar("linli_tx", default=None)
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One transaction per use case: commits on exit, rolls back on raise.
+
+    Nested use joins the outer transaction (so a decorator such as idempotency can wrap the
+    route's own transaction); only the outermost one commits and then runs after-commit hooks.
+    """
+    outer = _current.get()
+    if outer is not None:
+        yield outer.session
+        return
+    session = Session(get_engine(), expire_on_commit=False)
+    tx = _Tx(session)
+    token = _current.set(tx)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        _current.reset(token)
+        session.close()
+    for fn in tx.after_commit:
+        fn()
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A read-only session (never takes SQLite's write lock)."""
+    engine = get_engine().execution_options(readonly=True)
+    with Session(engine, expire_on_commit=False) as session:
+        yield session  # close() ends the transaction without expiring loaded objects
+
+
+def discard_after_commit() -> None:
+    """Forget the hooks of work that was rolled back inside the current transaction."""
+    tx = _current.get()
+    if tx is not None:
+        tx.after_commit.clear()
+
+
+def after_commit(fn: Callable[[], None]) -> None:
+    """Run fn once the current transaction commits (immediately if there is none)."""
+    tx = _current.get()
+    if tx is None:
+        fn()
+    else:
+        tx.after_commit.append(fn)
+
+
+from sqlalchemy.types import DateTime, TypeDecorator  # noqa: E402
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (no zone support) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def ts_field(nullable: bool = True, index: bool = False, default_now: bool = False):
+    """A UTC timestamp column for SQLModel tables."""
+    from sqlalchemy import Column
+    from sqlmodel import Field
+
+    kw = {"default_factory": utcnow} if default_now else {"default": None}
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable and not default_now, index=index), **kw)

@@ -1,0 +1,1 @@
+"""Leader applications, their approval, and leaders themselves."""

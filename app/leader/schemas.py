@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.pickup.schemas import CoordType
+
+
+class PointApplication(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    address: str = Field(min_length=1, max_length=255)
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    coord_type: CoordType = "gcj02"
+    service_radius_m: int = Field(default=3000, ge=500, le=5000)
+    opening_hours: str | None = Field(default=None, max_length=100, examples=["08:00-20:00"])
+
+
+class ApplicationCreate(BaseModel):
+    real_name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(pattern=r"^\+?[0-9]{5,20}$")
+    pickup_point: PointApplication
+
+
+class ApplicationCreated(BaseModel):
+    id: int
+    status: str
+
+
+ApplicationStatus = Literal["pending", "approved", "rejected"]
+
+
+class ApplicationPublic(BaseModel):
+    id: int
+    user_id: int
+    status: ApplicationStatus
+    real_name: str
+    phone: str
+    pickup_point: dict
+    reason: str | None
+    leader_id: int | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class ApplicationList(BaseModel):
+    items: list[ApplicationPublic]
+    next_cursor: str | None
+
+
+class ApplicationQuery(BaseModel):
+    status: ApplicationStatus | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class ApplicationPath(BaseModel):
+    application_id: int
+
+
+class Approved(BaseModel):
+    leader_id: int
+    pickup_point_id: int
+
+
+class RejectBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Rejected(BaseModel):
+    id: int
+    status: str
+    reason: str
+
+
+class LeaderPath(BaseModel):
+    leader_id: int
+
+
+class LeaderUpdate(BaseModel):
+    commission_rate: float | None = Field(default=None, ge=0, le=0.5, description="e.g. 0.12 for 12%")
+    active: bool | None = None
+
+
+class LeaderPublic(BaseModel):
+    id: int
+    user_id: int
+    real_name: str
+    phone: str
+    commission_rate: float
+    active: bool
+
+
+# ---- the leader's workbench ---------------------------------------------------------------
+
+OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
+
+
+class LeaderOrdersQuery(BaseModel):
+    delivery_date: date | None = None
+    status: OrderStatusName | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class SummaryQuery(BaseModel):
+    delivery_date: date | None = Field(default=None, description="Default: today (business time zone)")
+
+
+class SummaryLine(BaseModel):
+    sku_id: int
+    name: str
+    qty: int
+
+
+class Summary(BaseModel):
+    delivery_date: date
+    order_count: int
+    lines: list[SummaryLine]
+    total: int
+    commission_expected: int
+
+
+class DeliveryPath(BaseModel):
+    delivery_date: date
+
+
+class Received(BaseModel):
+    arrived: int
+
+
+class PickupBody(BaseModel):
+    pickup_code: str = Field(pattern=r"^[0-9]{6}$")
+    delivery_date: date | None = None
+
+
+class CommissionQuery(BaseModel):
+    status: Literal["pending", "settled", "reversed"] | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class CommissionEntry(BaseModel):
+    id: int
+    order_id: int
+    amount: int
+    rate_bp: int
+    status: Literal["pending", "settled", "reversed"]
+    settle_at: datetime
+    created_at: datetime
+    settled_at: datetime | None
+    reversed_at: datetime | None
+
+
+class CommissionTotals(BaseModel):
+    pending: int
+    settled: int
+    reversed: int
+    earned: int
+
+
+class CommissionList(BaseModel):
+    items: list[CommissionEntry]
+    totals: CommissionTotals
+    next_cursor: str | None

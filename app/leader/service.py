@@ -1,0 +1,104 @@
+"""Becoming a leader: apply, and an operator approves (leader + pickup point) or rejects."""
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.db import utcnow
+from app.errors import Conflict, InvalidState, NotFound
+from app.leader.models import Leader, LeaderApplication
+from app.pickup import service as pickup_service
+
+
+class ApplicationNotFound(NotFound):
+    code = "application_not_found"
+
+
+class ApplicationPending(Conflict):
+    code = "application_pending"
+
+
+class AlreadyLeader(Conflict):
+    code = "already_leader"
+
+
+class LeaderNotFound(NotFound):
+    code = "leader_not_found"
+
+
+def apply(session: Session, *, user_id: int, real_name: str, phone: str, point_name: str,
+          point_address: str, lat: float, lng: float, service_radius_m: int,
+          opening_hours: str | None) -> LeaderApplication:
+    if session.exec(select(Leader.id).where(Leader.user_id == user_id)).first() is not None:
+        raise AlreadyLeader("You are already a leader.")
+    pending = session.exec(select(LeaderApplication.id).where(
+        LeaderApplication.user_id == user_id, LeaderApplication.status == "pending")).first()
+    if pending is not None:
+        raise ApplicationPending(f"Application {pending} is still pending.", application_id=pending)
+    app_ = LeaderApplication(user_id=user_id, real_name=real_name, phone=phone, point_name=point_name,
+                             point_address=point_address, lat=lat, lng=lng, service_radius_m=service_radius_m,
+                             opening_hours=opening_hours)
+    session.add(app_)
+    session.flush()
+    return app_
+
+
+def list_applications(session: Session, *, status: str | None, before_id: int | None, limit: int):
+    q = select(LeaderApplication).order_by(LeaderApplication.id.desc()).limit(limit + 1)
+    if status:
+        q = q.where(LeaderApplication.status == status)
+    if before_id:
+        q = q.where(LeaderApplication.id < before_id)
+    return list(session.exec(q))
+
+
+def _decide(session: Session, application_id: int, status: str, reason: str | None = None) -> LeaderApplication:
+    # Only a pending application can be decided, once, even with two operators clicking at once.
+    done = session.exec(
+        update(LeaderApplication)
+        .where(LeaderApplication.id == application_id, LeaderApplication.status == "pending")
+        .values(status=status, reason=reason, decided_at=utcnow())
+    ).rowcount
+    app_ = session.get(LeaderApplication, application_id)
+    if app_ is None:
+        raise ApplicationNotFound(f"Application {application_id} does not exist.")
+    if not done:
+        raise InvalidState(f"Application {application_id} is already {app_.status}.")
+    session.refresh(app_)
+    return app_
+
+
+def approve(session: Session, *, application_id: int) -> tuple[Leader, int]:
+    app_ = _decide(session, application_id, "approved")
+    if session.exec(select(Leader.id).where(Leader.user_id == app_.user_id)).first() is not None:
+        raise AlreadyLeader("The applicant is already a leader.")
+    leader = Leader(user_id=app_.user_id, real_name=app_.real_name, phone=app_.phone)
+    session.add(leader)
+    session.flush()
+    point = pickup_service.create_point(
+        session, leader_id=leader.id, name=app_.point_name, address=app_.point_address, lat=app_.lat,
+        lng=app_.lng, service_radius_m=app_.service_radius_m, opening_hours=app_.opening_hours)
+    app_.leader_id = leader.id
+    session.add(app_)
+    session.flush()
+    return leader, point.id
+
+
+def reject(session: Session, *, application_id: int, reason: str) -> LeaderApplication:
+    return _decide(session, application_id, "rejected", reason)
+
+
+def get_leader(session: Session, leader_id: int) -> Leader:
+    leader = session.get(Leader, leader_id)
+    if leader is None:
+        raise LeaderNotFound(f"Leader {leader_id} does not exist.")
+    return leader
+
+
+def update_leader(session: Session, *, leader_id: int, **changes) -> Leader:
+    leader = get_leader(session, leader_id)
+    for k, v in changes.items():
+        setattr(leader, k, v)
+    session.add(leader)
+    session.flush()
+    return leader

@@ -1,0 +1,13 @@
+"""Import every table so that metadata (Alembic, tests) sees the whole schema."""
+
+
+def load_all() -> None:
+    import app.auth.models  # noqa: F401
+    import app.catalog.models  # noqa: F401
+    import app.commission.models  # noqa: F401
+    import app.idempotency  # noqa: F401
+    import app.leader.models  # noqa: F401
+    import app.notify.models  # noqa: F401
+    import app.order.models  # noqa: F401
+    import app.payment.models  # noqa: F401
+    import app.pickup.models  # noqa: F401

@@ -1,0 +1,1 @@
+"""User notifications: stored rows plus a Redis pub/sub push for live sockets."""

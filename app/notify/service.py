@@ -1,0 +1,36 @@
+"""Tell a user something: a stored notification, and a push to their open sockets (any process)
+over Redis pub/sub once the transaction commits."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlmodel import Session
+
+from app.db import after_commit
+from app.notify.models import Notification
+
+log = logging.getLogger(__name__)
+
+
+def user_channel(user_id: int) -> str:
+    return f"linli:user:{user_id}"
+
+
+def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any]) -> Notification:
+    note = Notification(user_id=user_id, event=event, data=data)
+    session.add(note)
+    session.flush()
+    message = json.dumps({"event": event, "data": data}, ensure_ascii=False, default=str)
+
+    def _publish():
+        from app.queue import get_redis
+
+        try:
+            get_redis().publish(user_channel(user_id), message)
+        except Exception:  # the stored row is the record; a lost push is not an error
+            log.warning("could not publish %s to user %s", event, user_id, exc_info=True)
+
+    after_commit(_publish)
+    return note

@@ -1,0 +1,1 @@
+"""Orders: cut-off rule, stock taking, expiry, pickup codes and the order state machine."""

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db import ts_field
+
+
+class OrderStatus(str, enum.Enum):
+    pending_payment = "pending_payment"
+    paid = "paid"
+    shipped = "shipped"
+    arrived = "arrived"
+    picked_up = "picked_up"
+    cancelled = "cancelled"
+    refunded = "refunded"
+
+
+class OrderSource(str, enum.Enum):
+    plain = "plain"
+    flash_sale = "flash_sale"
+    group = "group"
+    bargain = "bargain"
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("pickup_point_id", "delivery_date", "pickup_code", name="uq_orders_point_date_code"),
+        Index("ix_orders_point_date_status", "pickup_point_id", "delivery_date", "status"),
+        Index("ix_orders_status_pay_before", "status", "pay_before"),
+        CheckConstraint("total >= 0", name="total_non_negative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="users.id", index=True)
+    pickup_point_id: int = Field(foreign_key="pickup_points.id")
+    leader_id: int = Field(foreign_key="leaders.id", index=True)
+    status: str = Field(default=OrderStatus.pending_payment.value, max_length=20)
+    # Where the order came from (plain checkout, a flash sale, a group, a bargain) and the id
+    # of that thing in its own domain, so later domains attach without changing this table.
+    source: str = Field(default=OrderSource.plain.value, max_length=16)
+    source_ref: str | None = Field(default=None, max_length=64, index=True)
+    total: int  # fen
+    # None until known: a group-buy order takes its date when its group succeeds.
+    delivery_date: date | None = None
+    note: str | None = Field(default=None, max_length=200)
+    pickup_code: str | None = Field(default=None, max_length=6)
+    pay_before: datetime | None = ts_field()
+    created_at: datetime = ts_field(default_now=True)
+    paid_at: datetime | None = ts_field()
+    shipped_at: datetime | None = ts_field()
+    arrived_at: datetime | None = ts_field()
+    picked_up_at: datetime | None = ts_field()
+    cancelled_at: datetime | None = ts_field()
+    refunded_at: datetime | None = ts_field()
+    cancel_reason: str | None = Field(default=None, max_length=64)
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    sku_id: int = Field(foreign_key="skus.id", index=True)
+    product_name: str = Field(max_length=100)
+    sku_name: str = Field(max_length=100)
+    qty: int
+    unit_price: int
+    amount: int

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+
+from app.auth.security import BEARER, authenticated, current
+from app.db import reading, transaction
+from app.http import respond, settings
+from app.idempotency import idempotent
+from app.order import service, views
+from app.order.models import OrderStatus
+from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic, OrderQuery,
+                               PaymentInfo, PayOut)
+from app.pagination import decode_cursor, page_of
+from app.payment import service as payment_service
+
+bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
+                  abp_tags=[Tag(name="orders", description="Order today, pick up tomorrow")])
+
+
+@bp.post("/orders", responses={201: OrderPublic}, security=BEARER,
+         summary="Place an order (takes stock at once; pay before pay_before)")
+@authenticated()
+@idempotent
+def create_order(body: OrderCreate):
+    with transaction() as s:
+        order = service.place_order(
+            s, settings=settings(), buyer_id=current().user_id,
+            lines=[service.Line(sku_id=i.sku_id, qty=i.qty) for i in body.items],
+            pickup_point_id=body.pickup_point_id, note=body.note)
+        return respond(views.order_public_one(s, order), 201)
+
+
+@bp.get("/orders", responses={200: OrderList}, security=BEARER, summary="My orders, newest first")
+@authenticated()
+def list_orders(query: OrderQuery):
+    with reading() as s:
+        rows = service.list_buyer_orders(s, buyer_id=current().user_id, status=query.status,
+                                         before_id=decode_cursor(query.cursor), limit=query.limit)
+        rows, cursor = page_of(rows, query.limit)
+        return respond(OrderList(items=views.orders_public(s, rows), next_cursor=cursor))
+
+
+@bp.get("/orders/<int:order_id>", responses={200: OrderPublic}, security=BEARER)
+@authenticated()
+def get_order(path: OrderPath):
+    with reading() as s:
+        order = service.get_buyer_order(s, order_id=path.order_id, buyer_id=current().user_id)
+        return respond(views.order_public_one(s, order))
+
+
+@bp.post("/orders/<int:order_id>/pay", responses={200: PayOut}, security=BEARER,
+         summary="Start paying: client parameters for wx.requestPayment (sandbox: paid at once)")
+@authenticated()
+def pay_order(path: OrderPath):
+    with transaction() as s:
+        order, params = payment_service.start_payment(s, order_id=path.order_id, buyer_id=current().user_id)
+        return respond(PayOut(order=views.order_public_one(s, order),
+                              payment=PaymentInfo(provider=payment_service.provider().name, params=params)))
+
+
+@bp.post("/orders/<int:order_id>/cancel", responses={200: OrderPublic}, security=BEARER,
+         summary="Cancel: unpaid → cancelled; paid (not yet shipped) → refunded")
+@authenticated()
+def cancel_order(path: OrderPath):
+    with transaction() as s:
+        order = service.cancel_by_buyer(s, order_id=path.order_id, buyer_id=current().user_id)
+        return respond(views.order_public_one(s, order))
+
+
+@bp.post("/admin/orders/<int:order_id>/refund", responses={200: OrderPublic}, security=BEARER,
+         summary="After-sales refund by an operator, at any stage after payment (reverses commission)")
+@authenticated("admin")
+def admin_refund(path: OrderPath, body: AdminRefundBody):
+    with transaction() as s:
+        payment_service.refund_order(s, order_id=path.order_id, reason=body.reason, allowed_from=(
+            OrderStatus.paid, OrderStatus.shipped, OrderStatus.arrived, OrderStatus.picked_up))
+        return respond(views.order_public_one(s, service.get_order(s, path.order_id)))

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
+
+
+class ItemIn(BaseModel):
+    sku_id: int = Field(ge=1)
+    qty: int = Field(ge=1, le=999)
+
+
+class OrderCreate(BaseModel):
+    items: list[ItemIn] = Field(min_length=1, max_length=50)
+    pickup_point_id: int | None = Field(default=None, ge=1)
+    note: str | None = Field(default=None, max_length=200)
+
+
+class ItemOut(BaseModel):
+    sku_id: int
+    name: str = Field(description="Product name and SKU name, e.g. 麒麟西瓜 一个装约4斤")
+    product_name: str
+    sku_name: str
+    qty: int
+    unit_price: int
+    amount: int
+
+
+class OrderPublic(BaseModel):
+    id: int
+    status: OrderStatusName
+    source: Literal["plain", "flash_sale", "group", "bargain"]
+    source_ref: str | None
+    items: list[ItemOut]
+    total: int
+    delivery_date: date | None
+    pickup_point_id: int
+    note: str | None
+    pay_before: datetime | None
+    pickup_code: str | None = Field(description="6 digits; present once the order is paid and dated")
+    created_at: datetime
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    arrived_at: datetime | None
+    picked_up_at: datetime | None
+    cancelled_at: datetime | None
+    refunded_at: datetime | None
+
+
+class OrderList(BaseModel):
+    items: list[OrderPublic]
+    next_cursor: str | None
+
+
+class OrderQuery(BaseModel):
+    status: OrderStatusName | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class OrderPath(BaseModel):
+    order_id: int
+
+
+class PaymentInfo(BaseModel):
+    provider: str
+    params: dict
+
+
+class PayOut(BaseModel):
+    order: OrderPublic
+    payment: PaymentInfo
+
+
+class BuyerBrief(BaseModel):
+    id: int
+    nickname: str
+
+
+class LeaderOrder(BaseModel):
+    id: int
+    status: OrderStatusName
+    source: str
+    items: list[ItemOut]
+    total: int
+    delivery_date: date | None
+    note: str | None
+    buyer: BuyerBrief
+    created_at: datetime
+    paid_at: datetime | None
+    arrived_at: datetime | None
+    picked_up_at: datetime | None
+
+
+class LeaderOrderList(BaseModel):
+    items: list[LeaderOrder]
+    next_cursor: str | None
+
+
+class AdminRefundBody(BaseModel):
+    reason: str = Field(default="after_sales", min_length=1, max_length=80)

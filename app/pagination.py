@@ -1,0 +1,52 @@
+"""Cursor pagination shared by every list endpoint: ?limit= (1..100) and an opaque ?cursor=."""
+from __future__ import annotations
+
+import base64
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from app.errors import Unprocessable
+
+T = TypeVar("T")
+
+
+class PageQuery(BaseModel):
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class InvalidCursor(Unprocessable):
+    code = "validation_error"
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The id after which (descending) the next page starts; None for the first page."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "id":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidCursor("cursor is not one this API issued",
+                            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from e
+
+
+def page_of(rows: list, limit: int, key=lambda r: r.id) -> tuple[list, str | None]:
+    """rows were fetched with limit + 1: trim and compute the next cursor."""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(key(rows[-1]))
+    return rows, None

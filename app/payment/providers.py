@@ -1,0 +1,75 @@
+"""Payment providers. Each turns an order into client payment parameters, turns a provider
+callback into a verified PaymentEvent, and executes refunds; the money logic is shared."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from app.config import Settings
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A verified "this transaction succeeded" fact from a provider."""
+
+    out_trade_no: str
+    transaction_id: str
+    amount: int  # fen, as the provider reports it
+    paid_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    ok: bool
+    status: str  # succeeded | processing | failed
+    detail: str = ""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def prepay(self, *, out_trade_no: str, amount: int, description: str, payer_openid: str,
+               expires_at: datetime) -> dict[str, Any]:
+        """Parameters the mini-program passes to wx.requestPayment (or the sandbox's own)."""
+
+    def refund(self, *, out_trade_no: str, transaction_id: str | None, out_refund_no: str, amount: int,
+               total: int, reason: str) -> RefundResult:
+        ...
+
+
+def out_trade_no(order_id: int) -> str:
+    # WeChat Pay wants 6..32 characters of [A-Za-z0-9_-*]; keep it derivable from the order id.
+    return f"LL{order_id:012d}"
+
+
+def order_id_from_trade_no(value: str) -> int | None:
+    if value.startswith("LL") and value[2:].isdigit():
+        return int(value[2:])
+    return None
+
+
+class SandboxProvider:
+    """Development provider: paying succeeds at once through the same confirmation path."""
+
+    name = "sandbox"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def prepay(self, *, out_trade_no: str, amount: int, description: str, payer_openid: str,
+               expires_at: datetime) -> dict[str, Any]:
+        return {"out_trade_no": out_trade_no, "amount": amount, "sandbox": True}
+
+    def refund(self, *, out_trade_no: str, transaction_id: str | None, out_refund_no: str, amount: int,
+               total: int, reason: str) -> RefundResult:
+        return RefundResult(ok=True, status="succeeded")
+
+
+def make_provider(settings: Settings) -> PaymentProvider:
+    if settings.payment_provider == "wechatpay":
+        from app.payment.wechatpay import WechatPayProvider
+
+        return WechatPayProvider(settings)
+    return SandboxProvider(settings)

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from flask import Response, current_app, request
+from flask_openapi3 import APIBlueprint, Tag
+
+from app.db import transaction
+from app.errors import NotFound
+from app.http import problem_response, settings
+from app.payment import service
+
+bp = APIBlueprint("payments", __name__, url_prefix="/api/v1",
+                  abp_tags=[Tag(name="payments", description="Provider callbacks")])
+
+
+@bp.post("/payments/wechatpay/notify", responses={204: None, 401: problem_response("Signature or age check failed")},
+         summary="WeChat Pay v3 payment notification (signature verified, resource decrypted, handled once)")
+def wechatpay_notify():
+    if settings().payment_provider != "wechatpay":
+        raise NotFound("WeChat Pay is not configured on this server.")
+    p = current_app.extensions["linli.payment_provider"]
+    # Verification needs the exact bytes WeChat signed, so the raw body is read, not parsed JSON.
+    event = p.parse_notification(request.headers, request.get_data(as_text=True))
+    if event is not None:
+        with transaction() as s:
+            service.confirm_payment(s, provider_name=p.name, event=event)
+    return Response(status=204)

@@ -1,0 +1,140 @@
+"""Money in and out. Every successful payment, whatever the provider, goes through
+confirm_payment; every refund through refund_order and the refund job."""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.auth.models import User
+from app.db import utcnow
+from app.errors import Conflict, InvalidState
+from app.order import service as order_service
+from app.order.models import Order, OrderStatus
+from app.payment.models import Payment, Refund
+from app.payment.providers import PaymentEvent, PaymentProvider, order_id_from_trade_no, out_trade_no
+
+log = logging.getLogger(__name__)
+
+
+class AmountMismatch(Conflict):
+    status, code = 400, "amount_mismatch"
+
+
+class UnknownTrade(Conflict):
+    status, code = 400, "unknown_trade"
+
+
+def provider() -> PaymentProvider:
+    return current_app.extensions["linli.payment_provider"]
+
+
+def start_payment(session: Session, *, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any]]:
+    order = order_service.get_buyer_order(session, order_id=order_id, buyer_id=buyer_id)
+    order_service.ensure_payable(session, order)
+    p = provider()
+    buyer = session.get(User, buyer_id)
+    params = p.prepay(out_trade_no=out_trade_no(order.id), amount=order.total,
+                      description=f"linli order {order.id}", payer_openid=buyer.openid,
+                      expires_at=order.pay_before)
+    if p.name == "sandbox":
+        # The sandbox "notifies" at once, through the very path a real notification takes.
+        confirm_payment(session, provider_name="sandbox", event=PaymentEvent(
+            out_trade_no=out_trade_no(order.id), transaction_id=f"sandbox-{order.id}-{uuid.uuid4().hex[:8]}",
+            amount=order.total, paid_at=utcnow()))
+        session.refresh(order)
+    return order, params
+
+
+def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent) -> Payment:
+    """Apply a verified payment exactly once per provider transaction.
+
+    Returns the Payment row (existing one on a replay). Raises AmountMismatch / UnknownTrade for
+    payments that cannot be applied; those are recorded too, once.
+    """
+    existing = session.exec(select(Payment).where(Payment.provider == provider_name,
+                                                  Payment.transaction_id == event.transaction_id)).first()
+    if existing is not None:
+        return existing
+    order_id = order_id_from_trade_no(event.out_trade_no)
+    order = session.get(Order, order_id) if order_id is not None else None
+    if order is None:
+        raise UnknownTrade(f"No order for out_trade_no {event.out_trade_no}.")
+    payment = Payment(order_id=order.id, provider=provider_name, transaction_id=event.transaction_id,
+                      amount=event.amount, status="applied", payload=event.raw)
+    try:
+        with session.begin_nested():  # the unique key is the "handled once" guarantee
+            session.add(payment)
+            session.flush()
+    except IntegrityError:
+        return session.exec(select(Payment).where(Payment.provider == provider_name,
+                                                  Payment.transaction_id == event.transaction_id)).one()
+    if event.amount != order.total:
+        payment.status = "amount_mismatch"
+        session.add(payment)
+        log.error("payment %s for order %s: amount %s != total %s", event.transaction_id, order.id,
+                  event.amount, order.total)
+        return payment
+    if not order_service.mark_paid(session, order_id=order.id, paid_at=event.paid_at):
+        # Money arrived for an order that is no longer payable (expired, cancelled): give it back.
+        payment.status = "late"
+        session.add(payment)
+        _create_refund(session, order=order, transaction_id=event.transaction_id, amount=event.amount,
+                       reason="late_payment", provider_name=provider_name)
+    return payment
+
+
+def payment_for(session: Session, order_id: int) -> Payment | None:
+    return session.exec(select(Payment).where(Payment.order_id == order_id, Payment.status == "applied")).first()
+
+
+def _create_refund(session: Session, *, order: Order, transaction_id: str | None, amount: int, reason: str,
+                   provider_name: str) -> Refund:
+    from app.payment.jobs import refund_job
+    from app.queue import enqueue
+
+    refund = Refund(order_id=order.id, out_refund_no=f"RF{order.id:010d}{uuid.uuid4().hex[:12]}",
+                    provider=provider_name, transaction_id=transaction_id, amount=amount, total=amount,
+                    reason=reason)
+    session.add(refund)
+    session.flush()
+    enqueue(refund_job, refund.id, job_id=f"refund-{refund.id}")
+    return refund
+
+
+def refund_order(session: Session, *, order_id: int, reason: str,
+                 allowed_from: tuple[OrderStatus, ...] = (OrderStatus.paid,)) -> Refund:
+    """Refund a paid order in full: the order becomes refunded now, the money moves in a job."""
+    order = order_service.mark_refunded(session, order_id=order_id, allowed_from=allowed_from, reason=reason)
+    payment = payment_for(session, order_id)
+    if payment is None:
+        raise InvalidState(f"Order {order_id} has no applied payment to refund.")
+    return _create_refund(session, order=order, transaction_id=payment.transaction_id, amount=payment.amount,
+                          reason=reason, provider_name=payment.provider)
+
+
+def execute_refund(session: Session, *, refund_id: int) -> Refund | None:
+    """Ask the provider to move the money; safe to run again (out_refund_no is the provider's
+    idempotency key, and a finished refund is left alone)."""
+    refund = session.get(Refund, refund_id)
+    if refund is None or refund.status == "succeeded":
+        return refund
+    from app.payment.providers import make_provider
+
+    p = provider() if provider().name == refund.provider else make_provider(current_app.extensions["linli.settings"])
+    result = p.refund(out_trade_no=out_trade_no(refund.order_id), transaction_id=refund.transaction_id,
+                      out_refund_no=refund.out_refund_no, amount=refund.amount, total=refund.total,
+                      reason=refund.reason)
+    if result.ok:
+        refund.status = "succeeded" if result.status == "succeeded" else "processing"
+        refund.completed_at = utcnow() if result.status == "succeeded" else None
+        refund.error = None
+    else:
+        refund.error = result.detail[:500]
+    session.add(refund)
+    session.flush()
+    return refund

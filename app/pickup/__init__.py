@@ -1,0 +1,1 @@
+"""Pickup points and the nearby search."""

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+CoordType = Literal["gcj02", "wgs84"]
+
+
+class NearbyQuery(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    radius_m: int = Field(default=3000, ge=1, le=5000)
+    limit: int = Field(default=20, ge=1, le=100)
+    coord_type: CoordType = "gcj02"
+
+
+class LeaderBrief(BaseModel):
+    id: int
+    nickname: str
+
+
+class NearbyItem(BaseModel):
+    id: int
+    name: str
+    address: str
+    lat: float
+    lng: float
+    distance_m: int
+    service_radius_m: int
+    leader: LeaderBrief
+
+
+class NearbyOut(BaseModel):
+    items: list[NearbyItem]
+
+
+class PickupPointPublic(BaseModel):
+    id: int
+    name: str
+    address: str
+    lat: float
+    lng: float
+    service_radius_m: int
+    opening_hours: str | None
+    active: bool
+    leader: LeaderBrief
+
+
+class PickupPointPath(BaseModel):
+    point_id: int
+
+
+class PickupPointUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    address: str | None = Field(default=None, min_length=1, max_length=255)
+    service_radius_m: int | None = Field(default=None, ge=500, le=5000)
+    opening_hours: str | None = Field(default=None, max_length=100)
+    active: bool | None = None

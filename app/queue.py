@@ -1,0 +1,42 @@
+"""Redis connection and RQ enqueueing that happens only after the transaction commits."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from flask import current_app
+from redis import Redis
+from rq import Queue, Retry
+
+from app.db import after_commit
+
+
+def get_redis() -> Redis:
+    return current_app.extensions["linli.redis"]
+
+
+def get_queue() -> Queue:
+    settings = current_app.extensions["linli.settings"]
+    return Queue(settings.queue_name, connection=get_redis())
+
+
+def enqueue(func: Callable, *args: Any, job_id: str | None = None, at: datetime | None = None,
+            delay: timedelta | None = None, retry: Retry | None = None) -> None:
+    """Enqueue func(*args) once the current transaction commits.
+
+    Jobs take ids and are safe to run twice, so a duplicate enqueue is harmless; a fixed job_id
+    keeps at most one copy waiting.
+    """
+    retry = retry or Retry(max=5, interval=[5, 15, 60, 300, 900])
+    queue = get_queue()
+
+    def _go():
+        kw: dict[str, Any] = {"job_id": job_id, "retry": retry}
+        if at is not None:
+            queue.enqueue_at(at, func, *args, **kw)
+        elif delay is not None:
+            queue.enqueue_in(delay, func, *args, **kw)
+        else:
+            queue.enqueue(func, *args, **kw)
+
+    after_commit(_go)

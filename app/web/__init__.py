@@ -1,0 +1,1 @@
+"""The leader console web page (/leader)."""

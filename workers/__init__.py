@@ -1,0 +1,1 @@
+"""The background processes: RQ workers and the single periodic-job scheduler."""
