@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     order_cutoff: time = time(23, 0)
     manifest_at: time = time(23, 30)
-    payment_timeout_s: int = Field(default=900, ge=10)
+    payment_timeout_s: int = Field(default=900, ge=1)
     expiry_sweep_interval_s: int = Field(default=60, ge=1)
     commission_rate: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
     commission_freeze_days: int = Field(default=7, ge=0)

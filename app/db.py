@@ -86,14 +86,20 @@ def transaction() -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as e:
+        # Some refusals are outcomes too (an order found expired while paying is cancelled, and
+        # the caller told so): such errors ask for the work done so far to be kept.
+        if getattr(e, "keep_work", False):
+            session.commit()
+        else:
+            session.rollback()
+            tx.after_commit.clear()
         raise
     finally:
         _current.reset(token)
         session.close()
-    for fn in tx.after_commit:
-        fn()
+        for fn in tx.after_commit:
+            fn()
 
 
 @contextmanager

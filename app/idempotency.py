@@ -83,8 +83,9 @@ def idempotent(fn):
                     # A refused request is remembered too (it is the first response), but its
                     # own writes are rolled back.
                     resp = problem(e.status, e.code, e.detail, title=e.title, **e.extra)
-                    s.rollback()
-                    discard_after_commit()
+                    if not getattr(e, "keep_work", False):
+                        s.rollback()
+                        discard_after_commit()
                 resp = _as_response(resp)
                 if resp.status_code < 500:
                     s.add(IdempotencyRecord(user_id=user_id, endpoint=endpoint, key=key,

@@ -35,6 +35,7 @@ class NoPickupPoint(Unprocessable):
 
 class PaymentExpired(Conflict):
     code = "payment_expired"
+    keep_work = True  # the order is cancelled as it is refused
 
 
 class UnknownCode(NotFound):

@@ -12,7 +12,10 @@ bp = APIBlueprint("payments", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="payments", description="Provider callbacks")])
 
 
-@bp.post("/payments/wechatpay/notify", responses={204: None, 401: problem_response("Signature or age check failed")},
+@bp.post("/payments/wechatpay/notify",
+         responses={204: None, 400: problem_response("Unreadable notification (bad_notification) or a payment that "
+                                                     "cannot be applied (amount_mismatch, unknown_trade)"),
+                    401: problem_response("Signature (signature_invalid) or age (notification_stale) check failed")},
          summary="WeChat Pay v3 payment notification (signature verified, resource decrypted, handled once)")
 def wechatpay_notify():
     if settings().payment_provider != "wechatpay":
@@ -22,5 +25,9 @@ def wechatpay_notify():
     event = p.parse_notification(request.headers, request.get_data(as_text=True))
     if event is not None:
         with transaction() as s:
-            service.confirm_payment(s, provider_name=p.name, event=event)
+            payment = service.confirm_payment(s, provider_name=p.name, event=event)
+        # Raised after the commit: the mismatch stays recorded (once), and WeChat hears a failure.
+        if payment.status == "amount_mismatch":
+            raise service.AmountMismatch(f"Paid {payment.amount} fen does not match the order total.",
+                                         message="amount mismatch")
     return Response(status=204)

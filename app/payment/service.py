@@ -53,8 +53,9 @@ def start_payment(session: Session, *, order_id: int, buyer_id: int) -> tuple[Or
 def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent) -> Payment:
     """Apply a verified payment exactly once per provider transaction.
 
-    Returns the Payment row (existing one on a replay). Raises AmountMismatch / UnknownTrade for
-    payments that cannot be applied; those are recorded too, once.
+    Returns the Payment row (the existing one on a replay); a payment whose amount is not the
+    order's total is recorded once with status "amount_mismatch" and not applied (the caller
+    decides how to answer). Raises UnknownTrade when no order matches.
     """
     existing = session.exec(select(Payment).where(Payment.provider == provider_name,
                                                   Payment.transaction_id == event.transaction_id)).first()
@@ -125,7 +126,9 @@ def execute_refund(session: Session, *, refund_id: int) -> Refund | None:
         return refund
     from app.payment.providers import make_provider
 
-    p = provider() if provider().name == refund.provider else make_provider(current_app.extensions["linli.settings"])
+    # The refund goes back through the provider that took the money, whatever is configured now.
+    p = provider() if provider().name == refund.provider else make_provider(
+        current_app.extensions["linli.settings"].model_copy(update={"payment_provider": refund.provider}))
     result = p.refund(out_trade_no=out_trade_no(refund.order_id), transaction_id=refund.transaction_id,
                       out_refund_no=refund.out_refund_no, amount=refund.amount, total=refund.total,
                       reason=refund.reason)

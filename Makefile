@@ -1,0 +1,34 @@
+# linli — the two commands: `make run` (service on the embedded default) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench services clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# API + worker + scheduler in the foreground on SQLite (var/linli.db); Ctrl-C stops all.
+run: setup
+	bash scripts/ensure-redis.sh
+	$(BIN)/linli db upgrade
+	$(BIN)/linli seed-demo
+	$(BIN)/linli dev --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+
+# The suite starts its own redis-server and throwaway PostgreSQL cluster; it only needs them installed.
+test: setup
+	bash scripts/ensure-packages.sh redis-server postgresql chromium
+	$(BIN)/python -m pytest -n $${TEST_WORKERS:-2} -q $(PYTEST_ARGS)
+
+bench: setup
+	bash scripts/ensure-packages.sh redis-server wrk
+	$(BIN)/python bench/nearby.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

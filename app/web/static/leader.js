@@ -1,0 +1,498 @@
+// 邻里团长工作台: a plain-JS client of the JSON API (/api/v1). No build step, no dependencies.
+// Every piece of API data reaches the page through textContent, never innerHTML.
+"use strict";
+
+(() => {
+  const body = document.body;
+  const API = body.dataset.apiBase || "/api/v1";
+  const TZ = body.dataset.timezone || "Asia/Shanghai";
+  const DEV_LOGIN = body.dataset.devLogin === "1";
+  const TOKEN_KEY = "linli.leader.token";
+  const REQUEST_TIMEOUT_MS = 15000;
+  const MAX_PAGES = 50; // 50 × 100 orders a day is far beyond any pickup point
+
+  const STATUS = {
+    pending_payment: "待支付", paid: "已支付", shipped: "已发货", arrived: "已到货",
+    picked_up: "已提货", cancelled: "已取消", refunded: "已退款",
+  };
+  const COMMISSION_STATUS = { pending: "待结算", settled: "已结算", reversed: "已冲销" };
+  const PROBLEM_TEXT = {
+    unknown_code: "提货码不存在：本自提点没有使用该提货码的订单。",
+    invalid_state: "该订单当前不能提货。",
+    validation_error: "输入不正确。",
+    unauthorized: "登录已失效，请重新登录。",
+    forbidden: "没有权限执行此操作。",
+    not_found: "找不到请求的内容。",
+    rate_limited: "操作太频繁，请稍后再试。",
+    network_error: "网络异常，无法连接服务器。",
+    timeout: "服务器响应超时，请重试。",
+    internal_error: "服务器出错了，请稍后再试。",
+    service_unavailable: "服务暂时不可用，请稍后再试。",
+  };
+
+  const $ = (sel) => document.querySelector(sel);
+  const state = { user: null, orders: [], summary: null, commissionCursor: null, loadSeq: 0 };
+  let memoryToken = null; // used when sessionStorage is unavailable
+
+  // ---- small helpers -------------------------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c == null || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  // Fen (integer) → "¥12.34", with integer arithmetic only.
+  function yuan(fen) {
+    if (typeof fen !== "number" || !Number.isFinite(fen)) return "–";
+    const n = Math.trunc(fen);
+    const sign = n < 0 ? "-" : "";
+    const abs = Math.abs(n);
+    return `${sign}¥${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
+  }
+
+  function ymdInZone(d) {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit" })
+        .formatToParts(d).map((p) => [p.type, p.value]));
+    return `${parts.year}-${parts.month}-${parts.day}`;
+  }
+
+  function todayInZone(offsetDays = 0) {
+    // Noon in the zone is never ambiguous, so adding whole days to it is safe.
+    const [y, m, d] = ymdInZone(new Date()).split("-").map(Number);
+    const t = new Date(Date.UTC(y, m - 1, d + offsetDays, 12));
+    return t.toISOString().slice(0, 10);
+  }
+
+  function dateTime(value) {
+    if (!value) return "–";
+    const d = new Date(value);
+    if (Number.isNaN(d.getTime())) return String(value);
+    return new Intl.DateTimeFormat("zh-CN", {
+      timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      hour12: false,
+    }).format(d);
+  }
+
+  function statusBadge(status, labels = STATUS) {
+    return el("span", { class: `badge s-${status}` }, labels[status] || status || "–");
+  }
+
+  function itemsText(items) {
+    if (!Array.isArray(items) || items.length === 0) return "–";
+    return items.map((i) => `${i.name || i.product_name || `SKU ${i.sku_id}`} × ${i.qty}`).join("，");
+  }
+
+  function problemText(p) {
+    const base = PROBLEM_TEXT[p.code] || p.title || "请求失败";
+    const detail = p.detail && p.detail !== base ? p.detail : "";
+    return { base, detail, code: p.code || `http_${p.status}` };
+  }
+
+  function showProblem(node, p, prefix) {
+    if (!node) return;
+    const { base, detail, code } = problemText(p);
+    node.replaceChildren(
+      el("strong", {}, prefix ? `${prefix}：${base}` : base),
+      detail ? el("span", { class: "detail" }, ` ${detail}`) : null,
+      el("code", { class: "code" }, code));
+    node.hidden = false;
+  }
+
+  function clearProblem(node) {
+    if (node) { node.hidden = true; node.replaceChildren(); }
+  }
+
+  let flashTimer = null;
+  function flash(text, kind = "ok") {
+    const node = $("#flash");
+    node.textContent = text;
+    node.className = `flash no-print ${kind}`;
+    node.hidden = false;
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => { node.hidden = true; }, 6000);
+  }
+
+  // ---- the API ------------------------------------------------------------------------------
+
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; }
+  }
+
+  function setToken(t) {
+    try {
+      if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
+    } catch { /* storage disabled: the session lasts as long as the page */ }
+    memoryToken = t || null;
+  }
+
+  // Resolves to {ok, status, data} or {ok: false, status, problem}; never rejects.
+  async function api(method, path, payload, { auth = true } = {}) {
+    const headers = { Accept: "application/json, application/problem+json" };
+    const t = token() || memoryToken;
+    if (auth && t) headers.Authorization = `Bearer ${t}`;
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
+    let resp;
+    try {
+      resp = await fetch(API + path, {
+        method, headers, signal: ctrl.signal, cache: "no-store",
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+      });
+    } catch (e) {
+      const code = e && e.name === "AbortError" ? "timeout" : "network_error";
+      return { ok: false, status: 0, problem: { status: 0, code, detail: "" } };
+    } finally {
+      clearTimeout(timer);
+    }
+    let data = null;
+    try {
+      const text = await resp.text();
+      data = text ? JSON.parse(text) : null;
+    } catch { data = null; }
+    if (resp.ok) return { ok: true, status: resp.status, data };
+    const problem = data && typeof data === "object" && !Array.isArray(data) ? data : {};
+    problem.status = problem.status || resp.status;
+    problem.code = problem.code || `http_${resp.status}`;
+    if (resp.status === 401 && auth) sessionExpired();
+    return { ok: false, status: resp.status, problem };
+  }
+
+  // ---- login --------------------------------------------------------------------------------
+
+  function showLogin(message) {
+    state.user = null;
+    $("#console-view").hidden = true;
+    $("#who").hidden = true;
+    $("#login-view").hidden = false;
+    $("#dev-login-form").hidden = !DEV_LOGIN;
+    $("#token-login-form").hidden = DEV_LOGIN;
+    const err = $("#login-error");
+    if (message) { err.textContent = message; err.hidden = false; } else clearProblem(err);
+    (DEV_LOGIN ? $("#openid") : $("#token-input")).focus();
+  }
+
+  function sessionExpired() {
+    if (!state.user) return;
+    setToken(null);
+    showLogin(PROBLEM_TEXT.unauthorized);
+  }
+
+  async function enter() {
+    const me = await api("GET", "/me");
+    if (!me.ok) {
+      setToken(null);
+      const { base, detail } = problemText(me.problem);
+      showLogin(`无法获取账号信息：${base}${detail ? ` ${detail}` : ""}`);
+      return;
+    }
+    const user = me.data || {};
+    if (!Array.isArray(user.roles) || !user.roles.includes("leader")) {
+      setToken(null);
+      showLogin(`账号「${user.nickname || user.id || ""}」不是团长，无法使用团长工作台。` +
+                "请先在小程序中申请成为团长，审核通过后再登录。");
+      return;
+    }
+    state.user = user;
+    $("#login-view").hidden = true;
+    $("#console-view").hidden = false;
+    $("#who").hidden = false;
+    $("#who-name").textContent = `${user.nickname || "团长"}（团长编号 ${user.leader_id ?? "–"}）`;
+    await loadDay();
+  }
+
+  async function devLogin(ev) {
+    ev.preventDefault();
+    const openid = $("#openid").value.trim();
+    if (!openid) return;
+    const btn = $("#login-submit");
+    btn.disabled = true;
+    try {
+      const r = await api("POST", "/auth/dev-login", { openid }, { auth: false });
+      if (!r.ok || !r.data || !r.data.token) {
+        const p = r.ok ? { code: "bad_response", detail: "登录响应缺少令牌" } : r.problem;
+        const { base, detail } = problemText(p);
+        showLogin(`登录失败：${base}${detail ? ` ${detail}` : ""}`);
+        return;
+      }
+      setToken(r.data.token);
+      await enter();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function tokenLogin(ev) {
+    ev.preventDefault();
+    const t = $("#token-input").value.trim().replace(/^Bearer\s+/i, "");
+    if (!t) return;
+    setToken(t);
+    await enter();
+  }
+
+  function logout() {
+    setToken(null);
+    state.orders = [];
+    state.summary = null;
+    showLogin();
+  }
+
+  // ---- orders and summary for a delivery date ----------------------------------------------
+
+  function selectedDate() {
+    const v = $("#date").value;
+    return /^\d{4}-\d{2}-\d{2}$/.test(v) ? v : todayInZone();
+  }
+
+  function setDate(v) {
+    $("#date").value = v;
+    const url = new URL(location.href);
+    url.searchParams.set("date", v);
+    history.replaceState(null, "", url);
+    loadDay();
+  }
+
+  // All of one day's orders at one point; the status filter is applied on the page so that the
+  // counts and the printed list always cover the whole day.
+  async function fetchAllOrders(day) {
+    const items = [];
+    let cursor = null;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const q = new URLSearchParams({ delivery_date: day, limit: "100" });
+      if (cursor) q.set("cursor", cursor);
+      const r = await api("GET", `/leader/orders?${q}`);
+      if (!r.ok) return { ok: false, problem: r.problem, items };
+      items.push(...((r.data && r.data.items) || []));
+      cursor = r.data && r.data.next_cursor;
+      if (!cursor) break;
+    }
+    return { ok: true, items };
+  }
+
+  async function loadDay() {
+    if (!state.user) return;
+    const seq = ++state.loadSeq; // a slower earlier load must not overwrite a newer one
+    const day = selectedDate();
+    $("#orders-table").classList.add("loading");
+    const [summary, orders] = await Promise.all([
+      api("GET", `/leader/summary?delivery_date=${encodeURIComponent(day)}`),
+      fetchAllOrders(day),
+    ]);
+    if (seq !== state.loadSeq || !state.user) return;
+    $("#orders-table").classList.remove("loading");
+
+    if (summary.ok) {
+      state.summary = summary.data || {};
+      clearProblem($("#summary-error"));
+    } else {
+      state.summary = null;
+      showProblem($("#summary-error"), summary.problem, "汇总加载失败");
+    }
+    if (orders.ok) {
+      state.orders = orders.items;
+      clearProblem($("#orders-error"));
+    } else {
+      state.orders = orders.items;
+      showProblem($("#orders-error"), orders.problem, "订单加载失败");
+    }
+    renderSummary();
+    renderOrders();
+    renderPrintSheet();
+  }
+
+  function renderSummary() {
+    const s = state.summary;
+    $("#stat-count").textContent = s ? String(s.order_count ?? "–") : "–";
+    $("#stat-total").textContent = s ? yuan(s.total) : "–";
+    $("#stat-commission").textContent = s ? yuan(s.commission_expected) : "–";
+    const waiting = state.orders.filter((o) => o.status === "arrived").length;
+    $("#stat-waiting").textContent = String(waiting);
+    const lines = (s && Array.isArray(s.lines)) ? s.lines : [];
+    $("#lines-table tbody").replaceChildren(...lines.map((l) =>
+      el("tr", {}, el("td", {}, l.name || `SKU ${l.sku_id}`), el("td", { class: "num" }, String(l.qty)))));
+    $("#lines-table").hidden = lines.length === 0;
+    $("#lines-empty").hidden = lines.length !== 0 || !s;
+  }
+
+  function renderOrders() {
+    const status = $("#status-filter").value;
+    const shown = status ? state.orders.filter((o) => o.status === status) : state.orders;
+    const rows = shown.map((o) => el("tr", { dataset: { orderId: o.id, status: o.status } },
+      el("td", {}, `#${o.id}`),
+      el("td", {}, (o.buyer && o.buyer.nickname) || "–"),
+      el("td", { class: "items" }, itemsText(o.items), o.note ? el("div", { class: "note" }, `备注：${o.note}`) : null),
+      el("td", { class: "num" }, yuan(o.total)),
+      el("td", {}, statusBadge(o.status))));
+    $("#orders-table tbody").replaceChildren(...rows);
+    $("#orders-table").hidden = rows.length === 0;
+    $("#orders-empty").hidden = rows.length !== 0;
+    $("#orders-empty").textContent = state.orders.length ? "没有该状态的订单。" : "这一天还没有订单。";
+    $("#orders-count").textContent = status ? `（${rows.length} / ${state.orders.length} 单）` : `（${rows.length} 单）`;
+    const shipped = state.orders.filter((o) => o.status === "shipped").length;
+    const receive = $("#receive");
+    receive.textContent = shipped ? `货已到达（${shipped} 单）` : "货已到达";
+  }
+
+  function renderPrintSheet() {
+    const day = selectedDate();
+    const s = state.summary;
+    // The pickup list: orders that are (or will be) handed over at the point that day.
+    const printable = state.orders.filter((o) => ["paid", "shipped", "arrived", "picked_up"].includes(o.status))
+      .slice().sort((a, b) => a.id - b.id);
+    $("#print-date").textContent = day;
+    $("#print-meta").textContent =
+      `团长：${(state.user && state.user.nickname) || "–"}　自提点编号：${(state.user && state.user.pickup_point_id) ?? "–"}` +
+      `　订单数：${printable.length}` + (s ? `　订单金额：${yuan(s.total)}` : "");
+    const lines = (s && Array.isArray(s.lines)) ? s.lines : [];
+    $("#print-lines tbody").replaceChildren(...lines.map((l) =>
+      el("tr", {}, el("td", {}, l.name || `SKU ${l.sku_id}`), el("td", { class: "num" }, String(l.qty)))));
+    $("#print-orders tbody").replaceChildren(...printable.map((o, i) => el("tr", {},
+      el("td", {}, String(i + 1)),
+      el("td", {}, `#${o.id}`),
+      el("td", {}, (o.buyer && o.buyer.nickname) || "–"),
+      el("td", { class: "items" }, itemsText(o.items)),
+      el("td", {}, STATUS[o.status] || o.status),
+      el("td", { class: "sign" }, o.status === "picked_up" ? "✓" : ""))));
+    $("#print-foot").textContent = `打印时间：${dateTime(new Date().toISOString())}`;
+  }
+
+  async function receive() {
+    const day = selectedDate();
+    const btn = $("#receive");
+    btn.disabled = true;
+    try {
+      const r = await api("POST", `/leader/deliveries/${encodeURIComponent(day)}/receive`);
+      if (!r.ok) {
+        const { base, detail } = problemText(r.problem);
+        flash(`确认到货失败：${base}${detail ? ` ${detail}` : ""}`, "error");
+        return;
+      }
+      const n = (r.data && r.data.arrived) || 0;
+      flash(n ? `已确认到货：${n} 个订单变为「已到货」，已通知买家。` : `${day} 没有待收货（已发货）的订单。`, n ? "ok" : "info");
+      await loadDay();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // ---- pickup verification ------------------------------------------------------------------
+
+  async function verifyPickup(ev) {
+    ev.preventDefault();
+    const input = $("#pickup-code");
+    const code = input.value.replace(/\s+/g, "");
+    const out = $("#pickup-result");
+    if (!/^\d{6}$/.test(code)) {
+      out.replaceChildren(el("div", { class: "problem" }, el("strong", {}, "请输入 6 位数字提货码。")));
+      input.focus();
+      return;
+    }
+    const payload = { pickup_code: code };
+    if ($("#pickup-same-day").checked) payload.delivery_date = selectedDate();
+    const btn = $("#pickup-submit");
+    btn.disabled = true;
+    try {
+      const r = await api("POST", "/leader/pickups", payload);
+      if (!r.ok) {
+        const box = el("div", { class: "problem", role: "alert", dataset: { code: r.problem.code } });
+        showProblem(box, r.problem, "核销失败");
+        if (r.problem.status_now) box.append(el("div", {}, `订单 #${r.problem.order_id ?? "?"} 当前状态：${STATUS[r.problem.status_now] || r.problem.status_now}`));
+        out.replaceChildren(box);
+        input.select();
+        return;
+      }
+      const o = r.data || {};
+      const known = state.orders.find((x) => x.id === o.id);
+      const buyer = known && known.buyer ? known.buyer.nickname : null;
+      out.replaceChildren(el("div", { class: "success", dataset: { orderId: o.id } },
+        el("h3", {}, "✓ 核销成功，请将商品交给买家"),
+        el("dl", {},
+          el("dt", {}, "订单号"), el("dd", {}, `#${o.id}`),
+          buyer ? [el("dt", {}, "买家"), el("dd", {}, buyer)] : null,
+          el("dt", {}, "商品"), el("dd", {}, itemsText(o.items)),
+          el("dt", {}, "金额"), el("dd", {}, yuan(o.total)),
+          el("dt", {}, "配送日期"), el("dd", {}, o.delivery_date || "–"),
+          el("dt", {}, "状态"), el("dd", {}, statusBadge(o.status)))));
+      input.value = "";
+      input.focus();
+      loadDay();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // ---- commissions --------------------------------------------------------------------------
+
+  async function loadCommissions(more = false) {
+    const q = new URLSearchParams({ limit: "50" });
+    if (more && state.commissionCursor) q.set("cursor", state.commissionCursor);
+    const r = await api("GET", `/leader/commissions?${q}`);
+    if (!r.ok) {
+      showProblem($("#comm-error"), r.problem, "佣金加载失败");
+      return;
+    }
+    clearProblem($("#comm-error"));
+    const data = r.data || {};
+    const totals = data.totals || {};
+    $("#comm-pending").textContent = yuan(totals.pending);
+    $("#comm-settled").textContent = yuan(totals.settled);
+    $("#comm-reversed").textContent = yuan(totals.reversed);
+    $("#comm-earned").textContent = yuan(totals.earned);
+    const rows = (data.items || []).map((c) => el("tr", { dataset: { orderId: c.order_id } },
+      el("td", {}, `#${c.order_id}`),
+      el("td", { class: "num" }, yuan(c.amount)),
+      el("td", {}, statusBadge(c.status, COMMISSION_STATUS)),
+      el("td", {}, c.settled_at ? dateTime(c.settled_at) : `预计 ${dateTime(c.settle_at)}`),
+      el("td", {}, dateTime(c.created_at))));
+    const tbody = $("#comm-table tbody");
+    if (more) tbody.append(...rows); else tbody.replaceChildren(...rows);
+    state.commissionCursor = data.next_cursor || null;
+    $("#comm-more").hidden = !state.commissionCursor;
+    $("#comm-empty").hidden = tbody.children.length !== 0;
+    $("#comm-table").hidden = tbody.children.length === 0;
+  }
+
+  // ---- tabs, printing, wiring ---------------------------------------------------------------
+
+  function showTab(name) {
+    for (const t of document.querySelectorAll(".tab")) t.setAttribute("aria-selected", String(t.dataset.tab === name));
+    for (const p of document.querySelectorAll(".tab-panel")) p.hidden = p.dataset.panel !== name;
+    if (name === "pickup") $("#pickup-code").focus();
+    if (name === "commissions") loadCommissions();
+  }
+
+  function init() {
+    const fromUrl = new URLSearchParams(location.search).get("date");
+    $("#date").value = fromUrl && /^\d{4}-\d{2}-\d{2}$/.test(fromUrl) ? fromUrl : todayInZone();
+
+    $("#dev-login-form").addEventListener("submit", devLogin);
+    $("#token-login-form").addEventListener("submit", tokenLogin);
+    $("#logout").addEventListener("click", logout);
+    $("#date").addEventListener("change", () => setDate(selectedDate()));
+    $("#date-today").addEventListener("click", () => setDate(todayInZone()));
+    $("#date-tomorrow").addEventListener("click", () => setDate(todayInZone(1)));
+    $("#refresh").addEventListener("click", () => loadDay());
+    $("#status-filter").addEventListener("change", renderOrders);
+    $("#receive").addEventListener("click", receive);
+    $("#print").addEventListener("click", () => { renderPrintSheet(); window.print(); });
+    $("#pickup-form").addEventListener("submit", verifyPickup);
+    $("#comm-more").addEventListener("click", () => loadCommissions(true));
+    for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showTab(t.dataset.tab));
+    window.addEventListener("beforeprint", renderPrintSheet);
+
+    if (token()) enter(); else showLogin();
+  }
+
+  init();
+})();
