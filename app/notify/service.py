@@ -19,10 +19,11 @@ def user_channel(user_id: int) -> str:
 
 
 def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any]) -> Notification:
+    data = json.loads(json.dumps(data, ensure_ascii=False, default=str))  # dates etc. as JSON strings
     note = Notification(user_id=user_id, event=event, data=data)
     session.add(note)
     session.flush()
-    message = json.dumps({"event": event, "data": data}, ensure_ascii=False, default=str)
+    message = json.dumps({"event": event, "data": data}, ensure_ascii=False)
 
     def _publish():
         from app.queue import get_redis
