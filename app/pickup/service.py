@@ -74,31 +74,47 @@ _NEARBY_COLUMNS = (PickupPoint.id, PickupPoint.name, PickupPoint.address, Pickup
                    PickupPoint.service_radius_m, PickupPoint.leader_id, User.nickname)
 
 
+# The first ring of the nearby search; it doubles until it holds `limit` points or reaches radius_m.
+NEARBY_FIRST_RING_M = 500
+
+
 def nearby(session: Session, *, lat: float, lng: float, radius_m: int, limit: int) -> list[NearbyPoint]:
     """Active points within radius_m, nearest first.
 
     The (active, lat, lng) index narrows to a bounding box; the database ranks the candidates
     by a flat-earth distance (exact enough at a few km) so only `limit` rows come back, and
     geopy gives those their true great-circle distance.
+
+    In a dense city a 3 km box holds thousands of points while the nearest 20 sit within a few
+    hundred metres, so the box starts small and doubles: once a ring holds `limit` points, no
+    point outside it can rank among them, and the answer is the one the full radius would give.
     """
-    lat0, lat1, lng0, lng1 = bounding_box(lat, lng, radius_m)
     k = math.cos(math.radians(lat))
     dy = PickupPoint.lat - lat
     dx = (PickupPoint.lng - lng) * k
     d2 = dy * dy + dx * dx
-    r_deg = radius_m * 1.01 / METERS_PER_DEG_LAT  # a hair wider; the exact check follows
-    stmt = (
-        sa_select(*_NEARBY_COLUMNS)
-        .join(Leader, Leader.id == PickupPoint.leader_id)
-        .join(User, User.id == Leader.user_id)
-        .where(and_(PickupPoint.active.is_(True), Leader.active.is_(True),
-                    PickupPoint.lat.between(lat0, lat1), PickupPoint.lng.between(lng0, lng1),
-                    d2 <= r_deg * r_deg))
-        .order_by(d2, PickupPoint.id)
-        .limit(limit)
-    )
+    ring_m = min(NEARBY_FIRST_RING_M, radius_m)
+    while True:
+        last = ring_m >= radius_m
+        # The last ring is a hair wider than radius_m; the exact check follows.
+        r_deg = (radius_m * 1.01 if last else ring_m) / METERS_PER_DEG_LAT
+        lat0, lat1, lng0, lng1 = bounding_box(lat, lng, r_deg * METERS_PER_DEG_LAT)
+        stmt = (
+            sa_select(*_NEARBY_COLUMNS)
+            .join(Leader, Leader.id == PickupPoint.leader_id)
+            .join(User, User.id == Leader.user_id)
+            .where(and_(PickupPoint.active.is_(True), Leader.active.is_(True),
+                        PickupPoint.lat.between(lat0, lat1), PickupPoint.lng.between(lng0, lng1),
+                        d2 <= r_deg * r_deg))
+            .order_by(d2, PickupPoint.id)
+            .limit(limit)
+        )
+        rows = session.execute(stmt).all()
+        if last or len(rows) >= limit:
+            break
+        ring_m = min(ring_m * 2, radius_m)
     out = []
-    for row in session.execute(stmt):
+    for row in rows:
         d = distance_m((lat, lng), (row.lat, row.lng))
         if d <= radius_m:
             out.append(NearbyPoint(id=row.id, name=row.name, address=row.address, lat=row.lat, lng=row.lng,

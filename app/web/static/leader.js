@@ -15,6 +15,11 @@
     pending_payment: "待支付", paid: "已支付", shipped: "已发货", arrived: "已到货",
     picked_up: "已提货", cancelled: "已取消", refunded: "已退款",
   };
+  const PICKUP_HINT = {
+    picked_up: "该订单已经提过货，请勿重复发放商品。",
+    shipped: "货品尚未确认到达，请先点击「货已到达」。",
+    paid: "该订单尚未发货，货品还没有送到自提点。",
+  };
   const COMMISSION_STATUS = { pending: "待结算", settled: "已结算", reversed: "已冲销" };
   const PROBLEM_TEXT = {
     unknown_code: "提货码不存在：本自提点没有使用该提货码的订单。",
@@ -352,8 +357,8 @@
       .slice().sort((a, b) => a.id - b.id);
     $("#print-date").textContent = day;
     $("#print-meta").textContent =
-      `团长：${(state.user && state.user.nickname) || "–"}　自提点编号：${(state.user && state.user.pickup_point_id) ?? "–"}` +
-      `　订单数：${printable.length}` + (s ? `　订单金额：${yuan(s.total)}` : "");
+      `团长：${(state.user && state.user.nickname) || "–"}　订单数：${printable.length}` +
+      (s ? `　订单金额：${yuan(s.total)}` : "");
     const lines = (s && Array.isArray(s.lines)) ? s.lines : [];
     $("#print-lines tbody").replaceChildren(...lines.map((l) =>
       el("tr", {}, el("td", {}, l.name || `SKU ${l.sku_id}`), el("td", { class: "num" }, String(l.qty)))));
@@ -407,7 +412,11 @@
       if (!r.ok) {
         const box = el("div", { class: "problem", role: "alert", dataset: { code: r.problem.code } });
         showProblem(box, r.problem, "核销失败");
-        if (r.problem.status_now) box.append(el("div", {}, `订单 #${r.problem.order_id ?? "?"} 当前状态：${STATUS[r.problem.status_now] || r.problem.status_now}`));
+        const now = r.problem.status_now;
+        if (now) {
+          box.append(el("div", {}, `订单 #${r.problem.order_id ?? "?"} 当前状态：${STATUS[now] || now}。`,
+                        PICKUP_HINT[now] || ""));
+        }
         out.replaceChildren(box);
         input.select();
         return;

@@ -1,0 +1,68 @@
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, time as dtime
+from zoneinfo import ZoneInfo
+
+import pytest
+from croniter import croniter
+
+from workers.scheduler import build_scheduler, local_time_to_utc_cron
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def env_for(settings) -> dict:
+    env = dict(os.environ)
+    env.update({"LINLI_ENV": "test", "LINLI_DATABASE_URL": settings.database_url,
+                "LINLI_REDIS_URL": settings.redis_url, "LINLI_QUEUE_NAME": settings.queue_name})
+    return env
+
+
+def test_a_local_wall_clock_time_becomes_the_right_utc_cron_and_fires_then():
+    cron = local_time_to_utc_cron(dtime(23, 30), SH)
+    assert cron == "30 15 * * *"
+    start = datetime(2026, 11, 22, 12, 0, tzinfo=SH)
+    nxt = croniter(cron, start.astimezone(ZoneInfo("UTC"))).get_next(datetime)
+    assert nxt.astimezone(SH) == datetime(2026, 11, 22, 23, 30, tzinfo=SH)
+
+
+def test_the_scheduler_registers_the_periodic_jobs(make_settings):
+    cron, _ = build_scheduler(make_settings())
+    names = sorted(j.func_name for j in cron.get_jobs())
+    assert names == ["app.commission.jobs.settle_commissions_job", "app.order.jobs.expire_overdue_orders_job"]
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"payment_timeout_s": 1}
+
+
+def test_a_real_worker_process_expires_an_unpaid_order(app, client, leader, product, buyer):
+    o = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": 1}],
+                                    "pickup_point_id": leader[1]["pickup_point_id"]}).get_json()
+    time.sleep(1.5)
+    settings = app.extensions["linli.settings"]
+    out = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--burst"], env=env_for(settings),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert buyer.get(f"/orders/{o['id']}").get_json()["status"] == "cancelled"
+
+
+def test_db_upgrade_and_seed_demo_run_once(tmp_path, redis_server):
+    env = dict(os.environ, LINLI_DATABASE_URL=f"sqlite:///{tmp_path}/x.db", LINLI_REDIS_URL=redis_server.url(5))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", *a], env=env, capture_output=True,
+                                    text=True, timeout=120)
+    assert run("db", "upgrade").returncode == 0
+    assert run("db", "upgrade").returncode == 0
+    first = run("seed-demo")
+    assert first.returncode == 0 and "demo data loaded" in first.stdout, first.stderr[-2000:]
+    assert "already loaded" in run("seed-demo").stdout
+
+
+def test_prod_refuses_to_start_with_a_default_secret(tmp_path):
+    env = dict(os.environ, LINLI_ENV="prod", LINLI_DATABASE_URL=f"sqlite:///{tmp_path}/x.db")
+    out = subprocess.run([sys.executable, "-m", "app.cli", "seed-demo"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "LINLI_SECRET_KEY" in out.stderr
