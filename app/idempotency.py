@@ -107,3 +107,16 @@ def _as_response(rv) -> Response:
     from flask import make_response
 
     return make_response(rv)
+
+
+def purge_idempotency_keys_job(max_age_hours: int = 48) -> int:
+    """Keys are kept long enough for any client retry, then dropped (run hourly)."""
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    from app.db import utcnow
+
+    with transaction() as s:
+        return s.exec(delete(IdempotencyRecord).where(
+            IdempotencyRecord.created_at < utcnow() - timedelta(hours=max_age_hours))).rowcount

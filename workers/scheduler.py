@@ -26,11 +26,13 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     app = create_app(settings)
     s = app.extensions["linli.settings"]
     from app.commission.jobs import settle_commissions_job
+    from app.idempotency import purge_idempotency_keys_job
     from app.order.jobs import expire_overdue_orders_job
 
     cron = CronScheduler(connection=app.extensions["linli.redis"], )
     cron.register(expire_overdue_orders_job, queue_name=s.queue_name, interval=s.expiry_sweep_interval_s)
     cron.register(settle_commissions_job, queue_name=s.queue_name, interval=s.commission_settle_interval_s)
+    cron.register(purge_idempotency_keys_job, queue_name=s.queue_name, interval=3600)
     return cron, app
 
 

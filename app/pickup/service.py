@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select as sa_select
+from sqlalchemy import Float, Integer, and_, bindparam, select as sa_select
 from sqlmodel import Session, select
 
 from app.auth.models import User
@@ -70,9 +70,26 @@ def update_point(session: Session, point_id: int, **changes) -> PickupPoint:
     return point
 
 
-_NEARBY_COLUMNS = (PickupPoint.id, PickupPoint.name, PickupPoint.address, PickupPoint.lat, PickupPoint.lng,
-                   PickupPoint.service_radius_m, PickupPoint.leader_id, User.nickname)
+def _nearby_statement():
+    # Built once with bind parameters: building and cache-keying the statement per call cost
+    # more than the database's own work.
+    lat, lng, k = (bindparam(n, type_=Float) for n in ("lat", "lng", "k"))
+    d2 = (PickupPoint.lat - lat) * (PickupPoint.lat - lat) + (PickupPoint.lng - lng) * k * (PickupPoint.lng - lng) * k
+    return (
+        sa_select(PickupPoint.id, PickupPoint.name, PickupPoint.address, PickupPoint.lat, PickupPoint.lng,
+                  PickupPoint.service_radius_m, PickupPoint.leader_id, User.nickname)
+        .join(Leader, Leader.id == PickupPoint.leader_id)
+        .join(User, User.id == Leader.user_id)
+        .where(and_(PickupPoint.active.is_(True), Leader.active.is_(True),
+                    PickupPoint.lat.between(bindparam("lat0", type_=Float), bindparam("lat1", type_=Float)),
+                    PickupPoint.lng.between(bindparam("lng0", type_=Float), bindparam("lng1", type_=Float)),
+                    d2 <= bindparam("r2", type_=Float)))
+        .order_by(d2, PickupPoint.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
 
+
+_NEARBY = _nearby_statement()
 
 # The first ring of the nearby search; it doubles until it holds `limit` points or reaches radius_m.
 NEARBY_FIRST_RING_M = 500
@@ -89,27 +106,14 @@ def nearby(session: Session, *, lat: float, lng: float, radius_m: int, limit: in
     hundred metres, so the box starts small and doubles: once a ring holds `limit` points, no
     point outside it can rank among them, and the answer is the one the full radius would give.
     """
-    k = math.cos(math.radians(lat))
-    dy = PickupPoint.lat - lat
-    dx = (PickupPoint.lng - lng) * k
-    d2 = dy * dy + dx * dx
+    params = {"lat": lat, "lng": lng, "k": math.cos(math.radians(lat)), "limit": limit}
     ring_m = min(NEARBY_FIRST_RING_M, radius_m)
     while True:
         last = ring_m >= radius_m
-        # The last ring is a hair wider than radius_m; the exact check follows.
-        r_deg = (radius_m * 1.01 if last else ring_m) / METERS_PER_DEG_LAT
-        lat0, lat1, lng0, lng1 = bounding_box(lat, lng, r_deg * METERS_PER_DEG_LAT)
-        stmt = (
-            sa_select(*_NEARBY_COLUMNS)
-            .join(Leader, Leader.id == PickupPoint.leader_id)
-            .join(User, User.id == Leader.user_id)
-            .where(and_(PickupPoint.active.is_(True), Leader.active.is_(True),
-                        PickupPoint.lat.between(lat0, lat1), PickupPoint.lng.between(lng0, lng1),
-                        d2 <= r_deg * r_deg))
-            .order_by(d2, PickupPoint.id)
-            .limit(limit)
-        )
-        rows = session.execute(stmt).all()
+        r_m = radius_m * 1.01 if last else ring_m  # the last ring a hair wider; the exact check follows
+        params["lat0"], params["lat1"], params["lng0"], params["lng1"] = bounding_box(lat, lng, r_m)
+        params["r2"] = (r_m / METERS_PER_DEG_LAT) ** 2
+        rows = session.execute(_NEARBY, params).all()
         if last or len(rows) >= limit:
             break
         ring_m = min(ring_m * 2, radius_m)

@@ -31,7 +31,8 @@ def test_a_local_wall_clock_time_becomes_the_right_utc_cron_and_fires_then():
 def test_the_scheduler_registers_the_periodic_jobs(make_settings):
     cron, _ = build_scheduler(make_settings())
     names = sorted(j.func_name for j in cron.get_jobs())
-    assert names == ["app.commission.jobs.settle_commissions_job", "app.order.jobs.expire_overdue_orders_job"]
+    assert names == ["app.commission.jobs.settle_commissions_job", "app.idempotency.purge_idempotency_keys_job",
+                     "app.order.jobs.expire_overdue_orders_job"]
 
 
 @pytest.fixture

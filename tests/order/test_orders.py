@@ -165,3 +165,14 @@ def test_bad_input_gets_problems_never_500(client, buyer):
     assert r.status_code == 404
     assert client.get("/api/v1/orders").status_code == 401
     assert client.get("/api/v1/orders").get_json()["code"] == "unauthorized"
+
+
+def test_old_idempotency_keys_are_purged(app, leader, product, buyer):
+    from app.idempotency import purge_idempotency_keys_job
+
+    body = order_body(product, leader[1]["pickup_point_id"])
+    first = buyer.post("/orders", json=body, headers={"Idempotency-Key": "old"}).get_json()
+    with app.app_context():
+        assert purge_idempotency_keys_job() == 0
+        assert purge_idempotency_keys_job(max_age_hours=-1) == 1
+    assert buyer.post("/orders", json=body, headers={"Idempotency-Key": "old"}).get_json()["id"] != first["id"]
