@@ -10,7 +10,7 @@ class WechatLogin(BaseModel):
 class DevLogin(BaseModel):
     openid: str = Field(min_length=1, max_length=128)
     nickname: str | None = Field(default=None, max_length=64)
-    admin: bool = False
+    admin: bool | None = Field(default=None, description="Grant (true) or drop (false) the operator role; omitted: unchanged")
 
 
 class UserPublic(BaseModel):
@@ -19,6 +19,7 @@ class UserPublic(BaseModel):
     roles: list[str]
     pickup_point_id: int | None
     leader_id: int | None
+    leader_pickup_point_id: int | None = Field(default=None, description="A leader's own pickup point")
     phone: str | None = None
 
 

@@ -42,7 +42,14 @@ def profile(session: Session, user_id: int) -> dict:
     return {"id": user.id, "nickname": user.nickname, "roles": roles_of(user, leader),
             "pickup_point_id": user.pickup_point_id,
             "leader_id": leader.id if leader and leader.active else None,
+            "leader_pickup_point_id": _point_of(session, leader) if leader and leader.active else None,
             "phone": user.phone}
+
+
+def _point_of(session: Session, leader: Leader) -> int | None:
+    from app.pickup.models import PickupPoint
+
+    return session.exec(select(PickupPoint.id).where(PickupPoint.leader_id == leader.id)).first()
 
 
 def update_profile(session: Session, *, user_id: int, **changes) -> User:

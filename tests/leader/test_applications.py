@@ -17,6 +17,7 @@ def test_an_approved_applicant_becomes_a_leader_with_a_pickup_point(client, admi
     ids = r.get_json()
     me = applicant.get("/me").get_json()
     assert "leader" in me["roles"] and me["leader_id"] == ids["leader_id"]
+    assert me["leader_pickup_point_id"] == ids["pickup_point_id"] and me["pickup_point_id"] is None
     point = client.get(f"/api/v1/pickup-points/{ids['pickup_point_id']}").get_json()
     assert point["name"] == "翠苑一区自提点" and point["service_radius_m"] == 2000 and point["active"]
     assert point["leader"] == {"id": ids["leader_id"], "nickname": "wang"}
@@ -69,3 +70,9 @@ def test_wgs84_coordinates_are_stored_as_gcj02(client, admin):
     point = client.get(f"/api/v1/pickup-points/{point_id}").get_json()
     # GCJ-02 is shifted a few hundred metres from WGS-84 around Hangzhou
     assert 0.001 < abs(point["lat"] - 30.2897) < 0.01 and 0.001 < abs(point["lng"] - 120.1324) < 0.01
+
+
+def test_a_dev_login_without_the_admin_flag_keeps_the_operator_role(client, admin):
+    again = login(client, "admin")
+    assert "admin" in again.user["roles"]
+    assert again.get("/admin/leader-applications").status_code == 200

@@ -1,0 +1,303 @@
+"""The leader console at /leader: served as plain HTML outside the API document, and driven end to
+end in Debian's chromium through playwright-python."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app.db import transaction
+from app.order import service as order_service
+from tests.conftest import login, make_product
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+WAIT_MS = 10_000  # every wait in the browser is bounded by this
+
+
+# ---- without a browser ----------------------------------------------------------------------
+
+def test_the_leader_console_is_served_as_an_html_page(client):
+    r = client.get("/leader")
+    assert r.status_code == 200
+    assert r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    assert "团长工作台" in html and 'lang="zh-CN"' in html
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert client.get("/leader/").status_code == 200
+
+
+def test_the_console_loads_its_script_and_styles_from_this_server_only(client):
+    html = client.get("/leader").get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    local = [a for a in assets if not a.startswith("data:")]
+    assert all(a.startswith("/leader/static/") for a in local), local
+    kinds = {}
+    for url in local:
+        r = client.get(url)
+        assert r.status_code == 200, url
+        kinds[r.mimetype] = r.get_data(as_text=True)
+    assert "/auth/dev-login" in kinds["text/javascript"]
+    assert "@media print" in kinds["text/css"]
+
+
+def test_without_dev_login_the_console_asks_for_a_token_instead(make_settings):
+    from app import create_app
+
+    prod_like = create_app(make_settings(dev_login=False))
+    html = prod_like.test_client().get("/leader").get_data(as_text=True)
+    prod_like.extensions["linli.engine"].dispose()
+    assert 'data-dev-login="0"' in html and 'data-timezone="Asia/Shanghai"' in html
+
+
+def test_the_console_is_not_part_of_the_api_document(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert not [p for p in paths if not p.startswith("/api/v1/")]
+
+
+# ---- in a real browser ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: `apt-get install -y chromium` (make test installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright-python is not installed "
+                                   "(pip install -e '.[test]')")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, timeout=30_000)
+        sync_api.expect.set_options(timeout=WAIT_MS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live_url(app):
+    """The test's own app on a loopback port, so the browser and the test share one database."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                  viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(WAIT_MS)
+    pg = context.new_page()
+    pg.uncaught = []
+    pg.on("pageerror", lambda e: pg.uncaught.append(str(e)))
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    """Screenshots go to tmp_path, and also to $LINLI_SCREENSHOT_DIR when set (to look at them)."""
+    extra = os.environ.get("LINLI_SCREENSHOT_DIR")
+
+    def save(page, name: str, **kw) -> Path:
+        path = tmp_path / f"{name}.png"
+        page.screenshot(path=str(path), timeout=WAIT_MS, **kw)
+        assert path.stat().st_size > 5_000  # a blank page compresses to far less
+        if extra:
+            Path(extra).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(extra) / path.name)
+        return path
+    return save
+
+
+def make_leader_with_openid(client, admin, openid: str, nickname: str) -> dict:
+    api = login(client, openid, nickname=nickname)
+    r = api.post("/leader-applications", json={"real_name": "王芳", "phone": "13900000000",
+                                                "pickup_point": {"name": "幸福里自提点", "address": "幸福里 3 幢",
+                                                                 "lat": 30.2741, "lng": 120.1551}})
+    assert r.status_code == 201, r.get_json()
+    r = admin.post(f"/admin/leader-applications/{r.get_json()['id']}/approve")
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def paid_order(buyer, point_id: int, items: list[tuple[int, int]]) -> dict:
+    r = buyer.post("/orders", json={"items": [{"sku_id": s, "qty": q} for s, q in items],
+                                    "pickup_point_id": point_id, "note": "放门口就行"})
+    assert r.status_code == 201, r.get_json()
+    r = buyer.post(f"/orders/{r.get_json()['id']}/pay")
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["order"]
+
+
+def ship(app, day: str) -> list[int]:
+    with app.app_context(), transaction() as s:
+        return order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(day))
+
+
+def yuan(fen: int) -> str:
+    return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+def log_in(page, live_url: str, openid: str) -> None:
+    page.goto(f"{live_url}/leader")
+    page.fill("#openid", openid)
+    page.click("#login-submit")
+
+
+def test_a_leader_receives_the_goods_and_hands_an_order_over_in_the_browser(
+        app, client, admin, buyer, live_url, page, shots):
+    from playwright.sync_api import expect
+
+    # Given a leader's point with one shipped order and one paid later (not on the truck).
+    openid = f"console-{uuid.uuid4().hex[:8]}"
+    point = make_leader_with_openid(client, admin, openid, "王团长")
+    product = make_product(admin, name="麒麟西瓜", skus=(("一个装约4斤", 1990, 50), ("半个装", 1090, 50)))
+    s1, s2 = (s["id"] for s in product["skus"])
+    shipped = paid_order(buyer, point["pickup_point_id"], [(s1, 2), (s2, 1)])
+    day = shipped["delivery_date"]
+    assert ship(app, day) == [shipped["id"]]
+    neighbour = login(client, f"b-{uuid.uuid4().hex[:6]}", nickname="楼上阿姨")
+    late = paid_order(neighbour, point["pickup_point_id"], [(s1, 1)])
+    assert late["delivery_date"] == day
+    leader_api = login(client, openid, nickname="王团长")
+    summary = leader_api.get(f"/leader/summary?delivery_date={day}").get_json()
+
+    # When the leader logs in and picks the delivery date.
+    log_in(page, live_url, openid)
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#who-name")).to_contain_text("王团长")
+    page.fill("#date", day)
+    row = page.locator(f'#orders-table tr[data-order-id="{shipped["id"]}"]')
+    expect(row).to_contain_text("小邻居")
+    expect(row).to_contain_text("麒麟西瓜 一个装约4斤 × 2")
+    expect(row).to_contain_text("已发货")
+    expect(row).to_contain_text(yuan(shipped["total"]))
+    expect(page.locator(f'#orders-table tr[data-order-id="{late["id"]}"]')).to_contain_text("已支付")
+    expect(page.locator("#stat-count")).to_have_text("2")
+    expect(page.locator("#stat-commission")).to_have_text(yuan(summary["commission_expected"]))
+    expect(page.locator("#lines-table")).to_contain_text("麒麟西瓜 半个装")
+    assert f"date={day}" in page.url
+    shots(page, "1-orders", full_page=True)
+
+    # Then "goods arrived" turns the shipped order into arrived.
+    page.click("#receive")
+    expect(page.locator("#flash")).to_contain_text("1 个订单")
+    expect(row).to_contain_text("已到货")
+    expect(page.locator("#stat-waiting")).to_have_text("1")
+
+    # The printed pickup list is the day's orders, with nothing of the screen's chrome.
+    page.emulate_media(media="print")
+    expect(page.locator("#print-sheet")).to_be_visible()
+    expect(page.locator("#console-view")).to_be_hidden()
+    expect(page.locator("#print-orders tbody tr")).to_have_count(2)
+    expect(page.locator("#print-orders")).to_contain_text("楼上阿姨")
+    expect(page.locator("#print-date")).to_have_text(day)
+    shots(page, "2-print", full_page=True)
+    page.emulate_media(media="screen")
+    expect(page.locator("#print-sheet")).to_be_hidden()
+
+    # Pickup verification: an unknown code, an order not yet arrived, then the right one.
+    page.click('.tab[data-tab="pickup"]')
+    codes = {shipped["pickup_code"], late["pickup_code"]}
+    unknown = next(c for c in ("000000", "999999", "123456") if c not in codes)
+    page.fill("#pickup-code", unknown)
+    page.click("#pickup-submit")
+    expect(page.locator('#pickup-result .problem[data-code="unknown_code"]')).to_contain_text("提货码不存在")
+
+    page.fill("#pickup-code", late["pickup_code"])
+    page.click("#pickup-submit")
+    problem = page.locator('#pickup-result .problem[data-code="invalid_state"]')
+    expect(problem).to_contain_text("不能提货")
+    expect(problem).to_contain_text("已支付")
+    expect(problem).to_contain_text("尚未发货")
+
+    page.fill("#pickup-code", shipped["pickup_code"])
+    page.click("#pickup-submit")
+    success = page.locator(f'#pickup-result .success[data-order-id="{shipped["id"]}"]')
+    expect(success).to_contain_text("核销成功")
+    expect(success).to_contain_text("小邻居")
+    expect(success).to_contain_text("已提货")
+    shots(page, "3-pickup", full_page=True)
+
+    # The same code twice is refused: the order was already handed over.
+    page.fill("#pickup-code", shipped["pickup_code"])
+    page.click("#pickup-submit")
+    expect(page.locator('#pickup-result .problem[data-code="invalid_state"]')).to_contain_text("请勿重复发放")
+    shots(page, "3b-pickup-refused")
+
+    # And the API agrees.
+    assert buyer.get(f"/orders/{shipped['id']}").get_json()["status"] == "picked_up"
+    assert neighbour.get(f"/orders/{late['id']}").get_json()["status"] == "paid"
+
+    # The commission for the handed-over order shows up with its totals.
+    commissions = leader_api.get("/leader/commissions").get_json()
+    page.click('.tab[data-tab="commissions"]')
+    entry = page.locator(f'#comm-table tr[data-order-id="{shipped["id"]}"]')
+    expect(entry).to_contain_text(yuan(commissions["items"][0]["amount"]))
+    expect(entry).to_contain_text("待结算")
+    expect(page.locator("#comm-pending")).to_have_text(yuan(commissions["totals"]["pending"]))
+    shots(page, "4-commissions", full_page=True)
+
+    page.click('.tab[data-tab="orders"]')
+    expect(row).to_contain_text("已提货")
+    assert page.uncaught == []
+
+
+def test_a_buyer_who_is_not_a_leader_is_told_so(app, client, buyer, live_url, page, shots):
+    from playwright.sync_api import expect
+
+    log_in(page, live_url, "buyer-1")  # the `buyer` fixture's openid
+    expect(page.locator("#login-error")).to_contain_text("不是团长")
+    expect(page.locator("#login-error")).to_contain_text("小邻居")
+    expect(page.locator("#console-view")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0
+    shots(page, "5-not-a-leader")
+    assert page.uncaught == []
+
+
+def test_the_page_keeps_working_when_the_api_fails(app, client, admin, live_url, page, shots):
+    from playwright.sync_api import expect
+
+    openid = f"console-{uuid.uuid4().hex[:8]}"
+    make_leader_with_openid(client, admin, openid, "王团长")
+    # A proxy's HTML error page for the summary, a dropped connection for the orders.
+    page.route("**/api/v1/leader/summary*", lambda route: route.fulfill(
+        status=502, content_type="text/html", body="<html><body>Bad Gateway</body></html>"))
+    page.route("**/api/v1/leader/orders*", lambda route: route.abort("connectionreset"))
+    page.route("**/api/v1/leader/commissions*", lambda route: route.fulfill(
+        status=500, content_type="application/problem+json",
+        body='{"status": 500, "code": "internal_error", "title": "Internal Server Error", '
+             '"detail": "An unexpected error occurred; it has been logged."}'))
+
+    log_in(page, live_url, openid)
+    expect(page.locator("#summary-error")).to_contain_text("http_502")
+    expect(page.locator("#orders-error")).to_contain_text("网络异常")
+    expect(page.locator("#stat-count")).to_have_text("–")
+    page.click('.tab[data-tab="commissions"]')
+    expect(page.locator("#comm-error")).to_contain_text("internal_error")
+
+    # Once the API is back, a refresh shows the (empty) day.
+    page.unroute("**/api/v1/leader/summary*")
+    page.unroute("**/api/v1/leader/orders*")
+    page.click('.tab[data-tab="orders"]')
+    page.click("#refresh")
+    expect(page.locator("#stat-count")).to_have_text("0")
+    expect(page.locator("#orders-empty")).to_be_visible()
+    expect(page.locator("#summary-error")).to_be_hidden()
+    shots(page, "6-recovered")
+
+    # A token that stops working sends the leader back to the login form.
+    page.evaluate("sessionStorage.setItem('linli.leader.token', 'not-a-jwt')")
+    page.click("#refresh")
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#login-error")).to_contain_text("登录已失效")
+    assert page.uncaught == []
