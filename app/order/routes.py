@@ -4,7 +4,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
 from app.db import reading, transaction
-from app.http import respond, settings
+from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
 from app.order import service, views
 from app.order.models import OrderStatus
@@ -48,12 +48,14 @@ def get_order(path: OrderPath):
         return respond(views.order_public_one(s, order))
 
 
-@bp.post("/orders/<int:order_id>/pay", responses={200: PayOut}, security=BEARER,
+@bp.post("/orders/<int:order_id>/pay", security=BEARER,
+         responses={200: PayOut, 502: problem_response("The payment provider refused (payment_provider_rejected)"),
+                    503: problem_response("The payment provider is unreachable (payment_provider_unavailable)")},
          summary="Start paying: client parameters for wx.requestPayment (sandbox: paid at once)")
 @authenticated()
 def pay_order(path: OrderPath):
-    with transaction() as s:
-        order, params = payment_service.start_payment(s, order_id=path.order_id, buyer_id=current().user_id)
+    order, params = payment_service.start_payment(order_id=path.order_id, buyer_id=current().user_id)
+    with reading() as s:
         return respond(PayOut(order=views.order_public_one(s, order),
                               payment=PaymentInfo(provider=payment_service.provider().name, params=params)))
 

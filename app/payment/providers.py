@@ -21,6 +21,17 @@ class PaymentEvent:
 
 
 @dataclass(frozen=True)
+class RefundEvent:
+    """A verified "this refund finished" fact from a provider (succeeded, or closed/abnormal)."""
+
+    out_refund_no: str
+    succeeded: bool
+    status: str
+    at: datetime | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RefundResult:
     ok: bool
     status: str  # succeeded | processing | failed

@@ -11,12 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.auth.models import User
-from app.db import utcnow
+from app.db import transaction, utcnow
 from app.errors import Conflict, InvalidState
 from app.order import service as order_service
 from app.order.models import Order, OrderStatus
 from app.payment.models import Payment, Refund
-from app.payment.providers import PaymentEvent, PaymentProvider, order_id_from_trade_no, out_trade_no
+from app.payment.providers import (PaymentEvent, PaymentProvider, RefundEvent, order_id_from_trade_no,
+                                   out_trade_no)
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +34,24 @@ def provider() -> PaymentProvider:
     return current_app.extensions["linli.payment_provider"]
 
 
-def start_payment(session: Session, *, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any]]:
-    order = order_service.get_buyer_order(session, order_id=order_id, buyer_id=buyer_id)
-    order_service.ensure_payable(session, order)
+def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any]]:
+    """Pay an order. This use case owns its transactions: the provider is called between them,
+    so a slow payment gateway never holds SQLite's write lock or a PostgreSQL transaction open."""
+    with transaction() as s:
+        order = order_service.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
+        order_service.ensure_payable(s, order)
+        openid = s.get(User, buyer_id).openid
     p = provider()
-    buyer = session.get(User, buyer_id)
     params = p.prepay(out_trade_no=out_trade_no(order.id), amount=order.total,
-                      description=f"linli order {order.id}", payer_openid=buyer.openid,
-                      expires_at=order.pay_before)
+                      description=f"linli order {order.id}", payer_openid=openid, expires_at=order.pay_before)
     if p.name == "sandbox":
         # The sandbox "notifies" at once, through the very path a real notification takes.
-        confirm_payment(session, provider_name="sandbox", event=PaymentEvent(
-            out_trade_no=out_trade_no(order.id), transaction_id=f"sandbox-{order.id}-{uuid.uuid4().hex[:8]}",
-            amount=order.total, paid_at=utcnow()))
-        session.refresh(order)
-    return order, params
+        with transaction() as s:
+            confirm_payment(s, provider_name="sandbox", event=PaymentEvent(
+                out_trade_no=out_trade_no(order.id), transaction_id=f"sandbox-{order.id}-{uuid.uuid4().hex[:8]}",
+                amount=order.total, paid_at=utcnow()))
+    with transaction() as s:
+        return order_service.get_order(s, order_id), params
 
 
 def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent) -> Payment:
@@ -138,6 +142,26 @@ def execute_refund(session: Session, *, refund_id: int) -> Refund | None:
         refund.error = None
     else:
         refund.error = result.detail[:500]
+    session.add(refund)
+    session.flush()
+    return refund
+
+
+def confirm_refund(session: Session, *, provider_name: str, event: RefundEvent) -> Refund | None:
+    """A provider's word that a refund finished; applying it again changes nothing."""
+    refund = session.exec(select(Refund).where(Refund.out_refund_no == event.out_refund_no,
+                                               Refund.provider == provider_name)).first()
+    if refund is None:
+        log.warning("refund notification for unknown out_refund_no %s", event.out_refund_no)
+        return None
+    if refund.status in ("succeeded", "failed"):
+        return refund
+    if event.succeeded:
+        refund.status, refund.completed_at, refund.error = "succeeded", event.at or utcnow(), None
+    else:
+        # CLOSED / ABNORMAL: the money did not reach the buyer; an operator must act.
+        refund.status, refund.error = "failed", f"provider reported {event.status}"
+        log.error("refund %s ended %s at the provider", refund.out_refund_no, event.status)
     session.add(refund)
     session.flush()
     return refund

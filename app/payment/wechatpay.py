@@ -16,7 +16,7 @@ from wechatpayv3.utils import aes_decrypt, rsa_verify
 
 from app.config import Settings
 from app.errors import BadRequest, DomainError, ServiceUnavailable, Unauthorized
-from app.payment.providers import PaymentEvent, RefundResult
+from app.payment.providers import PaymentEvent, RefundEvent, RefundResult
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +153,10 @@ class WechatPayProvider:
 
     # ---- notifications -------------------------------------------------------------------
 
-    def parse_notification(self, headers: Mapping[str, str], body: str) -> PaymentEvent | None:
+    def parse_notification(self, headers: Mapping[str, str], body: str) -> PaymentEvent | RefundEvent | None:
         """Verify, check the age of, and decrypt a payment notification.
 
-        Returns the event for a successful payment, None for anything else WeChat tells us
+        Returns the event for a successful payment or a finished refund, None for anything else WeChat tells us
         (acknowledged, no effect); raises for notifications that must not be trusted.
         """
         self._verify(headers, body)
@@ -181,6 +181,17 @@ class WechatPayProvider:
             raise BadNotification("The decrypted resource is not a JSON object.") from e
 
         event_type = envelope.get("event_type", "TRANSACTION.SUCCESS")
+        if event_type.startswith("REFUND.") and data.get("out_refund_no"):
+            if data.get("mchid") not in (None, self.settings.wechatpay_mchid):
+                raise BadNotification("The notification is for another merchant.")
+            status = str(data.get("refund_status") or event_type.split(".", 1)[1])
+            at = data.get("success_time")
+            try:
+                at = datetime.fromisoformat(at) if at else None
+            except ValueError:
+                at = None
+            return RefundEvent(out_refund_no=str(data["out_refund_no"]), succeeded=status == "SUCCESS",
+                               status=status, at=at, raw=data)
         if event_type != "TRANSACTION.SUCCESS" or data.get("trade_state") != "SUCCESS":
             log.info("wechatpay notification %s (%s, %s) acknowledged without effect", envelope.get("id"),
                      event_type, data.get("trade_state") or data.get("refund_status"))

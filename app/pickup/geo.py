@@ -23,5 +23,8 @@ def bounding_box(lat: float, lng: float, radius_m: float) -> tuple[float, float,
     return lat - dlat, lat + dlat, lng - dlng, lng + dlng
 
 
+_GREAT_CIRCLE = great_circle()  # reused: building a Distance per pair cost more than the maths
+
+
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    return great_circle(a, b).meters
+    return _GREAT_CIRCLE.measure(a, b) * 1000.0  # measure() answers in km

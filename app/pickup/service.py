@@ -113,7 +113,8 @@ def nearby(session: Session, *, lat: float, lng: float, radius_m: int, limit: in
         r_m = radius_m * 1.01 if last else ring_m  # the last ring a hair wider; the exact check follows
         params["lat0"], params["lat1"], params["lng0"], params["lng1"] = bounding_box(lat, lng, r_m)
         params["r2"] = (r_m / METERS_PER_DEG_LAT) ** 2
-        rows = session.execute(_NEARBY, params).all()
+        # Core execution on the session's connection: the ORM layer adds nothing to plain rows.
+        rows = session.connection().execute(_NEARBY, params).all()
         if last or len(rows) >= limit:
             break
         ring_m = min(ring_m * 2, radius_m)
