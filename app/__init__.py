@@ -46,7 +46,8 @@ class LinliOpenAPI(OpenAPI):
                     op.setdefault("parameters", []).append({
                         "name": "Idempotency-Key", "in": "header", "required": False,
                         "description": "Same key, same user, same endpoint: the first response is replayed",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                   "pattern": "^[^\\x00-\\x1f\\x7f]+$"}})
 
 
 def create_app(settings: Settings | None = None) -> OpenAPI:
@@ -100,6 +101,11 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp):
         app.register_api(bp)
     register_web(app)
+
+    from app.auth.security import check_access_first
+
+    # Who may call comes before what they sent: 401/403 ahead of 400/422 (registered first).
+    app.before_request(check_access_first)
 
     @app.before_request
     def _reject_malformed_json():

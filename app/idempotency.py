@@ -41,6 +41,10 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = ts_field(default_now=True)
 
 
+class InvalidIdempotencyKey(Unprocessable):
+    code = "validation_error"
+
+
 class IdempotencyKeyReused(Unprocessable):
     code = "idempotency_key_reused"
 
@@ -67,8 +71,11 @@ def idempotent(fn):
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return fn(*args, **kwargs)
-        if not (1 <= len(key) <= 255):
-            raise Unprocessable("Idempotency-Key must be 1..255 characters.", code="validation_error")
+        # Control characters (NUL above all: PostgreSQL text cannot hold it) are refused too.
+        if not (1 <= len(key) <= 255) or any(ord(c) < 0x20 or c == "\x7f" for c in key):
+            raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters, none of them control characters.",
+                                        errors=[{"loc": ["header", "Idempotency-Key"],
+                                                 "msg": "must be 1..255 characters without control characters"}])
         user_id = current().user_id
         endpoint = request.path
         fingerprint = hashlib.sha256(request.get_data()).hexdigest()

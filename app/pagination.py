@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from app.errors import Unprocessable
+from app.http import MAX_ID
 
 T = TypeVar("T")
 
@@ -38,7 +39,10 @@ def decode_cursor(cursor: str | None) -> int | None:
         kind, _, value = raw.partition(":")
         if kind != "id":
             raise ValueError(kind)
-        return int(value)
+        last_id = int(value)
+        if not 1 <= last_id <= MAX_ID:  # a forged cursor must not reach the database as a huge int
+            raise ValueError(value)
+        return last_id
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidCursor("cursor is not one this API issued",
                             errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from e

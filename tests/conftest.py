@@ -15,6 +15,7 @@ from rq.scheduler import RQScheduler
 from app import create_app
 from app.config import Settings
 from app.migrate import upgrade
+from tests.fakes.wechat import FakeWechat
 from tests.services import PostgresCluster, RedisServer
 
 BACKENDS = [b for b in os.environ.get("LINLI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -72,6 +73,13 @@ def backend(request):
     return request.param
 
 
+@pytest.fixture(scope="session")
+def fake_wechat():
+    """WeChat's login API on 127.0.0.1: no test ever reaches the real api.weixin.qq.com."""
+    with FakeWechat(appid="wx-linli-test", secret="wx-linli-test-secret") as fake:
+        yield fake
+
+
 @pytest.fixture
 def settings_overrides():
     """Override in a test module to change settings for its app."""
@@ -79,10 +87,12 @@ def settings_overrides():
 
 
 @pytest.fixture
-def make_settings(backend, templates, pg_cluster, redis_server, tmp_path, settings_overrides):
+def make_settings(backend, templates, pg_cluster, redis_server, tmp_path, settings_overrides, fake_wechat):
     def _make(**overrides) -> Settings:
         values = dict(env="test", database_url=_fresh_db(backend, templates, pg_cluster, tmp_path),
-                      redis_url=redis_server.url(), ratelimit_enabled=False, queue_name="linli-test")
+                      redis_url=redis_server.url(), ratelimit_enabled=False, queue_name="linli-test",
+                      wechat_api_base=fake_wechat.base_url, wechat_appid=fake_wechat.appid,
+                      wechat_secret=fake_wechat.secret, wechat_timeout_s=2.0)
         values.update(settings_overrides)
         values.update(overrides)
         return Settings(**values)
@@ -148,7 +158,7 @@ class Api:
         return self._call("patch", path, json=json, **kw)
 
 
-def login(client, openid: str, *, admin: bool = False, nickname: str | None = None) -> Api:
+def login(client, openid: str, *, admin: bool | None = None, nickname: str | None = None) -> Api:
     r = client.post("/api/v1/auth/dev-login", json={"openid": openid, "admin": admin, "nickname": nickname or openid})
     assert r.status_code == 200, r.get_json()
     body = r.get_json()

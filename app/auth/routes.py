@@ -8,7 +8,7 @@ from app.auth.security import BEARER, authenticated, current, issue_token
 from app.db import transaction
 from app.errors import NotFound
 from app.extensions import limiter
-from app.http import respond, settings
+from app.http import problem_response, respond, settings
 
 bp = APIBlueprint("auth", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="auth", description="Login and me")])
 auth_limit = limiter.limit(lambda: settings().ratelimit_auth)
@@ -19,7 +19,11 @@ def _login_response(s, user):
     return respond(TokenOut(token=issue_token(user, leader), user=UserPublic(**service.profile(s, user.id))))
 
 
-@bp.post("/auth/wechat", responses={200: TokenOut}, summary="Log in with a wx.login code")
+@bp.post("/auth/wechat", summary="Log in with a wx.login code", responses={
+    200: TokenOut,
+    401: problem_response("wechat_code_invalid: WeChat rejected the code (invalid, already used, or blocked)"),
+    429: problem_response("rate_limited (this API) or wechat_rate_limited (WeChat's quota)"),
+    503: problem_response("wechat_unavailable: WeChat could not be reached or failed")})
 @auth_limit
 def wechat_login(body: WechatLogin):
     ws = wechat.jscode2session(settings(), body.code)

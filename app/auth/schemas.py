@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.http import Id, JsonBody
 
-class WechatLogin(BaseModel):
+
+class WechatLogin(JsonBody):
     code: str = Field(min_length=1, max_length=256, description="The code from wx.login")
 
 
-class DevLogin(BaseModel):
+class DevLogin(JsonBody):
     openid: str = Field(min_length=1, max_length=128)
     nickname: str | None = Field(default=None, max_length=64)
     admin: bool | None = Field(default=None, description="Grant (true) or drop (false) the operator role; omitted: unchanged")
@@ -28,10 +30,10 @@ class TokenOut(BaseModel):
     user: UserPublic
 
 
-class BindPickupPoint(BaseModel):
-    pickup_point_id: int = Field(ge=1)
+class BindPickupPoint(JsonBody):
+    pickup_point_id: Id
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(JsonBody):
     nickname: str | None = Field(default=None, min_length=1, max_length=64)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$")

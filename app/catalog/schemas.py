@@ -4,16 +4,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.http import Id, JsonBody
+
 Url = str
 
 
-class SkuCreate(BaseModel):
+class SkuCreate(JsonBody):
     name: str = Field(min_length=1, max_length=100)
     price: int = Field(ge=0, le=100_000_000, description="fen")
     stock: int = Field(ge=0, le=10_000_000)
 
 
-class ProductCreate(BaseModel):
+class ProductCreate(JsonBody):
     name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=5000)
     images: list[Url] | None = Field(default=None, max_length=20)
@@ -21,14 +23,14 @@ class ProductCreate(BaseModel):
     skus: list[SkuCreate] = Field(min_length=1, max_length=50)
 
 
-class ProductUpdate(BaseModel):
+class ProductUpdate(JsonBody):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=5000)
     images: list[Url] | None = Field(default=None, max_length=20)
     on_sale: bool | None = None
 
 
-class SkuUpdate(BaseModel):
+class SkuUpdate(JsonBody):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     price: int | None = Field(default=None, ge=0, le=100_000_000)
     stock: int | None = Field(default=None, ge=0, le=10_000_000, description="Set the available stock")
@@ -66,8 +68,8 @@ class ProductQuery(BaseModel):
 
 
 class ProductPath(BaseModel):
-    product_id: int
+    product_id: Id
 
 
 class SkuPath(BaseModel):
-    sku_id: int
+    sku_id: Id

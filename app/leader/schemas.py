@@ -5,10 +5,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.http import Id, IsoDate, JsonBody
 from app.pickup.schemas import CoordType
 
 
-class PointApplication(BaseModel):
+class PointApplication(JsonBody):
     name: str = Field(min_length=1, max_length=100)
     address: str = Field(min_length=1, max_length=255)
     lat: float = Field(ge=-90, le=90)
@@ -18,7 +19,7 @@ class PointApplication(BaseModel):
     opening_hours: str | None = Field(default=None, max_length=100, examples=["08:00-20:00"])
 
 
-class ApplicationCreate(BaseModel):
+class ApplicationCreate(JsonBody):
     real_name: str = Field(min_length=1, max_length=64)
     phone: str = Field(pattern=r"^\+?[0-9]{5,20}$")
     pickup_point: PointApplication
@@ -57,7 +58,7 @@ class ApplicationQuery(BaseModel):
 
 
 class ApplicationPath(BaseModel):
-    application_id: int
+    application_id: Id
 
 
 class Approved(BaseModel):
@@ -65,7 +66,7 @@ class Approved(BaseModel):
     pickup_point_id: int
 
 
-class RejectBody(BaseModel):
+class RejectBody(JsonBody):
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -76,10 +77,10 @@ class Rejected(BaseModel):
 
 
 class LeaderPath(BaseModel):
-    leader_id: int
+    leader_id: Id
 
 
-class LeaderUpdate(BaseModel):
+class LeaderUpdate(JsonBody):
     commission_rate: float | None = Field(default=None, ge=0, le=0.5, description="e.g. 0.12 for 12%")
     active: bool | None = None
 
@@ -99,14 +100,14 @@ OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "pick
 
 
 class LeaderOrdersQuery(BaseModel):
-    delivery_date: date | None = None
+    delivery_date: IsoDate | None = None
     status: OrderStatusName | None = None
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=200)
 
 
 class SummaryQuery(BaseModel):
-    delivery_date: date | None = Field(default=None, description="Default: today (business time zone)")
+    delivery_date: IsoDate | None = Field(default=None, description="Default: today (business time zone)")
 
 
 class SummaryLine(BaseModel):
@@ -124,16 +125,16 @@ class Summary(BaseModel):
 
 
 class DeliveryPath(BaseModel):
-    delivery_date: date
+    delivery_date: IsoDate
 
 
 class Received(BaseModel):
     arrived: int
 
 
-class PickupBody(BaseModel):
+class PickupBody(JsonBody):
     pickup_code: str = Field(pattern=r"^[0-9]{6}$")
-    delivery_date: date | None = None
+    delivery_date: IsoDate | None = None
 
 
 class CommissionQuery(BaseModel):

@@ -5,17 +5,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.http import Id, JsonBody
+
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
 
 
-class ItemIn(BaseModel):
-    sku_id: int = Field(ge=1)
+class ItemIn(JsonBody):
+    sku_id: Id
     qty: int = Field(ge=1, le=999)
 
 
-class OrderCreate(BaseModel):
+class OrderCreate(JsonBody):
     items: list[ItemIn] = Field(min_length=1, max_length=50)
-    pickup_point_id: int | None = Field(default=None, ge=1)
+    pickup_point_id: Id | None = None
     note: str | None = Field(default=None, max_length=200)
 
 
@@ -62,7 +64,7 @@ class OrderQuery(BaseModel):
 
 
 class OrderPath(BaseModel):
-    order_id: int
+    order_id: Id
 
 
 class PaymentInfo(BaseModel):
@@ -100,5 +102,5 @@ class LeaderOrderList(BaseModel):
     next_cursor: str | None
 
 
-class AdminRefundBody(BaseModel):
-    reason: str = Field(default="after_sales", min_length=1, max_length=80)
+class AdminRefundBody(JsonBody):
+    reason: str = Field(default="after_sales", min_length=1, max_length=64)

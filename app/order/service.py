@@ -146,13 +146,6 @@ def get_buyer_order(session: Session, *, order_id: int, buyer_id: int) -> Order:
     return order
 
 
-def lock_order(session: Session, order_id: int) -> Order:
-    order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
-    if order is None:
-        raise OrderNotFound(f"Order {order_id} does not exist.")
-    return order
-
-
 def list_buyer_orders(session: Session, *, buyer_id: int, status: str | None, before_id: int | None,
                       limit: int) -> list[Order]:
     q = select(Order).where(Order.buyer_id == buyer_id).order_by(Order.id.desc()).limit(limit + 1)

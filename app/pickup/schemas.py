@@ -4,10 +4,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.http import Id, JsonBody, QueryModel
+
 CoordType = Literal["gcj02", "wgs84"]
 
 
-class NearbyQuery(BaseModel):
+class NearbyQuery(QueryModel):
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
     radius_m: int = Field(default=3000, ge=1, le=5000)
@@ -48,10 +50,10 @@ class PickupPointPublic(BaseModel):
 
 
 class PickupPointPath(BaseModel):
-    point_id: int
+    point_id: Id
 
 
-class PickupPointUpdate(BaseModel):
+class PickupPointUpdate(JsonBody):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     address: str | None = Field(default=None, min_length=1, max_length=255)
     service_radius_m: int | None = Field(default=None, ge=500, le=5000)
