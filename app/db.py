@@ -110,6 +110,23 @@ def reading() -> Iterator[Session]:
         yield session  # close() ends the transaction without expiring loaded objects
 
 
+def get_or_raise(session: Session, model, row_id: int, error: type[Exception], what: str):
+    """The row, or the domain's own not-found error."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise error(f"{what} {row_id} does not exist.")
+    return row
+
+
+def apply_changes(session: Session, row, changes: dict):
+    """A partial update (PATCH): set the given fields and flush."""
+    for k, v in changes.items():
+        setattr(row, k, v)
+    session.add(row)
+    session.flush()
+    return row
+
+
 def discard_after_commit() -> None:
     """Forget the hooks of work that was rolled back inside the current transaction."""
     tx = _current.get()

@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.db import apply_changes
+
 from app.auth.models import User
 from app.auth.security import roles_of
 from app.leader.models import Leader
@@ -53,12 +55,7 @@ def _point_of(session: Session, leader: Leader) -> int | None:
 
 
 def update_profile(session: Session, *, user_id: int, **changes) -> User:
-    user = session.get(User, user_id)
-    for k, v in changes.items():
-        setattr(user, k, v)
-    session.add(user)
-    session.flush()
-    return user
+    return apply_changes(session, session.get(User, user_id), changes)
 
 
 def bind_pickup_point(session: Session, *, user_id: int, pickup_point_id: int) -> User:

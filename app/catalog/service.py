@@ -6,6 +6,8 @@ from collections import defaultdict
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from app.db import apply_changes, get_or_raise
+
 from app.catalog.models import Product, Sku
 from app.errors import Conflict, NotFound
 
@@ -38,25 +40,12 @@ def create_product(session: Session, *, name: str, description: str, images: lis
 
 
 def update_product(session: Session, product_id: int, **changes) -> Product:
-    product = session.get(Product, product_id)
-    if product is None:
-        raise ProductNotFound(f"Product {product_id} does not exist.")
-    for k, v in changes.items():
-        setattr(product, k, v)
-    session.add(product)
-    session.flush()
-    return product
+    return apply_changes(session, get_or_raise(session, Product, product_id, ProductNotFound, "Product"), changes)
 
 
 def update_sku(session: Session, sku_id: int, *, stock: int | None = None, stock_delta: int | None = None,
                **changes) -> Sku:
-    sku = session.get(Sku, sku_id)
-    if sku is None:
-        raise SkuNotFound(f"SKU {sku_id} does not exist.")
-    for k, v in changes.items():
-        setattr(sku, k, v)
-    session.add(sku)
-    session.flush()
+    sku = apply_changes(session, get_or_raise(session, Sku, sku_id, SkuNotFound, "SKU"), changes)
     if stock is not None:
         session.exec(update(Sku).where(Sku.id == sku_id).values(stock=stock))
     if stock_delta:

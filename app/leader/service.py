@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from app.db import utcnow
+from app.db import apply_changes, utcnow
 from app.errors import Conflict, InvalidState, NotFound
 from app.leader.models import Leader, LeaderApplication
 from app.pickup import service as pickup_service
@@ -96,9 +96,4 @@ def get_leader(session: Session, leader_id: int) -> Leader:
 
 
 def update_leader(session: Session, *, leader_id: int, **changes) -> Leader:
-    leader = get_leader(session, leader_id)
-    for k, v in changes.items():
-        setattr(leader, k, v)
-    session.add(leader)
-    session.flush()
-    return leader
+    return apply_changes(session, get_leader(session, leader_id), changes)

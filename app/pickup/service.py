@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Float, Integer, and_, bindparam, select as sa_select
 from sqlmodel import Session, select
 
+from app.db import apply_changes, get_or_raise
+
 from app.auth.models import User
 from app.errors import NotFound
 from app.leader.models import Leader
@@ -60,14 +62,8 @@ def require_active_point(session: Session, point_id: int) -> PickupPoint:
 
 
 def update_point(session: Session, point_id: int, **changes) -> PickupPoint:
-    point = session.get(PickupPoint, point_id)
-    if point is None:
-        raise PickupPointNotFound(f"Pickup point {point_id} does not exist.")
-    for k, v in changes.items():
-        setattr(point, k, v)
-    session.add(point)
-    session.flush()
-    return point
+    return apply_changes(session, get_or_raise(session, PickupPoint, point_id, PickupPointNotFound, "Pickup point"),
+                         changes)
 
 
 def _nearby_statement():
