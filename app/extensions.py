@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 from flask import request
-from flask_jwt_extended import JWTManager
+from flask_jwt_extended import JWTManager, decode_token
 from flask_limiter import Limiter
 
 
 def _rate_key() -> str:
-    # Per user where a token is presented (mini-program users share carrier NAT addresses),
-    # per address otherwise. The token is not verified here: a forged one only buckets itself.
+    # Per user where a valid token is presented (mini-program users share carrier NAT addresses),
+    # per address otherwise. The token is verified (an HMAC, microseconds) so that random forged
+    # tokens cannot each buy a fresh bucket.
     auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer ") and len(auth) > 20:
-        return "t:" + auth[-32:]
+    if auth.startswith("Bearer "):
+        try:
+            return "u:" + str(decode_token(auth[7:])["sub"])
+        except Exception:  # noqa: BLE001 - any bad token is simply not a user
+            pass
     return "ip:" + (request.remote_addr or "?")
 
 

@@ -26,3 +26,19 @@ def test_login_is_rate_limited_with_a_problem(client):
     r = client.post("/api/v1/auth/dev-login", json={"openid": "spammer"})
     assert r.get_json()["code"] == "rate_limited" and r.headers["Content-Type"].startswith("application/problem+json")
     assert "Retry-After" in r.headers or "X-RateLimit-Reset" in r.headers
+
+
+def test_forged_tokens_do_not_escape_the_address_bucket(client):
+    codes = [client.post("/api/v1/auth/dev-login", json={"openid": "spammer"},
+                         headers={"Authorization": f"Bearer forged-{i}-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}).status_code
+             for i in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_each_user_has_their_own_bucket(client):
+    from tests.conftest import login
+
+    users = [login(client, f"u{i}") for i in range(3)]  # three logins use up this address's bucket
+    assert client.post("/api/v1/auth/dev-login", json={"openid": "x"}).status_code == 429
+    for u in users:
+        assert u.post("/auth/dev-login", json={"openid": "x"}).status_code == 200
