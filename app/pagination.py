@@ -7,12 +7,14 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from app.errors import Unprocessable
-from app.http import MAX_ID
+from app.http import MAX_ID, QueryModel
 
 T = TypeVar("T")
 
 
-class PageQuery(BaseModel):
+class PageQuery(QueryModel):
+    """?limit= and ?cursor=, the query of every list endpoint (others subclass it)."""
+
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=200)
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.http import Id, JsonBody
+from app.pagination import PageQuery
 
 Url = str
 
@@ -62,9 +63,7 @@ class ProductList(BaseModel):
     next_cursor: str | None
 
 
-class ProductQuery(BaseModel):
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
+ProductQuery = PageQuery
 
 
 class ProductPath(BaseModel):

@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, IsoDate, JsonBody
+from app.http import Id, IsoDate, JsonBody, QueryModel
+from app.pagination import PageQuery
 from app.pickup.schemas import CoordType
 
 
@@ -51,10 +52,8 @@ class ApplicationList(BaseModel):
     next_cursor: str | None
 
 
-class ApplicationQuery(BaseModel):
+class ApplicationQuery(PageQuery):
     status: ApplicationStatus | None = None
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
 
 
 class ApplicationPath(BaseModel):
@@ -99,14 +98,12 @@ class LeaderPublic(BaseModel):
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
 
 
-class LeaderOrdersQuery(BaseModel):
+class LeaderOrdersQuery(PageQuery):
     delivery_date: IsoDate | None = None
     status: OrderStatusName | None = None
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
 
 
-class SummaryQuery(BaseModel):
+class SummaryQuery(QueryModel):
     delivery_date: IsoDate | None = Field(default=None, description="Default: today (business time zone)")
 
 
@@ -137,10 +134,8 @@ class PickupBody(JsonBody):
     delivery_date: IsoDate | None = None
 
 
-class CommissionQuery(BaseModel):
+class CommissionQuery(PageQuery):
     status: Literal["pending", "settled", "reversed"] | None = None
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
 
 
 class CommissionEntry(BaseModel):

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.http import Id, JsonBody
+from app.pagination import PageQuery
 
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
 
@@ -57,10 +58,8 @@ class OrderList(BaseModel):
     next_cursor: str | None
 
 
-class OrderQuery(BaseModel):
+class OrderQuery(PageQuery):
     status: OrderStatusName | None = None
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
 
 
 class OrderPath(BaseModel):
