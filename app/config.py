@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     manifest_at: time = time(23, 30)
     payment_timeout_s: int = Field(default=900, ge=1)
     expiry_sweep_interval_s: int = Field(default=60, ge=1)
+    # Anti-hoarding: units of one SKU in one order (after merging repeated lines), and unpaid
+    # orders one buyer may hold at once (each holds stock until it is paid or expires).
+    max_qty_per_sku: int = Field(default=99, ge=1)
+    max_unpaid_orders: int = Field(default=5, ge=1)
     commission_rate: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
     commission_freeze_days: int = Field(default=7, ge=0)
     commission_settle_interval_s: int = Field(default=600, ge=1)

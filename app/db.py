@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ NAMING_CONVENTION = {
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -99,7 +101,18 @@ def transaction() -> Iterator[Session]:
         _current.reset(token)
         session.close()
         for fn in tx.after_commit:
-            fn()
+            _run_after_commit(fn)
+
+
+def _run_after_commit(fn: Callable[[], None]) -> None:
+    # The work is committed: a failing hook (Redis down for an enqueue or a push) must not turn
+    # it into an error for the caller. It is logged, and the sweeps over rows in a known state
+    # (unpaid orders, refunds) pick up what it would have started.
+    try:
+        fn()
+    except Exception:
+        log.exception("after-commit hook %s failed; the periodic sweeps cover it",
+                      getattr(fn, "__qualname__", fn))
 
 
 @contextmanager
@@ -138,7 +151,7 @@ def after_commit(fn: Callable[[], None]) -> None:
     """Run fn once the current transaction commits (immediately if there is none)."""
     tx = _current.get()
     if tx is None:
-        fn()
+        fn()  # nothing committed on the caller's behalf: its own error is its to handle
     else:
         tx.after_commit.append(fn)
 

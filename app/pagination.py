@@ -56,3 +56,12 @@ def page_of(rows: list, limit: int, key=lambda r: r.id) -> tuple[list, str | Non
         rows = rows[:limit]
         return rows, encode_cursor(key(rows[-1]))
     return rows, None
+
+
+def keyset(query, id_column, before_id: int | None, limit: int):
+    """Newest first by id, one page after the cursor's id, one row more than the page (so that
+    page_of knows whether a next page exists)."""
+    query = query.order_by(id_column.desc()).limit(limit + 1)
+    if before_id:
+        query = query.where(id_column < before_id)
+    return query

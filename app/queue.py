@@ -1,6 +1,7 @@
 """Redis connection and RQ enqueueing that happens only after the transaction commits."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -9,6 +10,8 @@ from redis import Redis
 from rq import Queue, Retry
 
 from app.db import after_commit
+
+log = logging.getLogger(__name__)
 
 
 def get_redis() -> Redis:
@@ -32,11 +35,17 @@ def enqueue(func: Callable, *args: Any, job_id: str | None = None, at: datetime 
 
     def _go():
         kw: dict[str, Any] = {"job_id": job_id, "retry": retry}
-        if at is not None:
-            queue.enqueue_at(at, func, *args, **kw)
-        elif delay is not None:
-            queue.enqueue_in(delay, func, *args, **kw)
-        else:
-            queue.enqueue(func, *args, **kw)
+        try:
+            if at is not None:
+                queue.enqueue_at(at, func, *args, **kw)
+            elif delay is not None:
+                queue.enqueue_in(delay, func, *args, **kw)
+            else:
+                queue.enqueue(func, *args, **kw)
+        except Exception:
+            # Runs after the commit: the rows are in a state a periodic sweep finds (unpaid orders
+            # past pay_before, pending refunds), so a lost enqueue delays work, never loses it.
+            log.exception("could not enqueue %s%r (job id %s); the sweep will cover it",
+                          getattr(func, "__name__", func), args, job_id)
 
     after_commit(_go)

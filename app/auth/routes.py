@@ -5,7 +5,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from app.auth import service, wechat
 from app.auth.schemas import BindPickupPoint, DevLogin, ProfileUpdate, TokenOut, UserPublic, WechatLogin
 from app.auth.security import BEARER, authenticated, current, issue_token
-from app.db import transaction
+from app.db import reading, transaction
 from app.errors import NotFound
 from app.extensions import limiter
 from app.http import problem_response, respond, settings
@@ -45,7 +45,7 @@ def dev_login(body: DevLogin):
 @bp.get("/me", responses={200: UserPublic}, security=BEARER)
 @authenticated()
 def me():
-    with transaction() as s:
+    with reading() as s:  # a read never waits for (or takes) SQLite's write lock
         return respond(UserPublic(**service.profile(s, current().user_id)))
 
 

@@ -8,7 +8,6 @@ from flask import g
 from flask_jwt_extended import create_access_token, get_jwt_identity, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
-from sqlmodel import select
 
 from app.db import reading
 from app.errors import Forbidden, Unauthorized
@@ -51,16 +50,13 @@ def load_principal() -> Principal:
     except (JWTExtendedException, PyJWTError, ValueError, TypeError) as e:
         raise Unauthorized("A valid bearer token is required.") from e
     from app.auth.models import User
-    from app.leader.models import Leader
-    from app.pickup.models import PickupPoint
+    from app.leader import service as leader_service
 
     with reading() as s:
         user = s.get(User, user_id)
         if user is None:
             raise Unauthorized("The token's user no longer exists.")
-        row = s.exec(select(Leader, PickupPoint.id).join(PickupPoint, PickupPoint.leader_id == Leader.id,
-                                                          isouter=True).where(Leader.user_id == user_id)).first()
-    leader, point_id = row if row else (None, None)
+        leader, point_id = leader_service.leader_and_point(s, user_id=user_id)
     g.principal = Principal(user_id=user.id, roles=frozenset(roles_of(user, leader)),
                             leader_id=leader.id if leader and leader.active else None,
                             leader_point_id=point_id if leader and leader.active else None)

@@ -8,8 +8,7 @@ from app.db import apply_changes
 
 from app.auth.models import User
 from app.auth.security import roles_of
-from app.leader.models import Leader
-from app.pickup import service as pickup_service
+from app.leader import service as leader_service
 
 
 def upsert_user(session: Session, *, openid: str, unionid: str | None = None, nickname: str | None = None,
@@ -18,7 +17,9 @@ def upsert_user(session: Session, *, openid: str, unionid: str | None = None, ni
     if user is None:
         user = User(openid=openid, unionid=unionid, nickname=nickname or f"邻居{openid[-4:]}")
         try:
-            with session.begin_nested():  # two first logins at once: one insert wins
+            # Two first logins at once: users.openid is unique, so one insert wins and the other
+            # (on PostgreSQL it waits for the winner's commit) reads the winner's row.
+            with session.begin_nested():
                 session.add(user)
                 session.flush()
         except IntegrityError:
@@ -34,24 +35,19 @@ def upsert_user(session: Session, *, openid: str, unionid: str | None = None, ni
     return user
 
 
-def leader_of(session: Session, user_id: int) -> Leader | None:
-    return session.exec(select(Leader).where(Leader.user_id == user_id)).first()
+def leader_of(session: Session, user_id: int):
+    return leader_service.leader_of_user(session, user_id=user_id)
 
 
 def profile(session: Session, user_id: int) -> dict:
     user = session.get(User, user_id)
-    leader = leader_of(session, user_id)
+    leader, point_id = leader_service.leader_and_point(session, user_id=user_id)
+    active = leader is not None and leader.active
     return {"id": user.id, "nickname": user.nickname, "roles": roles_of(user, leader),
             "pickup_point_id": user.pickup_point_id,
-            "leader_id": leader.id if leader and leader.active else None,
-            "leader_pickup_point_id": _point_of(session, leader) if leader and leader.active else None,
+            "leader_id": leader.id if active else None,
+            "leader_pickup_point_id": point_id if active else None,
             "phone": user.phone}
-
-
-def _point_of(session: Session, leader: Leader) -> int | None:
-    from app.pickup.models import PickupPoint
-
-    return session.exec(select(PickupPoint.id).where(PickupPoint.leader_id == leader.id)).first()
 
 
 def update_profile(session: Session, *, user_id: int, **changes) -> User:
@@ -59,5 +55,26 @@ def update_profile(session: Session, *, user_id: int, **changes) -> User:
 
 
 def bind_pickup_point(session: Session, *, user_id: int, pickup_point_id: int) -> User:
-    pickup_service.require_active_point(session, pickup_point_id)
+    leader_service.require_open_point(session, pickup_point_id=pickup_point_id)
     return update_profile(session, user_id=user_id, pickup_point_id=pickup_point_id)
+
+
+# ---- for other domains (keyword-only, no User rows leave this domain) ------------------------
+
+def lock_buyer(session: Session, *, user_id: int) -> int | None:
+    """Lock the buyer's row until the transaction ends and return their bound pickup point.
+
+    Use cases that count what a buyer holds (unpaid orders) take this lock first, so two
+    requests of one buyer are counted one after the other (SQLite's writer lock does the same).
+    """
+    return session.exec(select(User.pickup_point_id).where(User.id == user_id).with_for_update()).first()
+
+
+def openid_of(session: Session, *, user_id: int) -> str:
+    return session.exec(select(User.openid).where(User.id == user_id)).one()
+
+
+def nicknames(session: Session, *, user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    return dict(session.exec(select(User.id, User.nickname).where(User.id.in_(set(user_ids)))).all())

@@ -10,6 +10,7 @@ from app.db import apply_changes, get_or_raise
 
 from app.catalog.models import Product, Sku
 from app.errors import Conflict, NotFound
+from app.pagination import keyset
 
 
 class ProductNotFound(NotFound):
@@ -69,12 +70,10 @@ def products_with_skus(session: Session, products: list[Product], *, active_only
 
 
 def list_products(session: Session, *, before_id: int | None, limit: int, on_sale_only: bool = True):
-    q = select(Product).order_by(Product.id.desc()).limit(limit + 1)
+    q = select(Product)
     if on_sale_only:
         q = q.where(Product.on_sale.is_(True))
-    if before_id:
-        q = q.where(Product.id < before_id)
-    return list(session.exec(q))
+    return list(session.exec(keyset(q, Product.id, before_id, limit)))
 
 
 def get_product(session: Session, product_id: int, *, on_sale_only: bool = True) -> Product:
@@ -108,3 +107,11 @@ def take_stock(session: Session, *, sku_id: int, qty: int) -> None:
 
 def return_stock(session: Session, *, sku_id: int, qty: int) -> None:
     session.exec(update(Sku).where(Sku.id == sku_id).values(stock=Sku.stock + qty))
+
+
+def return_stock_many(session: Session, *, qty_by_sku: dict[int, int]) -> None:
+    """Give back units of many orders at once: one UPDATE per SKU, in SKU order (the order
+    place_order takes them in, so the two never wait on each other)."""
+    for sku_id in sorted(qty_by_sku):
+        if qty_by_sku[sku_id]:
+            return_stock(session, sku_id=sku_id, qty=qty_by_sku[sku_id])

@@ -12,10 +12,13 @@ from sqlmodel import Session, select
 from app.commission.models import Commission
 from app.config import Settings
 from app.db import utcnow
-from app.leader.models import Leader
+from app.leader import service as leader_service
+from app.pagination import keyset
 
 
-def rate_bp_for(leader: Leader, settings: Settings) -> int:
+def rate_bp_for(leader, settings: Settings) -> int:
+    """The leader's own rate (basis points) or the platform default; leader: anything with
+    commission_rate_bp (the leader domain's row)."""
     if leader.commission_rate_bp is not None:
         return leader.commission_rate_bp
     return int((settings.commission_rate * 10_000).to_integral_value(ROUND_HALF_UP))
@@ -27,7 +30,7 @@ def amount_for(total: int, rate_bp: int) -> int:
 
 def accrue(session: Session, *, settings: Settings, order_id: int, leader_id: int, total: int,
            picked_up_at: datetime) -> Commission | None:
-    leader = session.get(Leader, leader_id)
+    leader = leader_service.get_leader(session, leader_id)
     rate = rate_bp_for(leader, settings)
     entry = Commission(leader_id=leader_id, order_id=order_id, amount=amount_for(total, rate), rate_bp=rate,
                        settle_at=picked_up_at + timedelta(days=settings.commission_freeze_days))
@@ -54,12 +57,10 @@ def settle_due(session: Session, *, now: datetime | None = None) -> int:
 
 
 def list_for_leader(session: Session, *, leader_id: int, status: str | None, before_id: int | None, limit: int):
-    q = select(Commission).where(Commission.leader_id == leader_id).order_by(Commission.id.desc()).limit(limit + 1)
+    q = select(Commission).where(Commission.leader_id == leader_id)
     if status:
         q = q.where(Commission.status == status)
-    if before_id:
-        q = q.where(Commission.id < before_id)
-    return list(session.exec(q))
+    return list(session.exec(keyset(q, Commission.id, before_id, limit)))
 
 
 def totals_for_leader(session: Session, *, leader_id: int) -> dict[str, int]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from app.db import ts_field
@@ -9,6 +10,9 @@ from app.db import ts_field
 
 class LeaderApplication(SQLModel, table=True):
     __tablename__ = "leader_applications"
+    # One pending application per user, whatever races: the database decides (apply relies on it).
+    __table_args__ = (Index("uq_leader_applications_user_pending", "user_id", unique=True,
+                            sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),)
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)

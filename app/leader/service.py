@@ -1,13 +1,20 @@
 """Becoming a leader: apply, and an operator approves (leader + pickup point) or rejects."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.db import apply_changes, utcnow
 from app.errors import Conflict, InvalidState, NotFound
 from app.leader.models import Leader, LeaderApplication
+from app.pagination import keyset
 from app.pickup import service as pickup_service
+
+if TYPE_CHECKING:
+    from app.pickup.models import PickupPoint
 
 
 class ApplicationNotFound(NotFound):
@@ -31,25 +38,27 @@ def apply(session: Session, *, user_id: int, real_name: str, phone: str, point_n
           opening_hours: str | None) -> LeaderApplication:
     if session.exec(select(Leader.id).where(Leader.user_id == user_id)).first() is not None:
         raise AlreadyLeader("You are already a leader.")
-    pending = session.exec(select(LeaderApplication.id).where(
-        LeaderApplication.user_id == user_id, LeaderApplication.status == "pending")).first()
-    if pending is not None:
-        raise ApplicationPending(f"Application {pending} is still pending.", application_id=pending)
     app_ = LeaderApplication(user_id=user_id, real_name=real_name, phone=phone, point_name=point_name,
                              point_address=point_address, lat=lat, lng=lng, service_radius_m=service_radius_m,
                              opening_hours=opening_hours)
-    session.add(app_)
-    session.flush()
+    try:
+        # The partial unique index (user_id) WHERE status = 'pending' is the rule; a check
+        # first would let two taps at once both pass it.
+        with session.begin_nested():
+            session.add(app_)
+            session.flush()
+    except IntegrityError:
+        pending = session.exec(select(LeaderApplication.id).where(
+            LeaderApplication.user_id == user_id, LeaderApplication.status == "pending")).first()
+        raise ApplicationPending(f"Application {pending} is still pending.", application_id=pending) from None
     return app_
 
 
 def list_applications(session: Session, *, status: str | None, before_id: int | None, limit: int):
-    q = select(LeaderApplication).order_by(LeaderApplication.id.desc()).limit(limit + 1)
+    q = select(LeaderApplication)
     if status:
         q = q.where(LeaderApplication.status == status)
-    if before_id:
-        q = q.where(LeaderApplication.id < before_id)
-    return list(session.exec(q))
+    return list(session.exec(keyset(q, LeaderApplication.id, before_id, limit)))
 
 
 def _decide(session: Session, application_id: int, status: str, reason: str | None = None) -> LeaderApplication:
@@ -73,8 +82,14 @@ def approve(session: Session, *, application_id: int) -> tuple[Leader, int]:
     if session.exec(select(Leader.id).where(Leader.user_id == app_.user_id)).first() is not None:
         raise AlreadyLeader("The applicant is already a leader.")
     leader = Leader(user_id=app_.user_id, real_name=app_.real_name, phone=app_.phone)
-    session.add(leader)
-    session.flush()
+    try:
+        # leaders.user_id is unique: of two approvals for one user racing, the second waits
+        # for the first and is told, not a 500.
+        with session.begin_nested():
+            session.add(leader)
+            session.flush()
+    except IntegrityError:
+        raise AlreadyLeader("The applicant is already a leader.") from None
     point = pickup_service.create_point(
         session, leader_id=leader.id, name=app_.point_name, address=app_.point_address, lat=app_.lat,
         lng=app_.lng, service_radius_m=app_.service_radius_m, opening_hours=app_.opening_hours)
@@ -97,3 +112,27 @@ def get_leader(session: Session, leader_id: int) -> Leader:
 
 def update_leader(session: Session, *, leader_id: int, **changes) -> Leader:
     return apply_changes(session, get_leader(session, leader_id), changes)
+
+
+def leader_of_user(session: Session, *, user_id: int) -> Leader | None:
+    return session.exec(select(Leader).where(Leader.user_id == user_id)).first()
+
+
+def leader_and_point(session: Session, *, user_id: int) -> tuple[Leader | None, int | None]:
+    """The user's leader row (active or not) and its pickup point's id; (None, None) for a buyer."""
+    leader = leader_of_user(session, user_id=user_id)
+    if leader is None:  # most callers are buyers: one indexed read and done
+        return None, None
+    return leader, pickup_service.point_id_of_leader(session, leader_id=leader.id)
+
+
+def require_open_point(session: Session, *, pickup_point_id: int) -> PickupPoint:
+    """A point buyers may bind to and order at: it exists, is open (an operator's switch) and its
+    leader is not suspended; nearby hides exactly the others."""
+    point = pickup_service.require_point(session, pickup_point_id)
+    leader = session.get(Leader, point.leader_id)
+    if not point.active or leader is None or not leader.active:
+        raise pickup_service.PickupPointUnavailable(
+            f"Pickup point {pickup_point_id} is not taking orders now; choose another point.",
+            pickup_point_id=pickup_point_id)
+    return point

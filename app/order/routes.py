@@ -74,6 +74,7 @@ def cancel_order(path: OrderPath):
 @authenticated("admin")
 def admin_refund(path: OrderPath, body: AdminRefundBody):
     with transaction() as s:
-        payment_service.refund_order(s, order_id=path.order_id, reason=body.reason, allowed_from=(
+        # The payment domain's "refunded" hook creates the refund of the applied payment.
+        service.mark_refunded(s, order_id=path.order_id, reason=body.reason, allowed_from=(
             OrderStatus.paid, OrderStatus.shipped, OrderStatus.arrived, OrderStatus.picked_up))
         return respond(views.order_public_one(s, service.get_order(s, path.order_id)))

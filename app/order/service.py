@@ -12,15 +12,15 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.auth.models import User
+from app.auth import service as auth_service
 from app.catalog import service as catalog_service
 from app.commission import service as commission_service
 from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, InvalidState, NotFound, Unprocessable
+from app.leader import service as leader_service
 from app.order.models import Order, OrderItem, OrderSource, OrderStatus
-from app.pickup import service as pickup_service
-from app.pickup.models import PickupPoint
+from app.pagination import keyset
 
 S = OrderStatus
 
@@ -42,9 +42,24 @@ class UnknownCode(NotFound):
     code = "unknown_code"
 
 
-# Later domains (flash sale, group-buy, bargain) react to their own orders' state changes
-# without the order domain knowing them: they register a hook for their source.
-_hooks: dict[tuple[str, str], list[Callable[[Session, Order], None]]] = defaultdict(list)
+class QtyLimitExceeded(Conflict):
+    code = "qty_limit_exceeded"
+
+
+class TooManyUnpaidOrders(Conflict):
+    code = "too_many_unpaid_orders"
+
+
+class PickupCodesExhausted(Conflict):
+    code = "pickup_code_unavailable"
+
+
+# Other domains react to orders' state changes without the order domain knowing them: they
+# register a hook for their own source (flash sale, group, bargain) or for every source ("*",
+# e.g. the payment domain refunds any order that becomes refunded). A "paid" hook may refuse
+# the payment by returning a reason (a full group); other hooks' return values are ignored.
+ALL_SOURCES = "*"
+_hooks: dict[tuple[str, str], list[Callable[[Session, Order], str | None]]] = defaultdict(list)
 
 
 def on(event: str, source: str):
@@ -54,9 +69,25 @@ def on(event: str, source: str):
     return deco
 
 
-def _fire(session: Session, event: str, order: Order) -> None:
-    for fn in _hooks[(event, order.source)]:
-        fn(session, order)
+def _fire(session: Session, event: str, order: Order) -> str | None:
+    """Run the hooks for the order's source, then those for every source; the first refusal
+    stops the rest and is returned."""
+    for fn in (*_hooks[(event, order.source)], *_hooks[(event, ALL_SOURCES)]):
+        refusal = fn(session, order)
+        if refusal:
+            return refusal
+    return None
+
+
+@dataclass(frozen=True)
+class PaidResult:
+    """What mark_paid did: applied, or not and why ("not_payable" or a hook's refusal).
+    Truthy when applied, so `if not mark_paid(...)` reads as before."""
+    applied: bool
+    reason: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.applied
 
 
 def delivery_date_for(moment: datetime, settings: Settings) -> date:
@@ -81,11 +112,14 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
                 pickup_point_id: int | None, note: str | None = None,
                 source: str = OrderSource.plain.value, source_ref: str | None = None,
                 take_sku_stock: bool = True, dated: bool = True) -> Order:
+    # The buyer's row lock serialises this buyer's orders, so the unpaid count below is exact
+    # under any concurrency (SQLite's single writer gives the same).
+    bound_point_id = auth_service.lock_buyer(session, user_id=buyer_id)
     if pickup_point_id is None:
-        pickup_point_id = session.exec(select(User.pickup_point_id).where(User.id == buyer_id)).first()
+        pickup_point_id = bound_point_id
     if pickup_point_id is None:
         raise NoPickupPoint("Give pickup_point_id or bind a pickup point first (PUT /me/pickup-point).")
-    point = pickup_service.require_active_point(session, pickup_point_id)
+    point = leader_service.require_open_point(session, pickup_point_id=pickup_point_id)
 
     merged: dict[int, Line] = {}
     for line in lines:
@@ -93,6 +127,16 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
             merged[line.sku_id].qty += line.qty
         else:
             merged[line.sku_id] = Line(line.sku_id, line.qty, line.unit_price)
+    # After merging: repeating a SKU in several lines must not get round the cap.
+    for line in merged.values():
+        if line.qty > settings.max_qty_per_sku:
+            raise QtyLimitExceeded(f"At most {settings.max_qty_per_sku} units of SKU {line.sku_id} per order.",
+                                   sku_id=line.sku_id, max_qty=settings.max_qty_per_sku)
+    unpaid = session.exec(select(func.count(Order.id)).where(
+        Order.buyer_id == buyer_id, Order.status == S.pending_payment.value)).one()
+    if unpaid >= settings.max_unpaid_orders:
+        raise TooManyUnpaidOrders(f"You have {unpaid} unpaid orders; pay or cancel one first.",
+                                  max_unpaid_orders=settings.max_unpaid_orders)
     skus = catalog_service.sellable_skus(session, list(merged))
     # Take stock in SKU order so that two orders never wait on each other's rows (no deadlock).
     if take_sku_stock:
@@ -148,12 +192,10 @@ def get_buyer_order(session: Session, *, order_id: int, buyer_id: int) -> Order:
 
 def list_buyer_orders(session: Session, *, buyer_id: int, status: str | None, before_id: int | None,
                       limit: int) -> list[Order]:
-    q = select(Order).where(Order.buyer_id == buyer_id).order_by(Order.id.desc()).limit(limit + 1)
+    q = select(Order).where(Order.buyer_id == buyer_id)
     if status:
         q = q.where(Order.status == status)
-    if before_id:
-        q = q.where(Order.id < before_id)
-    return list(session.exec(q))
+    return list(session.exec(keyset(q, Order.id, before_id, limit)))
 
 
 def _transition(session: Session, order_id: int, from_: tuple[S, ...], to: S, **values) -> bool:
@@ -164,8 +206,12 @@ def _transition(session: Session, order_id: int, from_: tuple[S, ...], to: S, **
     return bool(n)
 
 
+# Orders whose units came from the SKU's own stock (a flash sale's come from the sale's).
+SKU_STOCK_SOURCES = (OrderSource.plain.value, OrderSource.group.value, OrderSource.bargain.value)
+
+
 def _return_stock(session: Session, order: Order) -> None:
-    if order.source in (OrderSource.plain.value, OrderSource.group.value, OrderSource.bargain.value):
+    if order.source in SKU_STOCK_SOURCES:
         for item in items_of(session, [order.id])[order.id]:
             catalog_service.return_stock(session, sku_id=item.sku_id, qty=item.qty)
 
@@ -190,9 +236,27 @@ def expire_if_due(session: Session, *, order_id: int, now: datetime | None = Non
     return cancel_unpaid(session, order_id=order_id, reason="payment_timeout")
 
 
-def overdue_unpaid_ids(session: Session, *, now: datetime, limit: int = 500) -> list[int]:
-    return list(session.exec(select(Order.id).where(Order.status == S.pending_payment.value,
-                                                    Order.pay_before <= now).order_by(Order.id).limit(limit)))
+def expire_overdue_batch(session: Session, *, now: datetime, limit: int = 1000) -> int:
+    """Cancel up to `limit` orders left unpaid past pay_before, as a set: one UPDATE for the
+    orders (RETURNING the ones this call won, so a racing payment or cancel keeps its own),
+    one UPDATE per SKU for the stock, then each order's "cancelled" hooks."""
+    ids = list(session.exec(select(Order.id).where(Order.status == S.pending_payment.value, Order.pay_before <= now)
+                            .order_by(Order.id).limit(limit)))
+    if not ids:
+        return 0
+    won = list(session.execute(
+        update(Order).where(Order.id.in_(ids), Order.status == S.pending_payment.value, Order.pay_before <= now)
+        .values(status=S.cancelled.value, cancelled_at=now, cancel_reason="payment_timeout")
+        .returning(Order.id)).scalars())
+    if not won:
+        return 0
+    back = session.exec(select(OrderItem.sku_id, func.sum(OrderItem.qty)).join(Order, Order.id == OrderItem.order_id)
+                        .where(Order.id.in_(won), Order.source.in_(SKU_STOCK_SOURCES))
+                        .group_by(OrderItem.sku_id)).all()
+    catalog_service.return_stock_many(session, qty_by_sku={sku_id: int(qty) for sku_id, qty in back})
+    for order in session.exec(select(Order).where(Order.id.in_(won)).order_by(Order.id)):
+        _fire(session, "cancelled", order)
+    return len(won)
 
 
 def cancel_by_buyer(session: Session, *, order_id: int, buyer_id: int) -> Order:
@@ -201,9 +265,8 @@ def cancel_by_buyer(session: Session, *, order_id: int, buyer_id: int) -> Order:
         session.refresh(order)
         return order
     if order.status == S.paid.value:
-        from app.payment import service as payment_service
-
-        payment_service.refund_order(session, order_id=order_id, reason="buyer_cancelled")
+        # The payment domain's "refunded" hook gives the money back.
+        mark_refunded(session, order_id=order_id, reason="buyer_cancelled")
         session.refresh(order)
         return order
     raise InvalidState(f"An order that is {order.status} cannot be cancelled.", status_now=order.status)
@@ -217,16 +280,29 @@ def ensure_payable(session: Session, order: Order) -> None:
         raise PaymentExpired(f"Order {order.id} was not paid in time and is cancelled.")
 
 
-def mark_paid(session: Session, *, order_id: int, paid_at: datetime) -> bool:
-    """pending_payment → paid; False if the order is no longer payable (expired, cancelled)."""
+def mark_paid(session: Session, *, order_id: int, paid_at: datetime) -> PaidResult:
+    """pending_payment → paid, unless the order is no longer payable (expired, cancelled:
+    reason "not_payable") or a "paid" hook refuses (a full group: its reason).
+
+    A refused payment never leaves the order paid: the paid step is rolled back and the order is
+    cancelled like an unpaid one (stock back, "cancelled" hooks), not refunded, since it never
+    was paid; the payment domain, told applied=False, records the money and refunds it.
+    """
+    savepoint = session.begin_nested()
     if not _transition(session, order_id, (S.pending_payment,), S.paid, paid_at=paid_at):
-        return False
+        savepoint.rollback()
+        return PaidResult(False, "not_payable")
     order = get_order(session, order_id)
     session.refresh(order)
     if order.delivery_date is not None:
         assign_pickup_code(session, order)
-    _fire(session, "paid", order)
-    return True
+    refusal = _fire(session, "paid", order)
+    if not refusal:
+        savepoint.commit()
+        return PaidResult(True)
+    savepoint.rollback()
+    cancel_unpaid(session, order_id=order_id, reason=f"payment_refused:{refusal}"[:64])
+    return PaidResult(False, refusal)
 
 
 def mark_refunded(session: Session, *, order_id: int, allowed_from: tuple[S, ...] = (S.paid,),
@@ -256,8 +332,8 @@ def set_delivery_date(session: Session, *, order_id: int, delivery_date: date) -
 def assign_pickup_code(session: Session, order: Order) -> str:
     """A random 6-digit code, unique per pickup point and delivery date (the database's unique
     key decides; a collision just draws again)."""
-    for _ in range(50):
-        code = f"{secrets.randbelow(1_000_000):06d}"
+    for _ in range(PICKUP_CODE_ATTEMPTS):
+        code = draw_pickup_code()
         try:
             with session.begin_nested():
                 session.exec(update(Order).where(Order.id == order.id).values(pickup_code=code))
@@ -265,7 +341,14 @@ def assign_pickup_code(session: Session, order: Order) -> str:
             continue
         order.pickup_code = code
         return code
-    raise Conflict("Could not draw a free pickup code; try again.")
+    raise PickupCodesExhausted("Could not draw a free pickup code; try again.")
+
+
+PICKUP_CODE_ATTEMPTS = 50
+
+
+def draw_pickup_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
 
 
 def ship_paid_orders(session: Session, *, delivery_date: date, pickup_point_id: int | None = None,
@@ -289,15 +372,14 @@ def ship_paid_orders(session: Session, *, delivery_date: date, pickup_point_id: 
 
 def leader_orders(session: Session, *, pickup_point_id: int, delivery_date: date | None, status: str | None,
                   before_id: int | None, limit: int) -> list[tuple[Order, str]]:
-    q = (select(Order, User.nickname).join(User, User.id == Order.buyer_id)
-         .where(Order.pickup_point_id == pickup_point_id).order_by(Order.id.desc()).limit(limit + 1))
+    q = select(Order).where(Order.pickup_point_id == pickup_point_id)
     if delivery_date:
         q = q.where(Order.delivery_date == delivery_date)
     if status:
         q = q.where(Order.status == status)
-    if before_id:
-        q = q.where(Order.id < before_id)
-    return list(session.exec(q))
+    orders = list(session.exec(keyset(q, Order.id, before_id, limit)))
+    names = auth_service.nicknames(session, user_ids=[o.buyer_id for o in orders])
+    return [(o, names.get(o.buyer_id, "")) for o in orders]
 
 
 LIVE = (S.paid.value, S.shipped.value, S.arrived.value, S.picked_up.value)

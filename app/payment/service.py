@@ -10,8 +10,8 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.auth.models import User
-from app.db import transaction, utcnow
+from app.auth import service as auth_service
+from app.db import reading, transaction, utcnow
 from app.errors import Conflict, InvalidState
 from app.order import service as order_service
 from app.order.models import Order, OrderStatus
@@ -40,18 +40,26 @@ def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any
     with transaction() as s:
         order = order_service.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
         order_service.ensure_payable(s, order)
-        openid = s.get(User, buyer_id).openid
+        openid = auth_service.openid_of(s, user_id=buyer_id)
     p = provider()
     params = p.prepay(out_trade_no=out_trade_no(order.id), amount=order.total,
                       description=f"linli order {order.id}", payer_openid=openid, expires_at=order.pay_before)
     if p.name == "sandbox":
-        # The sandbox "notifies" at once, through the very path a real notification takes.
+        # The sandbox "notifies" at once, through the very path a real notification takes. Like
+        # WeChat Pay, it pays an out_trade_no at most once: one transaction id per order, so
+        # concurrent /pay calls replay one payment (the payments unique key) instead of each
+        # paying, and all but one being refunded as late.
         with transaction() as s:
             confirm_payment(s, provider_name="sandbox", event=PaymentEvent(
-                out_trade_no=out_trade_no(order.id), transaction_id=f"sandbox-{order.id}-{uuid.uuid4().hex[:8]}",
+                out_trade_no=out_trade_no(order.id), transaction_id=f"sandbox-{order.id}",
                 amount=order.total, paid_at=utcnow()))
-    with transaction() as s:
-        return order_service.get_order(s, order_id), params
+    with reading() as s:
+        order = order_service.get_order(s, order_id)
+    # Cancelled (or expired) while the provider was asked: the buyer must not be told to pay,
+    # nor that a cancelled order was paid (a sandbox payment that landed late is refunded).
+    if order.status not in (OrderStatus.pending_payment.value, OrderStatus.paid.value):
+        raise InvalidState(f"Order {order.id} is {order.status}, it can no longer be paid.", status_now=order.status)
+    return order, params
 
 
 def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent) -> Payment:
@@ -84,12 +92,16 @@ def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent
         log.error("payment %s for order %s: amount %s != total %s", event.transaction_id, order.id,
                   event.amount, order.total)
         return payment
-    if not order_service.mark_paid(session, order_id=order.id, paid_at=event.paid_at):
-        # Money arrived for an order that is no longer payable (expired, cancelled): give it back.
-        payment.status = "late"
+    result = order_service.mark_paid(session, order_id=order.id, paid_at=event.paid_at)
+    if not result:
+        # Money arrived for an order that cannot take it (expired, cancelled: "late"; refused by a
+        # rule such as a full group: "refused"): record it and give it back, never raise.
+        late = result.reason == "not_payable"
+        payment.status = "late" if late else "refused"
         session.add(payment)
         _create_refund(session, order=order, transaction_id=event.transaction_id, amount=event.amount,
-                       reason="late_payment", provider_name=provider_name)
+                       reason="late_payment" if late else f"refused:{result.reason}"[:80],
+                       provider_name=provider_name)
     return payment
 
 
@@ -111,13 +123,18 @@ def _create_refund(session: Session, *, order: Order, transaction_id: str | None
     return refund
 
 
-def refund_order(session: Session, *, order_id: int, reason: str,
-                 allowed_from: tuple[OrderStatus, ...] = (OrderStatus.paid,)) -> Refund:
-    """Refund a paid order in full: the order becomes refunded now, the money moves in a job."""
-    order = order_service.mark_refunded(session, order_id=order_id, allowed_from=allowed_from, reason=reason)
-    payment = payment_for(session, order_id)
+@order_service.on("refunded", order_service.ALL_SOURCES)
+def _refund_when_order_refunded(session: Session, order: Order) -> None:
+    """Whoever refunds an order (the buyer's cancel, an operator, a failed group), the money of
+    its applied payment goes back here; the order domain only calls mark_refunded."""
+    refund_order(session, order=order, reason=order.cancel_reason or "refunded")
+
+
+def refund_order(session: Session, *, order: Order, reason: str) -> Refund:
+    """Refund an order that has just become refunded in full; the money moves in a job."""
+    payment = payment_for(session, order.id)
     if payment is None:
-        raise InvalidState(f"Order {order_id} has no applied payment to refund.")
+        raise InvalidState(f"Order {order.id} has no applied payment to refund.")
     return _create_refund(session, order=order, transaction_id=payment.transaction_id, amount=payment.amount,
                           reason=reason, provider_name=payment.provider)
 

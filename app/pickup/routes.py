@@ -6,8 +6,8 @@ from app.auth.security import BEARER, authenticated, current
 from app.db import reading, transaction
 from app.pickup import service
 from app.pickup.geo import to_gcj02
-from app.pickup.schemas import (LeaderBrief, NearbyItem, NearbyOut, NearbyQuery, PickupPointPath,
-                                PickupPointPublic, PickupPointUpdate)
+from app.pickup.schemas import (LeaderBrief, LeaderPickupPointUpdate, NearbyItem, NearbyOut, NearbyQuery,
+                                PickupPointPath, PickupPointPublic, PickupPointUpdate)
 from app.http import respond
 
 bp = APIBlueprint("pickup", __name__, url_prefix="/api/v1",
@@ -41,7 +41,7 @@ def get_point(path: PickupPointPath):
 @bp.patch("/leader/pickup-point", responses={200: PickupPointPublic}, security=BEARER,
           summary="A leader updates their own pickup point")
 @authenticated("leader")
-def update_my_point(body: PickupPointUpdate):
+def update_my_point(body: LeaderPickupPointUpdate):
     with transaction() as s:
         service.update_point(s, current().leader_point_id, **body.model_dump(exclude_unset=True, exclude_none=True))
         return respond(point_public(*service.get_point(s, current().leader_point_id)))

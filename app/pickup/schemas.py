@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.http import Id, JsonBody, QueryModel
 
@@ -53,9 +53,21 @@ class PickupPointPath(BaseModel):
     point_id: Id
 
 
-class PickupPointUpdate(JsonBody):
+class LeaderPickupPointUpdate(JsonBody):
+    """What a leader may change about their own point. Opening or closing it (`active`) is an
+    operator's decision: sending it is refused (422), not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: str | None = Field(default=None, min_length=1, max_length=100)
     address: str | None = Field(default=None, min_length=1, max_length=255)
     service_radius_m: int | None = Field(default=None, ge=500, le=5000)
     opening_hours: str | None = Field(default=None, max_length=100)
+
+
+class PickupPointUpdate(LeaderPickupPointUpdate):
+    """An operator's change: anything a leader may change, and opening or closing the point."""
+
+    model_config = ConfigDict(extra="ignore")  # as every other body: unknown keys are ignored
+
     active: bool | None = None

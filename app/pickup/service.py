@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from app.db import apply_changes, get_or_raise
 
 from app.auth.models import User
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.leader.models import Leader
 from app.pickup.geo import METERS_PER_DEG_LAT, bounding_box, distance_m
 from app.pickup.models import PickupPoint
@@ -18,6 +18,11 @@ from app.pickup.models import PickupPoint
 
 class PickupPointNotFound(NotFound):
     code = "pickup_point_not_found"
+
+
+class PickupPointUnavailable(Conflict):
+    """The point exists but is closed or its leader suspended: its buyers are told why."""
+    code = "pickup_point_unavailable"
 
 
 @dataclass
@@ -54,11 +59,12 @@ def get_point(session: Session, point_id: int) -> tuple[PickupPoint, Leader, Use
     return row
 
 
-def require_active_point(session: Session, point_id: int) -> PickupPoint:
-    point = session.get(PickupPoint, point_id)
-    if point is None or not point.active:
-        raise PickupPointNotFound(f"Pickup point {point_id} does not exist or is closed.")
-    return point
+def require_point(session: Session, point_id: int) -> PickupPoint:
+    return get_or_raise(session, PickupPoint, point_id, PickupPointNotFound, "Pickup point")
+
+
+def point_id_of_leader(session: Session, *, leader_id: int) -> int | None:
+    return session.exec(select(PickupPoint.id).where(PickupPoint.leader_id == leader_id)).first()
 
 
 def update_point(session: Session, point_id: int, **changes) -> PickupPoint:
