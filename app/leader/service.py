@@ -127,11 +127,14 @@ def leader_and_point(session: Session, *, user_id: int) -> tuple[Leader | None, 
 
 
 def require_open_point(session: Session, *, pickup_point_id: int) -> PickupPoint:
-    """A point buyers may bind to and order at: it exists, is open (an operator's switch) and its
-    leader is not suspended; nearby hides exactly the others."""
+    """A point buyers may bind to and order at: it exists and is open (an operator's switch;
+    a closed point answers like a missing one, 404) and its leader is not suspended (409
+    pickup_point_unavailable, so the point's own buyers learn why); nearby hides both."""
     point = pickup_service.require_point(session, pickup_point_id)
+    if not point.active:
+        raise pickup_service.PickupPointNotFound(f"Pickup point {pickup_point_id} does not exist or is closed.")
     leader = session.get(Leader, point.leader_id)
-    if not point.active or leader is None or not leader.active:
+    if leader is None or not leader.active:
         raise pickup_service.PickupPointUnavailable(
             f"Pickup point {pickup_point_id} is not taking orders now; choose another point.",
             pickup_point_id=pickup_point_id)
