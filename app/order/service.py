@@ -201,8 +201,10 @@ def list_buyer_orders(session: Session, *, buyer_id: int, status: str | None, be
 def _transition(session: Session, order_id: int, from_: tuple[S, ...], to: S, **values) -> bool:
     """Move an order between states in one conditional UPDATE: the winner of a race is the one
     whose UPDATE matched, so every transition happens at most once."""
+    # synchronize_session=False: the ORM must not "evaluate" the WHERE against a stale loaded
+    # order and mark it moved when the database matched nothing (a race lost); callers refresh.
     n = session.exec(update(Order).where(Order.id == order_id, Order.status.in_([s.value for s in from_]))
-                     .values(status=to.value, **values)).rowcount
+                     .values(status=to.value, **values).execution_options(synchronize_session=False)).rowcount
     return bool(n)
 
 
@@ -247,7 +249,7 @@ def expire_overdue_batch(session: Session, *, now: datetime, limit: int = 1000) 
     won = list(session.execute(
         update(Order).where(Order.id.in_(ids), Order.status == S.pending_payment.value, Order.pay_before <= now)
         .values(status=S.cancelled.value, cancelled_at=now, cancel_reason="payment_timeout")
-        .returning(Order.id)).scalars())
+        .returning(Order.id).execution_options(synchronize_session=False)).scalars())
     if not won:
         return 0
     back = session.exec(select(OrderItem.sku_id, func.sum(OrderItem.qty)).join(Order, Order.id == OrderItem.order_id)
@@ -264,6 +266,7 @@ def cancel_by_buyer(session: Session, *, order_id: int, buyer_id: int) -> Order:
     if order.status == S.pending_payment.value and cancel_unpaid(session, order_id=order_id, reason="buyer"):
         session.refresh(order)
         return order
+    session.refresh(order)  # a payment may have landed while the cancel waited for the row
     if order.status == S.paid.value:
         # The payment domain's "refunded" hook gives the money back.
         mark_refunded(session, order_id=order_id, reason="buyer_cancelled")
@@ -309,6 +312,7 @@ def mark_refunded(session: Session, *, order_id: int, allowed_from: tuple[S, ...
                   reason: str = "") -> Order:
     if not _transition(session, order_id, allowed_from, S.refunded, refunded_at=utcnow(), cancel_reason=reason):
         order = get_order(session, order_id)
+        session.refresh(order)
         raise InvalidState(f"An order that is {order.status} cannot be refunded.", status_now=order.status)
     order = get_order(session, order_id)
     session.refresh(order)
