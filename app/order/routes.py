@@ -17,7 +17,11 @@ bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="orders", description="Order today, pick up tomorrow")])
 
 
-@bp.post("/orders", responses={201: OrderPublic}, security=BEARER,
+@bp.post("/orders", security=BEARER, responses={
+    201: OrderPublic,
+    409: problem_response("out_of_stock; qty_limit_exceeded (more than LINLI_MAX_QTY_PER_SKU units of one SKU, "
+                          "repeated lines merged); too_many_unpaid_orders (LINLI_MAX_UNPAID_ORDERS held unpaid); "
+                          "pickup_point_unavailable (its leader is suspended); sku_unavailable")},
          summary="Place an order (takes stock at once; pay before pay_before)")
 @authenticated()
 @idempotent
