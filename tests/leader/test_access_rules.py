@@ -109,3 +109,27 @@ def test_applying_while_being_approved_never_gives_a_500(app, client, admin):
     for a in admin.get("/admin/leader-applications?status=pending").get_json()["items"]:
         r = admin.post(f"/admin/leader-applications/{a['id']}/approve")
         assert r.status_code == 409 and r.get_json()["code"] == "already_leader"
+
+
+def test_two_applications_of_one_user_approved_at_once_make_one_leader(app, client, admin):
+    """Rows from before the one-pending rule (the index is dropped here to make them): two
+    operators approve both at once; leaders.user_id lets one through and the other is a 409
+    already_leader, never a 500 (threads; truly concurrent on PostgreSQL, serialised on SQLite)."""
+    from sqlalchemy import text
+
+    applicant = login(client, "legacy")
+    pp = APPLICATION["pickup_point"]
+    with app.app_context(), transaction() as s:
+        s.execute(text("DROP INDEX uq_leader_applications_user_pending"))
+        rows = [LeaderApplication(user_id=applicant.user["id"], real_name="x", phone="1", point_name=pp["name"],
+                                  point_address=pp["address"], lat=pp["lat"], lng=pp["lng"]) for _ in range(2)]
+        s.add_all(rows)
+        s.flush()
+        ids = [r.id for r in rows]
+    other_admin = login(client, "admin-3", admin=True)
+    with serving(app) as base:
+        answers = together(2, lambda i: requests.post(
+            f"{base}/api/v1/admin/leader-applications/{ids[i]}/approve", timeout=60,
+            headers=(admin, other_admin)[i].headers))
+    got = sorted((r.status_code, r.json().get("code")) for r in answers)
+    assert got == [(200, None), (409, "already_leader")], got
