@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import func
 from sqlmodel import select
 
 from app.catalog.models import Sku
