@@ -73,6 +73,9 @@ def http(base, token, method, path):
 
 
 def test_twenty_concurrent_pays_of_one_order_start_one_payment(app, leader, product, buyer):
+    """20 threads tap /pay at once: one payment (one transaction per out_trade_no, like WeChat
+    Pay), the other answers replay it or are 409; none refunded as late. PostgreSQL interleaves
+    them; SQLite serialises writers."""
     o = place(buyer, product, leader[1])
     with serving(app) as base:
         answers = run_together(*[lambda: http(base, buyer.token, "post", f"/orders/{o['id']}/pay")] * 20)
@@ -88,6 +91,8 @@ def test_twenty_concurrent_pays_of_one_order_start_one_payment(app, leader, prod
 
 
 def test_pay_racing_a_cancel_never_answers_200_with_a_cancelled_order(app, leader, product, buyer):
+    """/pay and /cancel together, six times (threads; real interleaving on PostgreSQL, SQLite
+    serialises writers)."""
     orders = [place(buyer, product, leader[1]) for _ in range(ROUNDS)]
     with serving(app) as base:
         for o in orders:
@@ -107,6 +112,8 @@ def test_pay_racing_a_cancel_never_answers_200_with_a_cancelled_order(app, leade
 
 
 def test_pay_racing_the_expiry_either_pays_or_cancels_and_refunds(app, leader, product, buyer):
+    """/pay against the expiry job (threads; real interleaving on PostgreSQL, SQLite serialises
+    writers): paid and kept, or cancelled with any late money refunded; stock exact."""
     orders = [place(buyer, product, leader[1]) for _ in range(ROUNDS)]
 
     def expire(order_id):
@@ -130,6 +137,8 @@ def test_pay_racing_the_expiry_either_pays_or_cancels_and_refunds(app, leader, p
 
 
 def test_buyer_cancel_racing_a_payment_notification_refunds_exactly_once(app, leader, product, buyer):
+    """The buyer cancels while the payment notification (the sandbox confirm path) lands (threads;
+    real interleaving on PostgreSQL, SQLite serialises writers): exactly one refund either way."""
     orders = [place(buyer, product, leader[1]) for _ in range(ROUNDS)]
 
     def notify(o):  # what a provider's notification runs (the sandbox /pay path too)
@@ -151,6 +160,8 @@ def test_buyer_cancel_racing_a_payment_notification_refunds_exactly_once(app, le
 
 
 def test_cancel_racing_the_shipping_run_either_ships_or_refunds(app, leader, product, buyer):
+    """The buyer cancels while the manifest build ships (threads; real interleaving on PostgreSQL,
+    SQLite serialises writers): shipped and not refunded, or refunded and not shipped."""
     orders = [place(buyer, product, leader[1]) for _ in range(ROUNDS)]
     for o in orders:
         assert buyer.post(f"/orders/{o['id']}/pay").status_code == 200
