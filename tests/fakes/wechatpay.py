@@ -293,15 +293,15 @@ class FakeWechatPay:
 
     def signed_notification(self, resource: dict[str, Any] | str, *, event_type: Any = "TRANSACTION.SUCCESS",
                             timestamp: Any = None, key: KeyPair | None = None, serial: str | None = None,
-                            **envelope_fields: Any) -> tuple[dict[str, str], str]:
+                            envelope: dict[str, Any] | None = None) -> tuple[dict[str, str], str]:
         """(headers, body) of any notification, correctly signed and encrypted, whatever it says:
         what a hostile test needs to reach past the signature check."""
         plain = resource if isinstance(resource, str) else json.dumps(resource, ensure_ascii=False)
-        envelope = {"id": str(uuid.uuid4()), "create_time": datetime.now(CST).isoformat(timespec="seconds"),
-                    "resource_type": "encrypt-resource", "event_type": event_type, "summary": "通知",
-                    "resource": self.encrypt(plain)}
-        envelope.update(envelope_fields)
-        body = json.dumps(envelope, ensure_ascii=False)
+        fields = {"id": str(uuid.uuid4()), "create_time": datetime.now(CST).isoformat(timespec="seconds"),
+                  "resource_type": "encrypt-resource", "event_type": event_type, "summary": "通知",
+                  "resource": self.encrypt(plain)}
+        fields.update(envelope or {})
+        body = json.dumps(fields, ensure_ascii=False)
         headers = self.signature_headers(body, timestamp=timestamp, key=key, serial=serial)
         headers["Content-Type"] = "application/json"
         return headers, body
