@@ -208,6 +208,8 @@ def refund_amount(session: Session, *, order_id: int, amount: int, reason: str,
     idempotency_ref on the same order returns the first refund and gives nothing more."""
     if amount <= 0:
         raise Unprocessable(f"A refund is at least 1 fen, not {amount}.")
+    if idempotency_ref is not None and not 1 <= len(idempotency_ref) <= 64:
+        raise ValueError("idempotency_ref is 1..64 characters (the column's length)")
     payment = payment_for(session, order_id)
     if payment is None:
         raise NothingToRefund(f"Order {order_id} has no applied payment to refund.")

@@ -203,7 +203,7 @@ class WechatPayProvider:
         resource = envelope.resource
         try:
             plain = aes_decrypt(nonce=resource.nonce, ciphertext=resource.ciphertext,
-                                associated_data=resource.associated_data, apiv3_key=self.settings.wechatpay_apiv3_key)
+                                associated_data=resource.associated_data or "", apiv3_key=self.settings.wechatpay_apiv3_key)
         except Exception as e:  # noqa: BLE001 - base64, nonce size, ...
             raise BadNotification(f"The notification resource could not be read: {type(e).__name__}.") from e
         if plain is None:
@@ -280,7 +280,7 @@ class _Encrypted(BaseModel):
     algorithm: Literal["AEAD_AES_256_GCM"]
     ciphertext: str = Field(min_length=1, max_length=65536, pattern=r"^[A-Za-z0-9+/=]+$")
     nonce: str = Field(min_length=1, max_length=64)
-    associated_data: str = Field(default="", max_length=256)
+    associated_data: str | None = Field(default=None, max_length=256)
     original_type: str | None = Field(default=None, max_length=64)
 
 
