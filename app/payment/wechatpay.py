@@ -203,7 +203,8 @@ class WechatPayProvider:
         resource = envelope.resource
         try:
             plain = aes_decrypt(nonce=resource.nonce, ciphertext=resource.ciphertext,
-                                associated_data=resource.associated_data or "", apiv3_key=self.settings.wechatpay_apiv3_key)
+                                associated_data=resource.associated_data or "",
+                                apiv3_key=self.settings.wechatpay_apiv3_key)
         except Exception as e:  # noqa: BLE001 - base64, nonce size, ...
             raise BadNotification(f"The notification resource could not be read: {type(e).__name__}.") from e
         if plain is None:
@@ -235,8 +236,9 @@ class WechatPayProvider:
     def _verify_answer(self, headers: Mapping[str, str], body: str) -> bool:
         """wechatpayv3's hook for the answers to our own requests: the same trusted keys."""
         key = self._public_keys.get(headers.get("Wechatpay-Serial", ""))
-        return key is not None and rsa_verify(headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", ""),
-                                              body, headers.get("Wechatpay-Signature", ""), key)
+        return key is not None and rsa_verify(headers.get("Wechatpay-Timestamp", ""),
+                                              headers.get("Wechatpay-Nonce", ""), body,
+                                              headers.get("Wechatpay-Signature", ""), key)
 
     def _verify(self, headers: Mapping[str, str], body: str) -> None:
         signature = headers.get("Wechatpay-Signature")
