@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     wechatpay_apiv3_key: str = ""
     wechatpay_public_key_path: str = ""
     wechatpay_public_key_id: str = ""
+    # Key rotation: every WeChat Pay public key to trust, as JSON {"PUB_KEY_ID_...": "/path/pub_key.pem"};
+    # Wechatpay-Serial picks one. The single key above, if set, is trusted as well.
+    wechatpay_public_keys: dict[str, str] = Field(default_factory=dict)
     wechatpay_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/notify"
     wechatpay_notify_max_age_s: int = 300
 

@@ -14,6 +14,7 @@ import pytest
 
 from app.db import transaction
 from app.order import service as order_service
+from app.payment import service as payment_service
 from tests.conftest import Api, login, make_leader
 
 PUBLIC, BUYER, LEADER, ADMIN = "public", "buyer", "leader", "admin"
@@ -40,6 +41,8 @@ OPERATIONS = {
     "GET /api/v1/orders/{order_id}": BUYER,
     "POST /api/v1/orders/{order_id}/pay": BUYER,
     "POST /api/v1/orders/{order_id}/cancel": BUYER,
+    "GET /api/v1/admin/refunds": ADMIN,
+    "POST /api/v1/admin/refunds/{refund_id}/retry": ADMIN,
 }
 # Outside the OpenAPI document, and public as well.
 UNDOCUMENTED_PUBLIC = ("/healthz", "/api/v1/openapi.json", "/api/docs/swagger")
@@ -85,10 +88,13 @@ def world(client, admin, buyer, leader, product) -> World:
     order = buyer.post("/orders", json={"items": [{"sku_id": sku["id"], "qty": 1}],
                                         "pickup_point_id": approved["pickup_point_id"]}).get_json()
     order = buyer.post(f"/orders/{order['id']}/pay").get_json()["order"]
+    # A partial refund: something behind {refund_id}, and the order stays paid.
+    with client.application.app_context(), transaction() as s:
+        refund = payment_service.refund_amount(s, order_id=order["id"], amount=1, reason="world")
     ids = {"application_id": application["id"], "leader_id": approved["leader_id"],
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
            "sku_id": sku["id"], "delivery_date": order["delivery_date"],
-           "other_point_id": other_approved["pickup_point_id"]}
+           "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id}
     return World(admin=admin, buyer=buyer, other_buyer=other_buyer, leader=leader_api,
                  other_leader=other_leader_api, ids=ids, order=order)
 

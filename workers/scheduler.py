@@ -28,11 +28,13 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     from app.commission.jobs import settle_commissions_job
     from app.idempotency import purge_idempotency_keys_job
     from app.order.jobs import expire_overdue_orders_job
+    from app.payment.jobs import redrive_refunds_job
 
     cron = CronScheduler(connection=app.extensions["linli.redis"], )
     cron.register(expire_overdue_orders_job, queue_name=s.queue_name, interval=s.expiry_sweep_interval_s)
     cron.register(settle_commissions_job, queue_name=s.queue_name, interval=s.commission_settle_interval_s)
     cron.register(purge_idempotency_keys_job, queue_name=s.queue_name, interval=3600)
+    cron.register(redrive_refunds_job, queue_name=s.queue_name, interval=300)
     return cron, app
 
 

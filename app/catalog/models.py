@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column
 from sqlmodel import Field, SQLModel
 
 from app.db import ts_field
@@ -28,7 +28,8 @@ class Sku(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     product_id: int = Field(foreign_key="products.id", index=True)
     name: str = Field(max_length=100)
-    price: int  # fen
-    stock: int = 0  # units available to order
+    # 64-bit: money and stock multiply (price × qty) and add up (stock_delta) past 2**31.
+    price: int = Field(sa_type=BigInteger)  # fen
+    stock: int = Field(default=0, sa_type=BigInteger)  # units available to order
     active: bool = True
     created_at: datetime = ts_field(default_now=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from app.db import ts_field
@@ -15,7 +15,7 @@ class Commission(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     leader_id: int = Field(foreign_key="leaders.id", index=True)
     order_id: int = Field(foreign_key="orders.id", unique=True)  # one entry per order, ever
-    amount: int  # fen
+    amount: int = Field(sa_type=BigInteger)  # fen
     rate_bp: int
     status: str = Field(default="pending", max_length=16)  # pending | settled | reversed
     settle_at: datetime = ts_field(nullable=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import ts_field
@@ -44,7 +44,7 @@ class Order(SQLModel, table=True):
     # of that thing in its own domain, so later domains attach without changing this table.
     source: str = Field(default=OrderSource.plain.value, max_length=16)
     source_ref: str | None = Field(default=None, max_length=64, index=True)
-    total: int  # fen
+    total: int = Field(sa_type=BigInteger)  # fen (64-bit, as every money column)
     # None until known: a group-buy order takes its date when its group succeeds.
     delivery_date: date | None = None
     note: str | None = Field(default=None, max_length=200)
@@ -68,6 +68,6 @@ class OrderItem(SQLModel, table=True):
     sku_id: int = Field(foreign_key="skus.id", index=True)
     product_name: str = Field(max_length=100)
     sku_name: str = Field(max_length=100)
-    qty: int
-    unit_price: int
-    amount: int
+    qty: int = Field(sa_type=BigInteger)
+    unit_price: int = Field(sa_type=BigInteger)
+    amount: int = Field(sa_type=BigInteger)

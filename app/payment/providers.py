@@ -2,11 +2,13 @@
 callback into a verified PaymentEvent, and executes refunds; the money logic is shared."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from app.config import Settings
+from app.http import MAX_ID
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,16 @@ class RefundEvent:
 
 @dataclass(frozen=True)
 class RefundResult:
-    ok: bool
-    status: str  # succeeded | processing | failed
+    """A provider's answer about one refund (to a refund request, or to a query)."""
+
+    # succeeded | processing (accepted, the end comes later) | failed (refused or closed for good)
+    # | retry (no answer worth keeping: unreachable, busy; ask again) | not_found (query only)
+    status: str
     detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "processing")
 
 
 class PaymentProvider(Protocol):
@@ -47,17 +56,26 @@ class PaymentProvider(Protocol):
 
     def refund(self, *, out_trade_no: str, transaction_id: str | None, out_refund_no: str, amount: int,
                total: int, reason: str) -> RefundResult:
-        ...
+        """Ask for `amount` of the payment `total` back; out_refund_no makes asking again safe."""
+
+    def query_refund(self, *, out_refund_no: str) -> RefundResult:
+        """Where a refund the provider accepted has got to."""
+
+
+# WeChat Pay wants 6..32 characters of [A-Za-z0-9_-*]; ours are derivable from the order id.
+OUT_TRADE_NO_PATTERN = r"^LL[0-9]{12}$"
 
 
 def out_trade_no(order_id: int) -> str:
-    # WeChat Pay wants 6..32 characters of [A-Za-z0-9_-*]; keep it derivable from the order id.
     return f"LL{order_id:012d}"
 
 
 def order_id_from_trade_no(value: str) -> int | None:
-    if value.startswith("LL") and value[2:].isdigit():
-        return int(value[2:])
+    # ASCII digits only (str.isdigit() and int() also take "٠١٢"), and no id a row cannot have.
+    if re.fullmatch(OUT_TRADE_NO_PATTERN, value):
+        order_id = int(value[2:])
+        if 1 <= order_id <= MAX_ID:
+            return order_id
     return None
 
 
@@ -75,7 +93,10 @@ class SandboxProvider:
 
     def refund(self, *, out_trade_no: str, transaction_id: str | None, out_refund_no: str, amount: int,
                total: int, reason: str) -> RefundResult:
-        return RefundResult(ok=True, status="succeeded")
+        return RefundResult(status="succeeded")
+
+    def query_refund(self, *, out_refund_no: str) -> RefundResult:
+        return RefundResult(status="succeeded")
 
 
 def make_provider(settings: Settings) -> PaymentProvider:

@@ -1,37 +1,66 @@
 """Money in and out. Every successful payment, whatever the provider, goes through
-confirm_payment; every refund through refund_order and the refund job."""
+confirm_payment; every refund is created by _create_refund (through refund_order, refund_amount
+or a payment that cannot be applied) and moved on by the refund job, the sweep and the provider's
+notifications, each with a conditional UPDATE so that none overwrites a later state."""
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.auth import service as auth_service
 from app.db import reading, transaction, utcnow
-from app.errors import Conflict, InvalidState
+from app.errors import Conflict, InvalidState, NotFound, Unprocessable
 from app.order import service as order_service
 from app.order.models import Order, OrderStatus
-from app.payment.models import Payment, Refund
-from app.payment.providers import (PaymentEvent, PaymentProvider, RefundEvent, order_id_from_trade_no,
-                                   out_trade_no)
+from app.payment.models import Payment, Refund, RefundStatus
+from app.payment.providers import (PaymentEvent, PaymentProvider, RefundEvent, RefundResult, make_provider,
+                                   order_id_from_trade_no, out_trade_no)
 
 log = logging.getLogger(__name__)
+R = RefundStatus
 
-
-class AmountMismatch(Conflict):
-    status, code = 400, "amount_mismatch"
+# A refund the provider could not take is tried again by RQ (5 retries over ~20 minutes), then by
+# the sweep; after this many attempts (a few hours of WeChat Pay refusing or unreachable) it is
+# failed and waits for an operator.
+MAX_REFUND_ATTEMPTS = 24
+# A refund left pending (its job lost, or out of retries) or processing (no notification came)
+# this long is picked up by the sweep; longer than RQ's last retry interval (900 s).
+REDRIVE_AFTER = timedelta(minutes=30)
 
 
 class UnknownTrade(Conflict):
     status, code = 400, "unknown_trade"
 
 
+class RefundNotFound(NotFound):
+    code = "refund_not_found"
+
+
+class RefundExceedsPayment(Conflict):
+    code = "refund_exceeds_payment"
+
+
+class NothingToRefund(InvalidState):
+    """The order has no applied payment (never paid, or paid through no provider)."""
+
+
 def provider() -> PaymentProvider:
     return current_app.extensions["linli.payment_provider"]
+
+
+def provider_named(name: str) -> PaymentProvider:
+    """A refund goes back through the provider that took the money, whatever is configured now."""
+    p = provider()
+    if p.name == name:
+        return p
+    return make_provider(current_app.extensions["linli.settings"].model_copy(update={"payment_provider": name}))
 
 
 def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any]]:
@@ -65,9 +94,10 @@ def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any
 def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent) -> Payment:
     """Apply a verified payment exactly once per provider transaction.
 
-    Returns the Payment row (the existing one on a replay); a payment whose amount is not the
-    order's total is recorded once with status "amount_mismatch" and not applied (the caller
-    decides how to answer). Raises UnknownTrade when no order matches.
+    Returns the Payment row (the existing one on a replay). A real payment is never refused:
+    one whose amount is not the order's total is recorded as "amount_mismatch", one for an order
+    that can no longer take it as "late", and either is refunded in full. Raises UnknownTrade
+    when no order matches.
     """
     existing = session.exec(select(Payment).where(Payment.provider == provider_name,
                                                   Payment.transaction_id == event.transaction_id)).first()
@@ -87,40 +117,83 @@ def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent
         return session.exec(select(Payment).where(Payment.provider == provider_name,
                                                   Payment.transaction_id == event.transaction_id)).one()
     if event.amount != order.total:
-        payment.status = "amount_mismatch"
-        session.add(payment)
-        log.error("payment %s for order %s: amount %s != total %s", event.transaction_id, order.id,
+        # Not what the order costs: the order stays unpaid and exactly what was paid goes back.
+        log.error("payment %s for order %s: amount %s != total %s, refunding it", event.transaction_id, order.id,
                   event.amount, order.total)
+        _give_back(session, payment=payment, status="amount_mismatch", reason="amount_mismatch")
         return payment
     result = order_service.mark_paid(session, order_id=order.id, paid_at=event.paid_at)
     if not result:
         # Money arrived for an order that cannot take it (expired, cancelled: "late"; refused by a
         # rule such as a full group: "refused"): record it and give it back, never raise.
-        late = result.reason == "not_payable"
-        payment.status = "late" if late else "refused"
-        session.add(payment)
-        _create_refund(session, order=order, transaction_id=event.transaction_id, amount=event.amount,
-                       reason="late_payment" if late else f"refused:{result.reason}"[:80],
-                       provider_name=provider_name)
+        if result.reason == "not_payable":
+            _give_back(session, payment=payment, status="late", reason="late_payment")
+        else:
+            _give_back(session, payment=payment, status="refused", reason=f"refused:{result.reason}")
     return payment
 
 
-def payment_for(session: Session, order_id: int) -> Payment | None:
-    return session.exec(select(Payment).where(Payment.order_id == order_id, Payment.status == "applied")).first()
+def _give_back(session: Session, *, payment: Payment, status: str, reason: str) -> None:
+    payment.status = status
+    session.add(payment)
+    session.flush()
+    if payment.amount > 0:
+        _create_refund(session, payment=payment, amount=payment.amount, reason=reason)
 
 
-def _create_refund(session: Session, *, order: Order, transaction_id: str | None, amount: int, reason: str,
-                   provider_name: str) -> Refund:
+def payment_for(session: Session, order_id: int, *, for_update: bool = False) -> Payment | None:
+    q = select(Payment).where(Payment.order_id == order_id, Payment.status == "applied")
+    if for_update:
+        q = q.with_for_update()
+    return session.exec(q).first()
+
+
+def _create_refund(session: Session, *, payment: Payment, amount: int, reason: str,
+                   idempotency_ref: str | None = None) -> Refund:
+    """The one place a Refund row is born: counted against its payment first, in one conditional
+    UPDATE (concurrent refunds of a payment queue on its row, and their sum never passes what was
+    paid), then handed to the refund job after commit."""
     from app.payment.jobs import refund_job
     from app.queue import enqueue
 
-    refund = Refund(order_id=order.id, out_refund_no=f"RF{order.id:010d}{uuid.uuid4().hex[:12]}",
-                    provider=provider_name, transaction_id=transaction_id, amount=amount, total=amount,
-                    reason=reason)
-    session.add(refund)
-    session.flush()
+    if idempotency_ref is not None:
+        existing = _refund_by_ref(session, order_id=payment.order_id, idempotency_ref=idempotency_ref)
+        if existing is not None:
+            return existing
+    now = utcnow()
+    try:
+        # A savepoint, so that losing the race for an idempotency_ref also undoes the count.
+        with session.begin_nested():
+            counted = session.exec(
+                update(Payment)
+                .where(Payment.id == payment.id, Payment.refunded_amount + amount <= Payment.amount)
+                .values(refunded_amount=Payment.refunded_amount + amount)).rowcount
+            if not counted:
+                raise RefundExceedsPayment(
+                    f"Refunding {amount} fen would give back more than payment {payment.id} took.",
+                    order_id=payment.order_id)
+            refund = Refund(order_id=payment.order_id, payment_id=payment.id,
+                            out_refund_no=f"RF{payment.order_id:010d}{uuid.uuid4().hex[:12]}",
+                            provider=payment.provider, transaction_id=payment.transaction_id, amount=amount,
+                            total=payment.amount, reason=reason[:80], idempotency_ref=idempotency_ref,
+                            created_at=now, updated_at=now)
+            session.add(refund)
+            session.flush()
+    except (IntegrityError, RefundExceedsPayment):
+        # Waiting on the payment's row may have been waiting on the same idempotency_ref's first
+        # refund: once that committed, it is the answer (whether or not this one would fit).
+        existing = _refund_by_ref(session, order_id=payment.order_id, idempotency_ref=idempotency_ref) \
+            if idempotency_ref is not None else None
+        if existing is None:
+            raise
+        return existing
     enqueue(refund_job, refund.id, job_id=f"refund-{refund.id}")
     return refund
+
+
+def _refund_by_ref(session: Session, *, order_id: int, idempotency_ref: str) -> Refund | None:
+    return session.exec(select(Refund).where(Refund.order_id == order_id,
+                                             Refund.idempotency_ref == idempotency_ref)).first()
 
 
 @order_service.on("refunded", order_service.ALL_SOURCES)
@@ -130,55 +203,176 @@ def _refund_when_order_refunded(session: Session, order: Order) -> None:
     refund_order(session, order=order, reason=order.cancel_reason or "refunded")
 
 
-def refund_order(session: Session, *, order: Order, reason: str) -> Refund:
-    """Refund an order that has just become refunded in full; the money moves in a job."""
-    payment = payment_for(session, order.id)
+def refund_order(session: Session, *, order: Order, reason: str) -> Refund | None:
+    """Give back what is left of an order's payment once the order has become refunded; the money
+    moves in a job. What earlier partial refunds gave back is not given twice; None if nothing is
+    left."""
+    # Locked, so that a partial refund cannot slip in between reading what is left and taking it.
+    payment = payment_for(session, order.id, for_update=True)
     if payment is None:
-        raise InvalidState(f"Order {order.id} has no applied payment to refund.")
-    return _create_refund(session, order=order, transaction_id=payment.transaction_id, amount=payment.amount,
-                          reason=reason, provider_name=payment.provider)
+        raise NothingToRefund(f"Order {order.id} has no applied payment to refund.")
+    session.refresh(payment)
+    left = payment.amount - payment.refunded_amount
+    if left <= 0:
+        return None
+    return _create_refund(session, payment=payment, amount=left, reason=reason)
 
 
-def execute_refund(session: Session, *, refund_id: int) -> Refund | None:
-    """Ask the provider to move the money; safe to run again (out_refund_no is the provider's
-    idempotency key, and a finished refund is left alone)."""
-    refund = session.get(Refund, refund_id)
-    if refund is None or refund.status == "succeeded":
+def refund_amount(session: Session, *, order_id: int, amount: int, reason: str,
+                  idempotency_ref: str | None = None) -> Refund:
+    """Give back part of what an order's buyer paid (goods missing from a delivery, say), through
+    the same durable path as a full refund. The order's status does not change. Call it as often
+    as needed: the sum never exceeds what was paid (RefundExceedsPayment). The same
+    idempotency_ref on the same order returns the first refund and gives nothing more."""
+    if amount <= 0:
+        raise Unprocessable(f"A refund is at least 1 fen, not {amount}.")
+    if idempotency_ref is not None and not 1 <= len(idempotency_ref) <= 64:
+        raise ValueError("idempotency_ref is 1..64 characters (the column's length)")
+    payment = payment_for(session, order_id)
+    if payment is None:
+        raise NothingToRefund(f"Order {order_id} has no applied payment to refund.")
+    return _create_refund(session, payment=payment, amount=amount, reason=reason, idempotency_ref=idempotency_ref)
+
+
+# ---- moving a refund on ------------------------------------------------------------------------
+
+def _move(session: Session, refund_id: int, to: RefundStatus, from_: tuple[RefundStatus, ...], **values) -> bool:
+    """One conditional UPDATE: a refund changes state only from the states named, so whoever
+    writes second (a job that waited on WeChat, a duplicate notification) changes nothing."""
+    n = session.exec(update(Refund).where(Refund.id == refund_id, Refund.status.in_([s.value for s in from_]))
+                     .values(status=to.value, updated_at=utcnow(), **values)).rowcount
+    return bool(n)
+
+
+def _apply_result(session: Session, refund: Refund, result: RefundResult, *, asked: RefundStatus) -> None:
+    """What a provider's answer (to a refund request made while `asked`, or to a query) means."""
+    if result.status == "succeeded":
+        # The money reached the buyer: true whatever we thought of the refund before.
+        _move(session, refund.id, R.succeeded, (R.pending, R.processing, R.failed), completed_at=utcnow(),
+              error=None)
+    elif result.status == "processing":
+        _move(session, refund.id, R.processing, (R.pending,), error=None)
+    elif result.status == "failed":
+        log.error("refund %s failed at %s: %s", refund.out_refund_no, refund.provider, result.detail)
+        _move(session, refund.id, R.failed, (R.pending, R.processing), error=result.detail[:500])
+    elif result.status == "not_found":
+        # Accepted by nobody after all: ask again.
+        _move(session, refund.id, R.pending, (R.processing,), error=result.detail[:500] or "unknown to provider")
+    elif asked == R.pending and refund.attempts >= MAX_REFUND_ATTEMPTS:
+        log.error("refund %s gave up after %d attempts: %s", refund.out_refund_no, refund.attempts, result.detail)
+        _move(session, refund.id, R.failed, (R.pending,), error=result.detail[:500])
+    else:  # retry: no state change, only what went wrong
+        session.exec(update(Refund).where(Refund.id == refund.id, Refund.status == asked.value)
+                     .values(error=result.detail[:500] or "provider unavailable", updated_at=utcnow()))
+
+
+def execute_refund(*, refund_id: int) -> Refund | None:
+    """Ask the provider to move a pending refund's money. Owns its transactions: the refund is
+    read (and the attempt counted) in one, the provider is called outside any, and the answer is
+    written in another, conditionally. Safe to run again (out_refund_no is the provider's
+    idempotency key; a refund no longer pending is left alone)."""
+    with transaction() as s:
+        claimed = s.exec(update(Refund).where(Refund.id == refund_id, Refund.status == R.pending.value)
+                         .values(attempts=Refund.attempts + 1, updated_at=utcnow())).rowcount
+        refund = s.get(Refund, refund_id)
+    if refund is None or not claimed:
         return refund
-    from app.payment.providers import make_provider
+    result = provider_named(refund.provider).refund(
+        out_trade_no=out_trade_no(refund.order_id), transaction_id=refund.transaction_id,
+        out_refund_no=refund.out_refund_no, amount=refund.amount, total=refund.total, reason=refund.reason)
+    with transaction() as s:
+        _apply_result(s, refund, result, asked=R.pending)
+        return s.get(Refund, refund_id)
 
-    # The refund goes back through the provider that took the money, whatever is configured now.
-    p = provider() if provider().name == refund.provider else make_provider(
-        current_app.extensions["linli.settings"].model_copy(update={"payment_provider": refund.provider}))
-    result = p.refund(out_trade_no=out_trade_no(refund.order_id), transaction_id=refund.transaction_id,
-                      out_refund_no=refund.out_refund_no, amount=refund.amount, total=refund.total,
-                      reason=refund.reason)
-    if result.ok:
-        refund.status = "succeeded" if result.status == "succeeded" else "processing"
-        refund.completed_at = utcnow() if result.status == "succeeded" else None
-        refund.error = None
-    else:
-        refund.error = result.detail[:500]
-    session.add(refund)
-    session.flush()
+
+def check_refund(*, refund_id: int) -> Refund | None:
+    """Ask the provider where a processing refund has got to (its notification may never come),
+    outside any transaction, and apply the answer like a notification."""
+    with transaction() as s:
+        refund = s.get(Refund, refund_id)
+        if refund is None or refund.status != R.processing.value:
+            return refund
+        # Touched now, so that the next sweep waits REDRIVE_AFTER again before asking.
+        s.exec(update(Refund).where(Refund.id == refund_id).values(updated_at=utcnow()))
+    result = provider_named(refund.provider).query_refund(out_refund_no=refund.out_refund_no)
+    with transaction() as s:
+        _apply_result(s, refund, result, asked=R.processing)
+        refund = s.get(Refund, refund_id)
+    if refund.status == R.pending.value:
+        _enqueue_refund(refund.id)
     return refund
 
 
+def refunds_to_redrive(session: Session, *, now: datetime, older_than: timedelta,
+                       limit: int = 500) -> tuple[list[int], list[int]]:
+    """(pending ids to hand to the job again, processing ids to ask the provider about)."""
+    cutoff = now - older_than
+
+    def stale(status: RefundStatus) -> list[int]:
+        return list(session.exec(select(Refund.id).where(Refund.status == status.value, Refund.updated_at <= cutoff)
+                                 .order_by(Refund.id).limit(limit)))
+    return stale(R.pending), stale(R.processing)
+
+
+def _enqueue_refund(refund_id: int) -> None:
+    from app.payment.jobs import refund_job
+    from app.queue import enqueue
+
+    enqueue(refund_job, refund_id, job_id=f"refund-{refund_id}")
+
+
+def redrive_refund(*, refund_id: int) -> bool:
+    """Hand a pending refund to the job again; touched, so the next sweep leaves it to that job."""
+    with transaction() as s:
+        touched = s.exec(update(Refund).where(Refund.id == refund_id, Refund.status == R.pending.value)
+                         .values(updated_at=utcnow())).rowcount
+        if touched:
+            _enqueue_refund(refund_id)
+    return bool(touched)
+
+
 def confirm_refund(session: Session, *, provider_name: str, event: RefundEvent) -> Refund | None:
-    """A provider's word that a refund finished; applying it again changes nothing."""
+    """A provider's word that a refund finished; applying it again (or after the job's own
+    answer, or racing it) changes nothing."""
     refund = session.exec(select(Refund).where(Refund.out_refund_no == event.out_refund_no,
                                                Refund.provider == provider_name)).first()
     if refund is None:
         log.warning("refund notification for unknown out_refund_no %s", event.out_refund_no)
         return None
-    if refund.status in ("succeeded", "failed"):
-        return refund
     if event.succeeded:
-        refund.status, refund.completed_at, refund.error = "succeeded", event.at or utcnow(), None
-    else:
+        _move(session, refund.id, R.succeeded, (R.pending, R.processing, R.failed),
+              completed_at=event.at or utcnow(), error=None)
+    elif event.status == "PROCESSING":
+        _move(session, refund.id, R.processing, (R.pending,))
+    elif _move(session, refund.id, R.failed, (R.pending, R.processing), error=f"provider reported {event.status}"):
         # CLOSED / ABNORMAL: the money did not reach the buyer; an operator must act.
-        refund.status, refund.error = "failed", f"provider reported {event.status}"
         log.error("refund %s ended %s at the provider", refund.out_refund_no, event.status)
-    session.add(refund)
-    session.flush()
+    session.refresh(refund)
     return refund
+
+
+# ---- operators ---------------------------------------------------------------------------------
+
+def list_refunds(session: Session, *, status: str | None, before_id: int | None, limit: int) -> list[Refund]:
+    q = select(Refund).order_by(Refund.id.desc()).limit(limit + 1)
+    if status:
+        q = q.where(Refund.status == status)
+    if before_id:
+        q = q.where(Refund.id < before_id)
+    return list(session.exec(q))
+
+
+def retry_refund(session: Session, *, refund_id: int) -> Refund:
+    """failed → pending, with a fresh budget of attempts; the job is enqueued after commit. The
+    out_refund_no stays: if the provider did take the first request, asking again is harmless."""
+    if not _move(session, refund_id, R.pending, (R.failed,), attempts=0):
+        refund = session.get(Refund, refund_id)
+        if refund is None:
+            raise RefundNotFound(f"Refund {refund_id} does not exist.")
+        raise InvalidState(f"Refund {refund_id} is {refund.status}; only a failed refund can be retried.",
+                           status_now=refund.status)
+    _enqueue_refund(refund_id)
+    refund = session.get(Refund, refund_id)
+    session.refresh(refund)
+    return refund
+

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, TypeVar
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from wechatpayv3 import WeChatPay, WeChatPayType
-from wechatpayv3.utils import aes_decrypt, rsa_verify
+from wechatpayv3.utils import aes_decrypt, load_public_key, rsa_verify
 
 from app.config import Settings
 from app.errors import BadRequest, DomainError, ServiceUnavailable, Unauthorized
-from app.payment.providers import PaymentEvent, RefundEvent, RefundResult
+from app.payment.providers import OUT_TRADE_NO_PATTERN, PaymentEvent, RefundEvent, RefundResult
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,19 @@ class WechatPayProvider:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        missing = [n for n in ("mchid", "cert_serial_no", "apiv3_key", "public_key_id")
-                   if not getattr(settings, f"wechatpay_{n}")]
+        missing = [n for n in ("mchid", "cert_serial_no", "apiv3_key") if not getattr(settings, f"wechatpay_{n}")]
         if missing:
             raise RuntimeError("WeChat Pay is selected but these settings are empty: "
                                + ", ".join(f"LINLI_WECHATPAY_{n.upper()}" for n in missing))
+        paths = dict(settings.wechatpay_public_keys)
+        if settings.wechatpay_public_key_id:
+            paths[settings.wechatpay_public_key_id] = settings.wechatpay_public_key_path
+        if not paths:
+            raise RuntimeError("WeChat Pay is selected but no WeChat Pay public key is configured: set "
+                               "LINLI_WECHATPAY_PUBLIC_KEY_ID and _PATH, or LINLI_WECHATPAY_PUBLIC_KEYS")
+        pems = {key_id: _read(path, f"PUBLIC_KEY_PATH of {key_id}") for key_id, path in paths.items()}
+        # The key named on our own requests (Wechatpay-Serial): the single one, else the first listed.
+        current_id = settings.wechatpay_public_key_id or next(iter(pems))
         self._wx = WeChatPay(
             wechatpay_type=WeChatPayType.MINIPROG,
             mchid=settings.wechatpay_mchid,
@@ -81,12 +91,15 @@ class WechatPayProvider:
             logger=None,
             timeout=(min(settings.wechat_timeout_s, 5.0), settings.wechat_timeout_s),
             # Public key mode: with both given, wechatpayv3 never calls /v3/certificates at init.
-            public_key=_read(settings.wechatpay_public_key_path, "PUBLIC_KEY_PATH"),
-            public_key_id=settings.wechatpay_public_key_id,
+            public_key=pems[current_id],
+            public_key_id=current_id,
         )
         # wechatpayv3 hard-codes the gateway; tests and proxies point it elsewhere.
         self._wx._core._gate_way = settings.wechatpay_api_base.rstrip("/")
-        self._public_key = self._wx._core._public_key
+        self._public_keys = {key_id: load_public_key(pem) for key_id, pem in pems.items()}
+        # Answers are verified against the same trusted keys as notifications (wechatpayv3 knows
+        # one, and would go and download platform certificates for any other serial).
+        self._wx._core._verify_signature = self._verify_answer
 
     # ---- talking to WeChat Pay -----------------------------------------------------------
 
@@ -133,6 +146,26 @@ class WechatPayProvider:
         return {"appId": app_id, "timeStamp": timestamp, "nonceStr": nonce, "package": package,
                 "signType": "RSA", "paySign": self._wx.sign([app_id, timestamp, nonce, package])}
 
+    # WeChat Pay's error codes that mean "not now" rather than "never" (balance, rate, their side).
+    _TRANSIENT = {"NOT_ENOUGH", "FREQUENCY_LIMITED", "SYSTEM_ERROR", "RATELIMIT_EXCEEDED"}
+
+    def _refund_result(self, code: int, body: dict[str, Any]) -> RefundResult:
+        status = body.get("status")
+        if code < 300:
+            detail = str(body.get("refund_id") or "")[:64]
+            if status == "SUCCESS":
+                return RefundResult(status="succeeded", detail=detail)
+            if status == "PROCESSING":
+                return RefundResult(status="processing", detail=detail)
+            if status in ("CLOSED", "ABNORMAL"):
+                return RefundResult(status="failed", detail=f"provider reported {status}")
+        detail = f"HTTP {code} {body.get('code') or status or ''}: {body.get('message', '')}".strip()[:500]
+        if code >= 500 or code == 429 or body.get("code") in self._TRANSIENT or code < 300:
+            return RefundResult(status="retry", detail=detail)
+        if code == 404 and body.get("code") == "RESOURCE_NOT_EXISTS":
+            return RefundResult(status="not_found", detail=detail)
+        return RefundResult(status="failed", detail=detail)
+
     def refund(self, *, out_trade_no: str, transaction_id: str | None, out_refund_no: str, amount: int,
                total: int, reason: str) -> RefundResult:
         try:
@@ -142,73 +175,70 @@ class WechatPayProvider:
                 transaction_id=transaction_id, out_trade_no=None if transaction_id else out_trade_no,
                 reason=reason[:80] or None)
         except PaymentProviderUnavailable as e:
-            return RefundResult(ok=False, status="failed", detail=e.detail or "unavailable")
-        status = body.get("status")
-        if code < 300 and status == "SUCCESS":
-            return RefundResult(ok=True, status="succeeded", detail=body.get("refund_id", ""))
-        if code < 300 and status == "PROCESSING":
-            return RefundResult(ok=True, status="processing", detail=body.get("refund_id", ""))
-        return RefundResult(ok=False, status="failed",
-                            detail=f"HTTP {code} {body.get('code') or status or ''}: {body.get('message', '')}".strip())
+            return RefundResult(status="retry", detail=e.detail or "unavailable")
+        result = self._refund_result(code, body)
+        # A refund request is never "not found": that would be the payment it names (refused).
+        return RefundResult(status="failed", detail=result.detail) if result.status == "not_found" else result
+
+    def query_refund(self, *, out_refund_no: str) -> RefundResult:
+        """GET /v3/refund/domestic/refunds/{out_refund_no}."""
+        try:
+            code, body = self._call("refund query", self._wx.query_refund, out_refund_no=out_refund_no)
+        except PaymentProviderUnavailable as e:
+            return RefundResult(status="retry", detail=e.detail or "unavailable")
+        return self._refund_result(code, body)
 
     # ---- notifications -------------------------------------------------------------------
 
     def parse_notification(self, headers: Mapping[str, str], body: str) -> PaymentEvent | RefundEvent | None:
-        """Verify, check the age of, and decrypt a payment notification.
+        """Verify, check the age of, decrypt and validate a payment notification.
 
         Returns the event for a successful payment or a finished refund, None for anything else WeChat tells us
-        (acknowledged, no effect); raises for notifications that must not be trusted.
+        (acknowledged, no effect); raises for notifications that must not be trusted or cannot be read. Nothing
+        of the notification is used before its schema (types, lengths of the columns it lands in, ASCII
+        identifiers) accepts it.
         """
         self._verify(headers, body)
+        envelope = _validated(Envelope, body, "notification")
+        resource = envelope.resource
         try:
-            envelope = json.loads(body)
-            resource = envelope["resource"]
-            if envelope.get("resource_type", "encrypt-resource") != "encrypt-resource" or \
-                    resource.get("algorithm") != "AEAD_AES_256_GCM":
-                raise ValueError("unsupported resource")
-            plain = aes_decrypt(nonce=resource["nonce"], ciphertext=resource["ciphertext"],
-                                associated_data=resource.get("associated_data") or "",
+            plain = aes_decrypt(nonce=resource.nonce, ciphertext=resource.ciphertext,
+                                associated_data=resource.associated_data or "",
                                 apiv3_key=self.settings.wechatpay_apiv3_key)
-        except Exception as e:  # noqa: BLE001 - malformed JSON, base64, nonce size, ...
-            raise BadNotification(f"The notification could not be read: {type(e).__name__}.") from e
+        except Exception as e:  # noqa: BLE001 - base64, nonce size, ...
+            raise BadNotification(f"The notification resource could not be read: {type(e).__name__}.") from e
         if plain is None:
             raise BadNotification("The notification resource could not be decrypted with the APIv3 key.")
-        try:
-            data = json.loads(plain)
-            if not isinstance(data, dict):
-                raise ValueError("resource is not an object")
-        except ValueError as e:
-            raise BadNotification("The decrypted resource is not a JSON object.") from e
 
-        event_type = envelope.get("event_type", "TRANSACTION.SUCCESS")
-        if event_type.startswith("REFUND.") and data.get("out_refund_no"):
-            if data.get("mchid") not in (None, self.settings.wechatpay_mchid):
-                raise BadNotification("The notification is for another merchant.")
-            status = str(data.get("refund_status") or event_type.split(".", 1)[1])
-            at = data.get("success_time")
-            try:
-                at = datetime.fromisoformat(at) if at else None
-            except ValueError:
-                at = None
-            return RefundEvent(out_refund_no=str(data["out_refund_no"]), succeeded=status == "SUCCESS",
-                               status=status, at=at, raw=data)
-        if event_type != "TRANSACTION.SUCCESS" or data.get("trade_state") != "SUCCESS":
-            log.info("wechatpay notification %s (%s, %s) acknowledged without effect", envelope.get("id"),
-                     event_type, data.get("trade_state") or data.get("refund_status"))
-            return None
-        if data.get("mchid") not in (None, self.settings.wechatpay_mchid):
-            raise BadNotification("The notification is for another merchant.")
-        try:
-            amount = data["amount"]["total"]
-            if not isinstance(amount, int) or isinstance(amount, bool):
-                raise TypeError("amount.total is not an integer")
-            paid_at = datetime.fromisoformat(data["success_time"])
-            if paid_at.tzinfo is None:
-                raise ValueError("success_time has no offset")
-            return PaymentEvent(out_trade_no=str(data["out_trade_no"]), transaction_id=str(data["transaction_id"]),
-                                amount=amount, paid_at=paid_at, raw=data)
-        except (KeyError, TypeError, ValueError) as e:
-            raise BadNotification(f"The payment resource is incomplete: {e}.") from e
+        event_type = envelope.event_type
+        if event_type.startswith("REFUND."):
+            refund = _validated(RefundResource, plain, "refund resource")
+            self._check_merchant(refund.mchid)
+            return RefundEvent(out_refund_no=refund.out_refund_no, succeeded=refund.refund_status == "SUCCESS",
+                               status=refund.refund_status, at=refund.success_time,
+                               raw=refund.model_dump(mode="json", exclude_none=True))
+        if event_type == "TRANSACTION.SUCCESS":
+            txn = _validated(TransactionResource, plain, "payment resource")
+            self._check_merchant(txn.mchid, txn.appid)
+            if txn.trade_state == "SUCCESS":
+                return PaymentEvent(out_trade_no=txn.out_trade_no, transaction_id=txn.transaction_id,
+                                    amount=txn.amount.total, paid_at=txn.success_time,
+                                    raw=txn.model_dump(mode="json", exclude_none=True))
+        log.info("wechatpay notification %s (%s) acknowledged without effect", envelope.id, event_type)
+        return None
+
+    def _check_merchant(self, mchid: str, appid: str | None = None) -> None:
+        if mchid != self.settings.wechatpay_mchid:
+            raise BadNotification("The notification is for another merchant (mchid).")
+        if appid is not None and appid != self.settings.wechat_appid:
+            raise BadNotification("The notification is for another mini-program (appid).")
+
+    def _verify_answer(self, headers: Mapping[str, str], body: str) -> bool:
+        """wechatpayv3's hook for the answers to our own requests: the same trusted keys."""
+        key = self._public_keys.get(headers.get("Wechatpay-Serial", ""))
+        return key is not None and rsa_verify(headers.get("Wechatpay-Timestamp", ""),
+                                              headers.get("Wechatpay-Nonce", ""), body,
+                                              headers.get("Wechatpay-Signature", ""), key)
 
     def _verify(self, headers: Mapping[str, str], body: str) -> None:
         signature = headers.get("Wechatpay-Signature")
@@ -219,18 +249,119 @@ class WechatPayProvider:
             raise SignatureInvalid("Wechatpay-Signature, -Timestamp, -Nonce and -Serial are required.")
         if headers.get("Wechatpay-Signature-Type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
             raise SignatureInvalid("Unsupported Wechatpay-Signature-Type.")
-        # Only the configured public key is trusted: wechatpayv3's own check would go and fetch
+        # Only the configured public keys are trusted: wechatpayv3's own check would go and fetch
         # platform certificates for any other serial an anonymous caller sends.
-        if serial != self.settings.wechatpay_public_key_id:
-            raise SignatureInvalid("Wechatpay-Serial is not the configured WeChat Pay public key.")
-        if not rsa_verify(timestamp, nonce, body, signature, self._public_key):
+        public_key = self._public_keys.get(serial)
+        if public_key is None:
+            raise SignatureInvalid("Wechatpay-Serial is not a configured WeChat Pay public key.")
+        if not rsa_verify(timestamp, nonce, body, signature, public_key):
             raise SignatureInvalid("The notification signature does not verify.")
-        # The timestamp is part of what was signed, so it is trustworthy from here on; an old
-        # one is a replay of a captured notification.
-        try:
-            age = time.time() - int(timestamp)
-        except ValueError:
-            raise SignatureInvalid("Wechatpay-Timestamp is not a Unix time.") from None
+        # The timestamp is part of what was signed, so it is trustworthy from here on (but a
+        # signed 400-digit one is still no time: it would overflow the float it is compared in).
+        if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+            raise BadNotification("Wechatpay-Timestamp is not a Unix time.")
+        # An old one is a replay of a captured notification.
+        age = time.time() - int(timestamp)
         if abs(age) > self.settings.wechatpay_notify_max_age_s:
             raise NotificationStale(f"The notification is {int(age)} s old; at most "
                                     f"{self.settings.wechatpay_notify_max_age_s} s is accepted.")
+
+
+# ---- what a notification may contain ------------------------------------------------------------
+# Strict types (a number is not a string, 1.0 and true are not amounts), lengths no longer than the
+# columns the values land in, and identifiers in ASCII, so nothing PostgreSQL would refuse (or a
+# lookup would misread, such as the digits of "LL٠١٢") gets past the notification's door.
+
+MAX_FEN = 2**63 - 1  # the money columns are 64-bit
+_ASCII_ID = r"^[0-9A-Za-z_\-]+$"
+_STRICT = ConfigDict(strict=True, extra="ignore")
+
+
+class _Encrypted(BaseModel):
+    model_config = _STRICT
+    algorithm: Literal["AEAD_AES_256_GCM"]
+    ciphertext: str = Field(min_length=1, max_length=65536, pattern=r"^[A-Za-z0-9+/=]+$")
+    nonce: str = Field(min_length=1, max_length=64)
+    associated_data: str | None = Field(default=None, max_length=256)
+    original_type: str | None = Field(default=None, max_length=64)
+
+
+class Envelope(BaseModel):
+    model_config = _STRICT
+    id: str = Field(min_length=1, max_length=64)
+    create_time: str | None = Field(default=None, max_length=64)
+    event_type: str = Field(max_length=64, pattern=r"^[A-Z][A-Z_.]*$")
+    resource_type: Literal["encrypt-resource"]
+    summary: str | None = Field(default=None, max_length=1024)
+    resource: _Encrypted
+
+
+class _Payer(BaseModel):
+    model_config = _STRICT
+    openid: str | None = Field(default=None, max_length=128, pattern=_ASCII_ID)
+
+
+class _TransactionAmount(BaseModel):
+    model_config = _STRICT
+    total: int = Field(ge=1, le=MAX_FEN)
+    currency: Literal["CNY"]
+    payer_total: int | None = Field(default=None, ge=0, le=MAX_FEN)
+    payer_currency: Literal["CNY"] | None = None
+
+
+class TransactionResource(BaseModel):
+    model_config = _STRICT
+    mchid: str = Field(min_length=1, max_length=32, pattern=_ASCII_ID)
+    appid: str = Field(min_length=1, max_length=32, pattern=_ASCII_ID)
+    out_trade_no: str = Field(pattern=OUT_TRADE_NO_PATTERN)  # we issued it: LL + 12 digits
+    transaction_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=_ASCII_ID)
+    trade_type: str | None = Field(default=None, max_length=16, pattern=r"^[A-Z_]+$")
+    trade_state: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z_]+$")
+    success_time: AwareDatetime | None = None  # RFC 3339 with its offset; a naive time is refused
+    amount: _TransactionAmount | None = None
+    payer: _Payer | None = None
+
+    @model_validator(mode="after")
+    def _success_is_complete(self) -> "TransactionResource":
+        if self.trade_state == "SUCCESS" and (self.transaction_id is None or self.success_time is None
+                                              or self.amount is None):
+            raise ValueError("a successful payment names transaction_id, success_time and amount")
+        return self
+
+
+class _RefundAmount(BaseModel):
+    model_config = _STRICT
+    total: int = Field(ge=1, le=MAX_FEN)
+    refund: int = Field(ge=1, le=MAX_FEN)
+    payer_total: int | None = Field(default=None, ge=0, le=MAX_FEN)
+    payer_refund: int | None = Field(default=None, ge=0, le=MAX_FEN)
+
+
+class RefundResource(BaseModel):
+    model_config = _STRICT
+    mchid: str = Field(min_length=1, max_length=32, pattern=_ASCII_ID)
+    out_trade_no: str = Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_\-|*]+$")
+    transaction_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=_ASCII_ID)
+    out_refund_no: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_\-|*@]+$")
+    refund_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=_ASCII_ID)
+    refund_status: Literal["SUCCESS", "CLOSED", "ABNORMAL", "PROCESSING"]
+    success_time: AwareDatetime | None = None
+    amount: _RefundAmount | None = None
+
+    @model_validator(mode="after")
+    def _success_has_a_time(self) -> "RefundResource":
+        if self.refund_status == "SUCCESS" and self.success_time is None:
+            raise ValueError("a successful refund names its success_time")
+        return self
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], text: str, what: str) -> M:
+    try:
+        return model.model_validate_json(text, strict=True)
+    except ValidationError as e:
+        errors = [{"loc": list(err["loc"]), "msg": err["msg"]}
+                  for err in e.errors(include_url=False, include_context=False, include_input=False)]
+        raise BadNotification(f"The {what} does not match WeChat Pay's schema.", errors=errors) from None

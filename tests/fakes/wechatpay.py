@@ -86,6 +86,9 @@ class FakeWechatPay:
     platform: KeyPair = field(default_factory=KeyPair.generate)
     refund_status: str = "PROCESSING"  # what a refund request answers: SUCCESS | PROCESSING | ...
     fail_with: int | None = None  # answer every API call with this HTTP status (outage, rejection)
+    # Key rotation: answers signed with this key and serial instead (requests may name either serial).
+    answer_key: KeyPair | None = None
+    answer_serial: str | None = None
 
     def __post_init__(self):
         self.key_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +98,13 @@ class FakeWechatPay:
         self.public_key_path.write_text(self.platform.public_pem())
         self.received: list[Received] = []
         self.rejected: list[tuple[str, str]] = []  # (path, reason) of requests refused for auth
+        # The refunds this merchant has asked for, by out_refund_no, as WeChat Pay keeps them:
+        # a refund query answers from here, and a test moves them on (set_refund_status).
+        self.refunds: dict[str, dict[str, Any]] = {}
+        # Cleared, refund requests wait at the door until it is set (the job "waiting on WeChat").
+        self.refund_gate = threading.Event()
+        self.refund_gate.set()
+        self.refund_waiting = threading.Event()
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
@@ -109,8 +119,24 @@ class FakeWechatPay:
         with self._lock:
             self.received.clear()
             self.rejected.clear()
+            self.refunds.clear()
         self.refund_status = "PROCESSING"
         self.fail_with = None
+        self.answer_key = self.answer_serial = None
+        self.refund_gate.set()
+        self.refund_waiting.clear()
+
+    def set_refund_status(self, out_refund_no: str, status: str) -> None:
+        """WeChat Pay finishes (SUCCESS), closes (CLOSED) or gives up on (ABNORMAL) a refund."""
+        with self._lock:
+            refund = self.refunds[out_refund_no]
+            refund["status"] = status
+            if status == "SUCCESS":
+                refund["success_time"] = datetime.now(CST).isoformat(timespec="seconds")
+
+    def forget_refund(self, out_refund_no: str) -> None:
+        with self._lock:
+            self.refunds.pop(out_refund_no, None)
 
     def settings(self) -> dict[str, Any]:
         """LINLI_* settings that point the app at this server and these keys."""
@@ -144,14 +170,14 @@ class FakeWechatPay:
         message = f"{request.method}\n{url}\n{fields['timestamp']}\n{fields.get('nonce_str', '')}\n{body}\n"
         if not verify_signature(self.merchant.public_key, message, fields.get("signature", "")):
             return "signature"
-        if request.headers.get("Wechatpay-Serial") not in (None, self.public_key_id):
+        if request.headers.get("Wechatpay-Serial") not in (None, self.public_key_id, self.answer_serial):
             return "Wechatpay-Serial"
         return None
 
     def _signed(self, status: int, payload: dict[str, Any]) -> Response:
         body = json.dumps(payload, ensure_ascii=False)
         return Response(body, status=status, content_type="application/json; charset=utf-8",
-                        headers=self.signature_headers(body))
+                        headers=self.signature_headers(body, key=self.answer_key, serial=self.answer_serial))
 
     def signature_headers(self, body: str, *, timestamp: int | None = None, key: KeyPair | None = None,
                           serial: str | None = None) -> dict[str, str]:
@@ -181,7 +207,11 @@ class FakeWechatPay:
         if request.method == "POST" and request.path == "/v3/pay/transactions/jsapi":
             return self._jsapi(data)
         if request.method == "POST" and request.path == "/v3/refund/domestic/refunds":
+            self.refund_waiting.set()
+            self.refund_gate.wait(30)
             return self._refund(data)
+        if request.method == "GET" and request.path.startswith("/v3/refund/domestic/refunds/"):
+            return self._query_refund(request.path.rsplit("/", 1)[1])
         return self._signed(404, {"code": "NOT_FOUND", "message": "no such API in the fake"})
 
     def _jsapi(self, data: dict[str, Any]) -> Response:
@@ -202,16 +232,30 @@ class FakeWechatPay:
         if not data.get("out_refund_no") or not (data.get("transaction_id") or data.get("out_trade_no")) \
                 or not isinstance(amount.get("refund"), int) or amount.get("currency") != "CNY":
             return self._signed(400, {"code": "PARAM_ERROR", "message": "bad refund request"})
-        now = datetime.now(CST).isoformat(timespec="seconds")
-        return self._signed(200, {
-            "refund_id": f"50000{uuid.uuid4().int % 10**24:024d}", "out_refund_no": data["out_refund_no"],
-            "transaction_id": data.get("transaction_id", ""), "out_trade_no": data.get("out_trade_no", ""),
-            "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "create_time": now,
-            "success_time": now if self.refund_status == "SUCCESS" else None, "status": self.refund_status,
-            "funds_account": "AVAILABLE",
-            "amount": {"total": amount.get("total"), "refund": amount["refund"], "payer_total": amount.get("total"),
-                       "payer_refund": amount["refund"], "settlement_refund": amount["refund"],
-                       "settlement_total": amount.get("total"), "discount_refund": 0, "currency": "CNY"}})
+        if not isinstance(amount.get("total"), int) or not 1 <= amount["refund"] <= amount["total"]:
+            return self._signed(400, {"code": "INVALID_REQUEST", "message": "refund exceeds the payment"})
+        with self._lock:
+            # out_refund_no is the idempotency key: asking again answers the refund already made.
+            refund = self.refunds.get(data["out_refund_no"])
+            if refund is None:
+                now = datetime.now(CST).isoformat(timespec="seconds")
+                refund = self.refunds[data["out_refund_no"]] = {
+                    "refund_id": f"50000{uuid.uuid4().int % 10**24:024d}", "out_refund_no": data["out_refund_no"],
+                    "transaction_id": data.get("transaction_id", ""), "out_trade_no": data.get("out_trade_no", ""),
+                    "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "create_time": now,
+                    "success_time": now if self.refund_status == "SUCCESS" else None, "status": self.refund_status,
+                    "funds_account": "AVAILABLE",
+                    "amount": {"total": amount["total"], "refund": amount["refund"], "payer_total": amount["total"],
+                               "payer_refund": amount["refund"], "settlement_refund": amount["refund"],
+                               "settlement_total": amount["total"], "discount_refund": 0, "currency": "CNY"}}
+            return self._signed(200, dict(refund))
+
+    def _query_refund(self, out_refund_no: str) -> Response:
+        with self._lock:
+            refund = self.refunds.get(out_refund_no)
+            if refund is None:
+                return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})
+            return self._signed(200, dict(refund))
 
     # ---- notifications -------------------------------------------------------------------
 
@@ -225,16 +269,18 @@ class FakeWechatPay:
                 "nonce": nonce}
 
     def refund_notification(self, *, out_refund_no: str, out_trade_no: str, amount: int,
-                            refund_status: str = "SUCCESS", timestamp: int | None = None) -> tuple[dict[str, str], str]:
+                            refund_status: str = "SUCCESS", timestamp: int | None = None,
+                            success_time: str | None = None, total: int | None = None) -> tuple[dict[str, str], str]:
         """(headers, body) of a refund result notification (REFUND.SUCCESS / ABNORMAL / CLOSED)."""
         resource = {
             "mchid": self.mchid, "out_trade_no": out_trade_no, "transaction_id": "4200" + "0" * 24,
             "out_refund_no": out_refund_no, "refund_id": f"5030{uuid.uuid4().int % 10**24:024d}",
             "refund_status": refund_status, "user_received_account": "支付用户零钱",
-            "amount": {"total": amount, "refund": amount, "payer_total": amount, "payer_refund": amount},
+            "amount": {"total": total or amount, "refund": amount, "payer_total": total or amount,
+                       "payer_refund": amount},
         }
         if refund_status == "SUCCESS":
-            resource["success_time"] = datetime.now(CST).isoformat(timespec="seconds")
+            resource["success_time"] = success_time or datetime.now(CST).isoformat(timespec="seconds")
         envelope = {
             "id": str(uuid.uuid4()), "create_time": datetime.now(CST).isoformat(timespec="seconds"),
             "resource_type": "encrypt-resource", "event_type": f"REFUND.{refund_status}", "summary": "退款结果",
@@ -244,6 +290,33 @@ class FakeWechatPay:
         headers = self.signature_headers(body, timestamp=timestamp)
         headers["Content-Type"] = "application/json"
         return headers, body
+
+    def signed_notification(self, resource: dict[str, Any] | str, *, event_type: Any = "TRANSACTION.SUCCESS",
+                            timestamp: Any = None, key: KeyPair | None = None, serial: str | None = None,
+                            envelope: dict[str, Any] | None = None) -> tuple[dict[str, str], str]:
+        """(headers, body) of any notification, correctly signed and encrypted, whatever it says:
+        what a hostile test needs to reach past the signature check."""
+        plain = resource if isinstance(resource, str) else json.dumps(resource, ensure_ascii=False)
+        fields = {"id": str(uuid.uuid4()), "create_time": datetime.now(CST).isoformat(timespec="seconds"),
+                  "resource_type": "encrypt-resource", "event_type": event_type, "summary": "通知",
+                  "resource": self.encrypt(plain)}
+        fields.update(envelope or {})
+        body = json.dumps(fields, ensure_ascii=False)
+        headers = self.signature_headers(body, timestamp=timestamp, key=key, serial=serial)
+        headers["Content-Type"] = "application/json"
+        return headers, body
+
+    def payment_resource(self, *, out_trade_no: str, amount: int, **changes: Any) -> dict[str, Any]:
+        """A successful payment's decrypted resource, as WeChat Pay sends it, with changes."""
+        resource = {
+            "mchid": self.mchid, "appid": self.appid, "out_trade_no": out_trade_no,
+            "transaction_id": f"4200{uuid.uuid4().int % 10**24:024d}", "trade_type": "JSAPI",
+            "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS", "attach": "",
+            "success_time": datetime.now(CST).isoformat(timespec="seconds"), "payer": {"openid": "buyer-openid"},
+            "amount": {"total": amount, "payer_total": amount, "currency": "CNY", "payer_currency": "CNY"},
+        }
+        resource.update(changes)
+        return resource
 
     def notification(self, *, out_trade_no: str, amount: int, transaction_id: str | None = None,
                      trade_state: str = "SUCCESS", timestamp: int | None = None, openid: str = "buyer-openid",

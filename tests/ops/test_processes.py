@@ -32,7 +32,7 @@ def test_the_scheduler_registers_the_periodic_jobs(make_settings):
     cron, _ = build_scheduler(make_settings())
     names = sorted(j.func_name for j in cron.get_jobs())
     assert names == ["app.commission.jobs.settle_commissions_job", "app.idempotency.purge_idempotency_keys_job",
-                     "app.order.jobs.expire_overdue_orders_job"]
+                     "app.order.jobs.expire_overdue_orders_job", "app.payment.jobs.redrive_refunds_job"]
 
 
 @pytest.fixture

@@ -8,66 +8,15 @@ import time
 from datetime import datetime
 
 import pytest
-from sqlmodel import Session, select
 
-from app.order.models import Order
-from app.payment.models import Payment, Refund
 from app.payment.providers import out_trade_no
-from tests.fakes.wechatpay import FakeWechatPay, KeyPair, verify_signature
-
-NOTIFY = "/api/v1/payments/wechatpay/notify"
-
-
-@pytest.fixture(scope="module")
-def wechatpay_server(tmp_path_factory):
-    fake = FakeWechatPay(key_dir=tmp_path_factory.mktemp("wechatpay-keys"))
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def wechatpay(wechatpay_server):
-    wechatpay_server.reset()
-    return wechatpay_server
-
+from tests.fakes.wechatpay import KeyPair, verify_signature
+from tests.payment.helpers import (notify, order_status, paid_notification, payments_of, place_order,
+                                   refunds_of)
 
 @pytest.fixture
 def settings_overrides(wechatpay):
     return wechatpay.settings()
-
-
-# ---- builders ---------------------------------------------------------------------------------
-
-def place_order(buyer, leader, product, qty=2) -> dict:
-    _, point = leader
-    r = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": qty}],
-                                    "pickup_point_id": point["pickup_point_id"]})
-    assert r.status_code == 201, r.get_json()
-    return r.get_json()
-
-
-def notify(client, headers: dict, body: str):
-    return client.post(NOTIFY, data=body.encode("utf-8"), headers=headers)
-
-
-def paid_notification(wechatpay, order: dict, **kw):
-    kw.setdefault("amount", order["total"])
-    return wechatpay.notification(out_trade_no=out_trade_no(order["id"]), **kw)
-
-
-def payments_of(app, order_id: int) -> list[Payment]:
-    with Session(app.extensions["linli.engine"]) as s:
-        return list(s.exec(select(Payment).where(Payment.order_id == order_id)))
-
-
-def refunds_of(app, order_id: int) -> list[Refund]:
-    with Session(app.extensions["linli.engine"]) as s:
-        return list(s.exec(select(Refund).where(Refund.order_id == order_id)))
-
-
-def order_status(app, order_id: int) -> str:
-    with Session(app.extensions["linli.engine"]) as s:
-        return s.get(Order, order_id).status
 
 
 # ---- paying -----------------------------------------------------------------------------------
@@ -250,21 +199,29 @@ def test_a_notification_stamped_within_the_max_age_is_accepted(app, client, buye
     assert order_status(app, order["id"]) == "paid"
 
 
-def test_a_notification_for_the_wrong_amount_is_rejected_and_the_order_is_not_paid(app, client, buyer, leader,
-                                                                                   product, wechatpay):
+def test_a_payment_of_the_wrong_amount_is_acknowledged_once_and_refunded_exactly_as_paid(app, client, buyer, leader,
+                                                                                          product, wechatpay, drain):
     # given a genuine notification whose amount is not the order's total
     order = place_order(buyer, leader, product)
-    headers, body = paid_notification(wechatpay, order, amount=order["total"] - 1)
+    paid = order["total"] - 1
+    headers, body = paid_notification(wechatpay, order, amount=paid)
 
-    # when it arrives, and again
+    # when it arrives, and again (WeChat Pay retries until it hears success)
     first, again = notify(client, headers, body), notify(client, headers, body)
 
-    # then it is refused both times, recorded once, and the order is not paid
-    assert first.status_code == 400 and first.get_json()["code"] == "amount_mismatch"
-    assert again.status_code == 400 and again.get_json()["code"] == "amount_mismatch"
+    # then both are acknowledged, the payment is recorded once, and the order is not paid
+    assert (first.status_code, again.status_code) == (204, 204), first.get_data(as_text=True)
     assert order_status(app, order["id"]) == "pending_payment"
     [payment] = payments_of(app, order["id"])
-    assert payment.status == "amount_mismatch" and payment.amount == order["total"] - 1
+    assert payment.status == "amount_mismatch" and payment.amount == paid
+    # and the buyer's money goes back, once, exactly what was paid
+    [refund] = refunds_of(app, order["id"])
+    assert (refund.amount, refund.total, refund.payment_id) == (paid, paid, payment.id)
+    assert refund.reason == "amount_mismatch"
+    drain()
+    [sent] = wechatpay.requests_to("/v3/refund/domestic/refunds")
+    assert sent.body["transaction_id"] == payment.transaction_id
+    assert sent.body["amount"] == {"refund": paid, "total": paid, "currency": "CNY"}
 
 
 def test_a_notification_for_an_unknown_order_is_rejected(client, wechatpay):
