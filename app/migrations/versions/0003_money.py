@@ -1,8 +1,8 @@
 """money: 64-bit money and stock columns; refunds that are durable (attempts, last change,
 the payment they draw on, a caller's idempotency reference) and never exceed what was paid
 
-Revision ID: 0002_money
-Revises: 0001
+Revision ID: 0003_money
+Revises: 0002_orders
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import app.db
 
-revision = '0002_money'
-down_revision = '0001'
+revision = '0003_money'
+down_revision = '0002_orders'
 branch_labels = None
 depends_on = None
 
