@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     expiry_sweep_interval_s: int = Field(default=60, ge=1)
     # Anti-hoarding: units of one SKU in one order (after merging repeated lines), and unpaid
     # orders one buyer may hold at once (each holds stock until it is paid or expires).
-    max_qty_per_sku: int = Field(default=99, ge=1)
+    max_qty_per_sku: int = Field(default=99, ge=1, le=999)  # le: an order line's own bound
     max_unpaid_orders: int = Field(default=5, ge=1)
     commission_rate: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
     commission_freeze_days: int = Field(default=7, ge=0)

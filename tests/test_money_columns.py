@@ -10,11 +10,23 @@ from app.catalog.schemas import SkuCreate
 from app.order.schemas import ItemIn, OrderCreate
 from tests.conftest import make_product
 
+import pytest
+
+
+@pytest.fixture
+def settings_overrides():
+    # The per-SKU cap against hoarding (default 99) may be raised as far as a line's own bound.
+    return {"max_qty_per_sku": 999}
+
+
 def _bound(model, field, kind):
     return next(getattr(m, kind) for m in model.model_fields[field].metadata if getattr(m, kind, None) is not None)
 
 
 def test_the_request_schemas_bound_an_order_total_below_64_bits():
+    from app.config import Settings
+
+    assert _bound(Settings, "max_qty_per_sku", "le") <= _bound(ItemIn, "qty", "le")
     price, qty = _bound(SkuCreate, "price", "le"), _bound(ItemIn, "qty", "le")
     lines = _bound(OrderCreate, "items", "max_length")
     assert price * qty * lines < 2**63 - 1
