@@ -73,7 +73,7 @@ def serve(host: str, port: int, nworkers: int | None, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="Run queued jobs, then exit")
 def worker(burst: bool) -> None:
     """An RQ worker (run as many as you like)."""
-    from workers.worker import run_worker
+    from app.worker import run_worker
 
     run_worker(_settings(), burst=burst)
 
@@ -81,7 +81,7 @@ def worker(burst: bool) -> None:
 @main.command()
 def scheduler() -> None:
     """The periodic-job scheduler (run exactly one)."""
-    from workers.scheduler import run_scheduler
+    from app.scheduler import run_scheduler
 
     run_scheduler(_settings())
 
