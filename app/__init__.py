@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import Response, redirect, request
 from flask_openapi3 import Info, OpenAPI
 from redis import Redis
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.config import Settings
 from app.errors import BadRequest, ProblemModel, register_error_handlers, validation_problem
@@ -67,7 +68,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         SECRET_KEY=settings.secret_key,
         JWT_SECRET_KEY=settings.secret_key,
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.token_ttl_s),
-        JWT_TOKEN_LOCATION=["headers", "query_string"],
+        # The header only: a token in a URL ends up in access logs and browser history. The
+        # WebSocket route alone reads ?token= (app.auth.security.websocket_principal).
+        JWT_TOKEN_LOCATION=["headers"],
         JWT_QUERY_STRING_NAME="token",
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_STORAGE_URI=settings.redis_url,
@@ -79,8 +82,12 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     from app.db import make_engine
     from app.extensions import jwt, limiter
+    from app import logging_setup
     from app.payment.providers import make_provider
+    from app.request_context import install_request_handling
 
+    logging_setup.install()
+    logging_setup.register_settings_secrets(settings)
     app.extensions["linli.settings"] = settings
     app.extensions["linli.engine"] = make_engine(settings.database_url)
     app.extensions["linli.redis"] = Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=30)
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     jwt.init_app(app)
     limiter.init_app(app)
     register_error_handlers(app)
+    install_request_handling(app, settings)
     _jwt_problems(jwt)
 
     from app.auth.routes import bp as auth_bp
@@ -110,13 +118,23 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     @app.before_request
     def _reject_malformed_json():
         # flask-openapi3 reads bodies leniently; the contract says malformed JSON is a 400.
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0 and request.is_json:
+        if request.method not in ("POST", "PUT", "PATCH") or request.content_length == 0:
+            return
+        if request.content_length is None:
+            # A chunked body is cut at MAX_CONTENT_LENGTH without a word from Werkzeug: look for
+            # one more byte, so that an oversized body is a 413 and not "not valid JSON".
+            raw, limit = request.get_data(cache=True), app.config["MAX_CONTENT_LENGTH"]
+            if len(raw) >= limit and request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+        if request.is_json:
             raw = request.get_data(cache=True)
             if raw:
                 try:
-                    json.loads(raw)
-                except (ValueError, UnicodeDecodeError):
-                    raise BadRequest("The request body is not valid JSON.")
+                    body = json.loads(raw)
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    raise BadRequest("The request body is not valid JSON.") from None
+                if _json_deeper_than(body, MAX_JSON_DEPTH):
+                    raise BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
 
     @app.get("/healthz", doc_ui=False)
     def healthz():
@@ -155,6 +173,22 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     limiter.exempt(healthz)
     limiter.exempt(readyz)
     return app
+
+
+# No request of this API nests more than a few levels; deep nesting only exhausts the stack of
+# whatever walks it next (validation, error formatting).
+MAX_JSON_DEPTH = 32
+
+
+def _json_deeper_than(value, limit: int) -> bool:
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def _jwt_problems(jwt) -> None:

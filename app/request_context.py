@@ -1,0 +1,61 @@
+"""Per-request rules of the transport: request ids, and who counts as "this machine" for the
+loopback-only rules of non-production servers."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from flask import Flask, g, request
+
+from app.config import DEFAULT_SECRET, Settings, is_loopback_host
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# A proxy on this machine makes every caller look local; these headers say it forwards someone.
+_FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def request_id_from(value: str | None) -> str:
+    """The caller's request id if it is sane (<= 128 of [A-Za-z0-9._-]), else a fresh one: ids are
+    echoed into headers and logs, so nothing else gets through."""
+    if value and _SANE_REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def request_is_local() -> bool:
+    """The caller is on this machine: a loopback peer that no proxy header says is forwarding."""
+    if any(h in request.headers for h in _FORWARDING_HEADERS):
+        return False
+    return is_loopback_host(request.remote_addr or "")
+
+
+def install_request_handling(app: Flask, settings: Settings) -> None:
+    """Request ids on every response, and the public default secret for this machine only.
+
+    Call before any other before_request hook, so that a request refused early still has its id
+    in the log lines about it.
+    """
+
+    @app.before_request
+    def _take_request_id():
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id") or request_id_from(
+            request.headers.get(REQUEST_ID_HEADER))
+        return response
+
+    if settings.secret_key == DEFAULT_SECRET:
+        from app.errors import Forbidden
+
+        @app.before_request
+        def _default_secret_answers_this_machine_only():
+            # Anyone can sign tokens with the published default key: however this app is hosted
+            # (linli serve refuses such a bind, but gunicorn can be started by hand), nobody
+            # off this machine gets an answer from it.
+            if not request_is_local():
+                raise Forbidden("This server uses the public default LINLI_SECRET_KEY and answers "
+                                "this machine only; set LINLI_SECRET_KEY.")
