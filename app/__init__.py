@@ -8,7 +8,6 @@ from datetime import timedelta
 from flask import Response, redirect, request
 from flask_openapi3 import Info, OpenAPI
 from redis import Redis
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.config import Settings
 from app.errors import BadRequest, ProblemModel, register_error_handlers, validation_problem
@@ -84,7 +83,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.extensions import jwt, limiter
     from app import logging_setup
     from app.payment.providers import make_provider
-    from app.request_context import install_request_handling
+    from app.request_context import install_request_handling, read_body
 
     logging_setup.install()
     logging_setup.register_settings_secrets(settings)
@@ -120,14 +119,8 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         # flask-openapi3 reads bodies leniently; the contract says malformed JSON is a 400.
         if request.method not in ("POST", "PUT", "PATCH") or request.content_length == 0:
             return
-        if request.content_length is None:
-            # A chunked body is cut at MAX_CONTENT_LENGTH without a word from Werkzeug: look for
-            # one more byte, so that an oversized body is a 413 and not "not valid JSON".
-            raw, limit = request.get_data(cache=True), app.config["MAX_CONTENT_LENGTH"]
-            if len(raw) >= limit and request.environ["wsgi.input"].read(1):
-                raise RequestEntityTooLarge()
+        raw = read_body(app.config["MAX_CONTENT_LENGTH"])  # 413 / 400 for an oversized or broken body
         if request.is_json:
-            raw = request.get_data(cache=True)
             if raw:
                 try:
                     body = json.loads(raw)

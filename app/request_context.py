@@ -7,6 +7,7 @@ import re
 import uuid
 
 from flask import Flask, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.config import DEFAULT_SECRET, Settings, is_loopback_host
 
@@ -29,6 +30,35 @@ def request_is_local() -> bool:
     if any(h in request.headers for h in _FORWARDING_HEADERS):
         return False
     return is_loopback_host(request.remote_addr or "")
+
+
+def _server_body_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:  # another WSGI server
+        return ()
+    return ParseException, NoMoreData
+
+
+_BODY_ERRORS = _server_body_errors()
+
+
+def read_body(limit: int) -> bytes:
+    """The request body, read once and cached for whoever parses it next.
+
+    A chunked body (no Content-Length) is cut at `limit` without a word from Werkzeug: one more
+    byte means it was longer, a 413 rather than "not valid JSON". A body the server cannot
+    decode (a malformed chunk) is the client's fault: a 400, not an error escaping the view.
+    """
+    try:
+        raw = request.get_data(cache=True)
+        if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    except _BODY_ERRORS:
+        from app.errors import BadRequest
+
+        raise BadRequest("The request body could not be read (malformed chunked encoding).") from None
+    return raw
 
 
 def install_request_handling(app: Flask, settings: Settings) -> None:
