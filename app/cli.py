@@ -128,8 +128,9 @@ def dev(host: str, port: int) -> None:
         raise SystemExit(f"stopped because {', '.join(failed)} exited")
 
 
-def _stop_groups(procs: list[subprocess.Popen], grace_s: float = 15) -> None:
-    """SIGTERM each child's process group, wait for the leaders, then SIGKILL whatever is left in
+def _stop_groups(procs: list[subprocess.Popen], grace_s: float = 5) -> None:
+    """SIGTERM each child's process group, wait for the leaders (a few seconds: in development a
+    half-sent request is not worth waiting for), then SIGKILL whatever is left in
     the groups (stragglers whose leader is gone, or a leader that would not stop in time)."""
     for p in procs:
         _killpg(p.pid, signal.SIGTERM)
