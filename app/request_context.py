@@ -29,7 +29,12 @@ def request_is_local() -> bool:
     """The caller is on this machine: a loopback peer that no proxy header says is forwarding."""
     if any(h in request.headers for h in _FORWARDING_HEADERS):
         return False
-    return is_loopback_host(request.remote_addr or "")
+    addr = request.environ.get("REMOTE_ADDR")
+    if addr is None:
+        # No peer at all: called in-process (a WSGI test client, a script). Every server sets
+        # REMOTE_ADDR, gunicorn on a Unix socket to "", which counts as remote (a proxy's).
+        return True
+    return is_loopback_host(addr)
 
 
 def _server_body_errors() -> tuple[type[BaseException], ...]:

@@ -131,3 +131,13 @@ def test_the_public_default_secret_answers_this_machine_only(make_settings):
 
 def test_a_real_secret_serves_other_machines(client):
     assert client.get("/api/v1/products", environ_base=REMOTE).status_code == 200
+
+
+def test_a_unix_socket_peer_counts_as_remote_and_an_in_process_call_as_local(client):
+    assert dev_login(client, environ_base={"REMOTE_ADDR": ""}).status_code == 404
+    environ = client.environ_base
+    client.environ_base = {k: v for k, v in environ.items() if k != "REMOTE_ADDR"}
+    try:
+        assert dev_login(client).status_code == 200
+    finally:
+        client.environ_base = environ
