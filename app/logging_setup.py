@@ -63,10 +63,12 @@ def register_settings_secrets(settings) -> None:
 
 def _request_id() -> str:
     try:
-        from flask import g, has_request_context
+        from flask import has_request_context
 
         if has_request_context():
-            return g.get("request_id", "-")
+            from app.request_context import current_request_id
+
+            return current_request_id()
     except Exception:  # noqa: BLE001 - logging must never fail
         pass
     return "-"

@@ -2,7 +2,6 @@
 loopback-only rules of non-production servers."""
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
@@ -23,6 +22,13 @@ def request_id_from(value: str | None) -> str:
     if value and _SANE_REQUEST_ID.fullmatch(value):
         return value
     return uuid.uuid4().hex
+
+
+def current_request_id() -> str:
+    """This request's id, taken on first use (a hook that runs before ours may log)."""
+    if "request_id" not in g:
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    return g.request_id
 
 
 def request_is_local() -> bool:
@@ -67,20 +73,15 @@ def read_body(limit: int) -> bytes:
 
 
 def install_request_handling(app: Flask, settings: Settings) -> None:
-    """Request ids on every response, and the public default secret for this machine only.
-
-    Call before any other before_request hook, so that a request refused early still has its id
-    in the log lines about it.
-    """
+    """Request ids on every response, and the public default secret for this machine only."""
 
     @app.before_request
     def _take_request_id():
-        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        current_request_id()  # (a before_request hook that returned it would answer with it)
 
     @app.after_request
     def _echo_request_id(response):
-        response.headers[REQUEST_ID_HEADER] = g.get("request_id") or request_id_from(
-            request.headers.get(REQUEST_ID_HEADER))
+        response.headers[REQUEST_ID_HEADER] = current_request_id()
         return response
 
     if settings.secret_key == DEFAULT_SECRET:

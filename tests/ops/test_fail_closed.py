@@ -4,7 +4,8 @@ LINLI_ALLOW_REMOTE_DEV=1), and the public default secret never serves anyone off
 from __future__ import annotations
 
 import os
-import secrets
+import random
+import string
 import subprocess
 import sys
 
@@ -13,7 +14,15 @@ from pydantic import ValidationError
 
 from app.config import DEFAULT_SECRET, Settings
 
-STRONG = secrets.token_hex(32)
+_rng = random.Random(5)  # fixed: xdist workers must collect the same parameters
+
+
+def token(n: int, alphabet: str = "0123456789abcdef") -> str:
+    return "".join(_rng.choice(alphabet) for _ in range(n))
+
+
+STRONG = token(64)
+URLSAFE = string.ascii_letters + string.digits + "-_"
 REMOTE = {"REMOTE_ADDR": "192.0.2.7"}  # TEST-NET-1: a caller on another machine
 
 
@@ -31,14 +40,14 @@ def test_prod_refuses_the_sandbox_payment_provider():
 
 
 @pytest.mark.parametrize("secret", [
-    " " * 32, "a" * 64, "ab" * 32, "abcd" * 16, "0123456" * 6, DEFAULT_SECRET, secrets.token_hex(15)])
+    " " * 32, "a" * 64, "ab" * 32, "abcd" * 16, "0123456" * 6, DEFAULT_SECRET, token(30)])
 def test_prod_refuses_a_low_entropy_or_short_secret_and_says_the_rule(secret):
     with pytest.raises(ValidationError, match="at least 32 characters, at least 8 distinct") as e:
         prod(secret_key=secret)
     assert "LINLI_SECRET_KEY" in str(e.value)
 
 
-@pytest.mark.parametrize("secret", [secrets.token_hex(16), secrets.token_hex(32), secrets.token_urlsafe(32),
+@pytest.mark.parametrize("secret", [token(32), token(64), token(43, URLSAFE),
                                     "correct horse battery staple, 2026 edition!"])
 def test_prod_accepts_a_random_secret(secret):
     assert prod(secret_key=secret).secret_key == secret
