@@ -8,6 +8,7 @@ from typing import Callable
 
 from rq.cron import CronJob, CronScheduler
 
+from app import create_app
 from app.config import Settings
 
 
@@ -35,8 +36,6 @@ def register_daily(cron: CronScheduler, func: Callable, at: time, settings: Sett
 
 
 def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, object]:
-    from app import create_app
-
     app = create_app(settings)
     s = app.extensions["linli.settings"]
     from app.commission.jobs import settle_commissions_job

@@ -6,12 +6,11 @@ import logging
 
 from rq import SimpleWorker
 
+from app import create_app
 from app.config import Settings
 
 
 def run_worker(settings: Settings | None = None, *, burst: bool = False, name: str | None = None) -> bool:
-    from app import create_app
-
     # Job modules are imported up front; SimpleWorker does not fork per job (RQ's forking worker
     # re-imports and manages ~20 jobs/s here, SimpleWorker ~200).
     importlib.import_module("app.jobs_registry")
