@@ -67,7 +67,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         SECRET_KEY=settings.secret_key,
         JWT_SECRET_KEY=settings.secret_key,
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.token_ttl_s),
-        JWT_TOKEN_LOCATION=["headers", "query_string"],
+        # The header only: a token in a URL ends up in access logs and browser history. The
+        # WebSocket route alone reads ?token= (app.auth.security.websocket_principal).
+        JWT_TOKEN_LOCATION=["headers"],
         JWT_QUERY_STRING_NAME="token",
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_STORAGE_URI=settings.redis_url,
@@ -79,8 +81,12 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     from app.db import make_engine
     from app.extensions import jwt, limiter
+    from app import logging_setup
     from app.payment.providers import make_provider
+    from app.request_context import install_request_handling, read_body
 
+    logging_setup.install()
+    logging_setup.register_settings_secrets(settings)
     app.extensions["linli.settings"] = settings
     app.extensions["linli.engine"] = make_engine(settings.database_url)
     app.extensions["linli.redis"] = Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=30)
@@ -88,6 +94,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     jwt.init_app(app)
     limiter.init_app(app)
     register_error_handlers(app)
+    install_request_handling(app, settings)
     _jwt_problems(jwt)
 
     from app.auth.routes import bp as auth_bp
@@ -110,13 +117,17 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     @app.before_request
     def _reject_malformed_json():
         # flask-openapi3 reads bodies leniently; the contract says malformed JSON is a 400.
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0 and request.is_json:
-            raw = request.get_data(cache=True)
+        if request.method not in ("POST", "PUT", "PATCH") or request.content_length == 0:
+            return
+        raw = read_body(app.config["MAX_CONTENT_LENGTH"])  # 413 / 400 for an oversized or broken body
+        if request.is_json:
             if raw:
                 try:
-                    json.loads(raw)
-                except (ValueError, UnicodeDecodeError):
-                    raise BadRequest("The request body is not valid JSON.")
+                    body = json.loads(raw)
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    raise BadRequest("The request body is not valid JSON.") from None
+                if _json_deeper_than(body, MAX_JSON_DEPTH):
+                    raise BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
 
     @app.get("/healthz", doc_ui=False)
     def healthz():
@@ -155,6 +166,22 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     limiter.exempt(healthz)
     limiter.exempt(readyz)
     return app
+
+
+# No request of this API nests more than a few levels; deep nesting only exhausts the stack of
+# whatever walks it next (validation, error formatting).
+MAX_JSON_DEPTH = 32
+
+
+def _json_deeper_than(value, limit: int) -> bool:
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def _jwt_problems(jwt) -> None:

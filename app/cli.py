@@ -1,7 +1,6 @@
 """The `linli` console script."""
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -9,19 +8,26 @@ import sys
 import time
 
 import click
+from pydantic import ValidationError
 
 from app.config import Settings
 
 
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as e:
+        # One readable line per broken rule instead of a traceback.
+        raise click.ClickException("invalid configuration:\n" + "\n".join(
+            f"  {err['msg'].removeprefix('Value error, ')}" for err in e.errors())) from None
 
 
 @click.group()
 def main() -> None:
     """linli (邻里) — community group-buying backend."""
-    logging.basicConfig(level=os.environ.get("LINLI_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.logging_setup import configure
+
+    configure(os.environ.get("LINLI_LOG_LEVEL", "INFO"))
 
 
 @main.group()
@@ -41,39 +47,28 @@ def db_upgrade(revision: str) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Outside LINLI_ENV=prod only loopback, unless LINLI_ALLOW_REMOTE_DEV=1")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", "nworkers", default=None, type=int, help="gunicorn processes (default: 2 × cores + 1)")
 @click.option("--threads", default=8, show_default=True, type=int)
 def serve(host: str, port: int, nworkers: int | None, threads: int) -> None:
-    """The HTTP API under gunicorn (gthread workers)."""
-    from gunicorn.app.base import BaseApplication
+    """The HTTP API under gunicorn (gthread workers), with an access log (LINLI_ACCESS_LOG)."""
+    from app.server import run_server
 
-    from app import create_app
-
-    class _App(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", nworkers or (2 * (os.cpu_count() or 1) + 1))
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
-            self.cfg.set("accesslog", os.environ.get("LINLI_ACCESS_LOG") or None)
-            self.cfg.set("timeout", 60)
-            self.cfg.set("graceful_timeout", 20)
-            if "control_socket_disable" in self.cfg.settings:
-                self.cfg.set("control_socket_disable", True)
-
-        def load(self):
-            return create_app(_settings())
-
-    _App().run()
+    settings = _settings()
+    refusal = settings.bind_refusal(host)
+    if refusal:
+        raise click.ClickException(refusal)
+    run_server(settings, host=host, port=port, workers=nworkers or (2 * (os.cpu_count() or 1) + 1),
+               threads=threads)
 
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Run queued jobs, then exit")
 def worker(burst: bool) -> None:
     """An RQ worker (run as many as you like)."""
-    from workers.worker import run_worker
+    from app.worker import run_worker
 
     run_worker(_settings(), burst=burst)
 
@@ -81,7 +76,7 @@ def worker(burst: bool) -> None:
 @main.command()
 def scheduler() -> None:
     """The periodic-job scheduler (run exactly one)."""
-    from workers.scheduler import run_scheduler
+    from app.scheduler import run_scheduler
 
     run_scheduler(_settings())
 
@@ -99,41 +94,62 @@ def seed_demo(force: bool) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Outside LINLI_ENV=prod only loopback, unless LINLI_ALLOW_REMOTE_DEV=1")
 @click.option("--port", default=8000, show_default=True, type=int)
 def dev(host: str, port: int) -> None:
     """API + worker + scheduler in the foreground for local use; Ctrl-C stops all three."""
+    refusal = _settings().bind_refusal(host)
+    if refusal:
+        raise click.ClickException(refusal)
     exe = [sys.executable, "-m", "app.cli"]
-    procs = [
-        subprocess.Popen(exe + ["serve", "--host", host, "--port", str(port), "--workers", "2"]),
-        subprocess.Popen(exe + ["worker"]),
-        subprocess.Popen(exe + ["scheduler"]),
-    ]
-    click.echo(f"linli dev: API on http://{host}:{port} (docs /api/docs, console /leader); Ctrl-C to stop")
+    commands = {"serve": exe + ["serve", "--host", host, "--port", str(port), "--workers", "2"],
+                "worker": exe + ["worker"], "scheduler": exe + ["scheduler"]}
     stopping = False
 
     def _stop(*_):
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
+    # Each child leads its own session and process group: a terminal's Ctrl-C reaches this process
+    # alone, which then stops each group as a whole (gunicorn's workers, RQ's scheduler fork),
+    # so nothing is left holding the port or half-stopped by two signals at once.
+    procs = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
+    click.echo(f"linli dev: API on http://{host}:{port} (docs /api/docs, console /leader); Ctrl-C to stop")
     try:
-        while not stopping and all(p.poll() is None for p in procs):
-            time.sleep(0.5)
+        while not stopping and all(p.poll() is None for p in procs.values()):
+            time.sleep(0.2)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.time() + 15
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-    failed = [p.args[3] for p in procs if p.returncode not in (0, -signal.SIGTERM, None) and not stopping]
+        failed = [name for name, p in procs.items() if p.poll() is not None and not stopping]
+        _stop_groups(list(procs.values()))
     if failed:
         raise SystemExit(f"stopped because {', '.join(failed)} exited")
+
+
+def _stop_groups(procs: list[subprocess.Popen], grace_s: float = 5) -> None:
+    """SIGTERM each child's process group, wait for the leaders (a few seconds: in development a
+    half-sent request is not worth waiting for), then SIGKILL whatever is left in
+    the groups (stragglers whose leader is gone, or a leader that would not stop in time)."""
+    for p in procs:
+        _killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for p in procs:
+        _killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the whole group has exited already
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Typed settings read from LINLI_* environment variables."""
 from __future__ import annotations
 
+import ipaddress
+import math
+from collections import Counter
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +16,29 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET = "dev-secret-change-me-please-0123456789"
 VAR_DIR = Path.cwd() / "var"
 
+SECRET_RULE = ("at least 32 characters, at least 8 distinct ones and at least 2.5 bits of Shannon entropy "
+               "per character, e.g. `openssl rand -hex 32`")
+
+
+def secret_is_strong(secret: str) -> bool:
+    """A cheap guard against placeholder secrets (32 spaces, one letter repeated, `abab...`)."""
+    if len(secret) < 32 or secret == DEFAULT_SECRET or len(set(secret)) < 8:
+        return False
+    n = len(secret)
+    entropy = -sum(c / n * math.log2(c / n) for c in Counter(secret).values())
+    return entropy >= 2.5
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for an address only this machine can reach; unknown names count as reachable."""
+    host = host.strip().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore")
@@ -24,6 +50,9 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     # None means "the default for the environment": on in dev/test, off in prod.
     dev_login: bool | None = None
+    # Outside prod the server binds loopback only and dev login answers loopback callers only;
+    # this opens both on purpose (a phone on the LAN, a container).
+    allow_remote_dev: bool = False
     ratelimit_enabled: bool = True
     ratelimit_default: str = "600 per minute"
     ratelimit_auth: str = "30 per minute"
@@ -42,6 +71,8 @@ class Settings(BaseSettings):
     commission_settle_interval_s: int = Field(default=600, ge=1)
 
     queue_name: str = "linli"
+    # `linli serve`'s access log: "-" (stdout), a file path, or "off".
+    access_log: str = "-"
 
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_appid: str = "wx-dev-appid"
@@ -76,11 +107,31 @@ class Settings(BaseSettings):
         if self.dev_login is None:
             self.dev_login = self.env != "prod"
         if self.env == "prod":
-            if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
-                raise ValueError("LINLI_SECRET_KEY must be set to a random value of 32+ characters in prod")
+            if not secret_is_strong(self.secret_key):
+                raise ValueError(f"LINLI_SECRET_KEY must be a random secret in prod: {SECRET_RULE}")
             if self.dev_login:
                 raise ValueError("LINLI_DEV_LOGIN must be off in prod")
+            if self.payment_provider == "sandbox":
+                raise ValueError("LINLI_PAYMENT_PROVIDER=sandbox marks orders paid without taking money: "
+                                 "set LINLI_PAYMENT_PROVIDER=wechatpay (and its LINLI_WECHATPAY_* keys) in prod")
         return self
+
+    def bind_refusal(self, host: str) -> str | None:
+        """Why a server of these settings must not listen on `host`, or None if it may.
+
+        Fail closed for a deployment that forgot LINLI_ENV=prod: outside prod only loopback,
+        unless LINLI_ALLOW_REMOTE_DEV=1; and never the public default secret off loopback.
+        """
+        if is_loopback_host(host):
+            return None
+        if self.env != "prod" and not self.allow_remote_dev:
+            return (f"LINLI_ENV={self.env} serves on loopback only (127.0.0.1, ::1); refusing {host}. "
+                    "Set LINLI_ENV=prod for a real server, or LINLI_ALLOW_REMOTE_DEV=1 to expose dev mode "
+                    "(and its dev login) on purpose.")
+        if self.secret_key == DEFAULT_SECRET:
+            return (f"the default LINLI_SECRET_KEY is public: anyone could sign tokens. Refusing {host}; "
+                    f"set LINLI_SECRET_KEY ({SECRET_RULE}).")
+        return None
 
     @property
     def tz(self) -> ZoneInfo:

@@ -18,7 +18,23 @@ from app.migrate import upgrade
 from tests.fakes.wechat import FakeWechat
 from tests.services import PostgresCluster, RedisServer
 
-BACKENDS = [b for b in os.environ.get("LINLI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+ALL_BACKENDS = ("sqlite", "postgresql")
+BACKENDS = [b for b in os.environ.get("LINLI_TEST_BACKENDS", ",".join(ALL_BACKENDS)).split(",") if b]
+NARROWED = sorted(set(ALL_BACKENDS) - set(BACKENDS))
+_NARROWED_WARNING = (f"LINLI_TEST_BACKENDS={','.join(BACKENDS)}: NOT testing {', '.join(NARROWED)}. "
+                     "This run proves nothing about the missing backend(s); CI runs both.")
+
+
+def pytest_report_header(config):
+    if NARROWED:
+        return ["!" * 100, f"WARNING {_NARROWED_WARNING}", "!" * 100]
+    return [f"database backends: {', '.join(BACKENDS)}"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if NARROWED:
+        terminalreporter.section("NARROWED BACKENDS", sep="!", red=True, bold=True)
+        terminalreporter.write_line(f"WARNING {_NARROWED_WARNING}", red=True, bold=True)
 
 
 @pytest.fixture(scope="session")

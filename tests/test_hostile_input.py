@@ -116,3 +116,38 @@ def test_an_after_sales_reason_longer_than_its_column_is_a_422(client, admin, bu
     assert_validation_error(admin.post(f"/admin/orders/{order['id']}/refund", json={"reason": "x" * 65}), "reason")
     r = admin.post(f"/admin/orders/{order['id']}/refund", json={"reason": "x" * 64})
     assert r.status_code == 200 and r.get_json()["status"] == "refunded"
+
+
+# ---- deeply nested JSON: RecursionError never escapes ------------------------------------------
+
+def nested(depth: int, kind: str) -> str:
+    if kind == "array":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [500, 100_000])
+@pytest.mark.parametrize("kind", ["array", "object"])
+@pytest.mark.parametrize("path", ["/api/v1/auth/dev-login", "/api/v1/auth/wechat",
+                                  "/api/v1/payments/wechatpay/notify", "/api/v1/no-such-path"])
+def test_json_nested_deep_is_a_400_without_login(client, path, depth, kind):
+    body = nested(depth, kind)
+    r = client.post(path, data=body, content_type="application/json")
+    if len(body) > 1024 * 1024:  # 100,000 levels of '{"a":' is over the body limit
+        assert r.status_code == 413 and r.get_json()["code"] == "payload_too_large"
+    else:
+        assert r.status_code == 400 and r.mimetype == PROBLEM and r.get_json()["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("method,path", [("put", "/me/pickup-point"), ("patch", "/me"), ("post", "/orders")])
+def test_json_nested_deep_is_a_400_for_a_logged_in_caller_too(client, buyer, method, path):
+    r = getattr(buyer.client, method)(f"/api/v1{path}", data=nested(500, "object"),
+                                      content_type="application/json", headers=buyer.headers)
+    assert r.status_code == 400 and r.get_json()["code"] == "bad_request"
+    # and a body as deep as any real request is fine
+    assert buyer.patch("/me", json={"nickname": "好邻居"}).status_code == 200
+
+
+def test_json_nested_deep_without_a_token_on_a_protected_path_is_a_401_first(client):
+    r = client.post("/api/v1/orders", data=nested(100_000, "array"), content_type="application/json")
+    assert r.status_code == 401

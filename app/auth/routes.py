@@ -9,6 +9,7 @@ from app.db import reading, transaction
 from app.errors import NotFound
 from app.extensions import limiter
 from app.http import problem_response, respond, settings
+from app.request_context import request_is_local
 
 bp = APIBlueprint("auth", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="auth", description="Login and me")])
 auth_limit = limiter.limit(lambda: settings().ratelimit_auth)
@@ -35,7 +36,9 @@ def wechat_login(body: WechatLogin):
 @bp.post("/auth/dev-login", responses={200: TokenOut}, summary="Development login (LINLI_DEV_LOGIN=1 only)")
 @auth_limit
 def dev_login(body: DevLogin):
-    if not settings().dev_login:
+    # Outside prod a server may still be reachable from elsewhere (a forgotten LINLI_ENV): the
+    # admin-granting dev login answers this machine only unless LINLI_ALLOW_REMOTE_DEV=1.
+    if not settings().dev_login or not (settings().allow_remote_dev or request_is_local()):
         raise NotFound("Not found.")
     with transaction() as s:
         user = service.upsert_user(s, openid=body.openid, nickname=body.nickname, admin=body.admin)

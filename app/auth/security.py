@@ -41,11 +41,11 @@ def issue_token(user, leader=None) -> str:
     return create_access_token(identity=str(user.id), additional_claims={"roles": roles_of(user, leader)})
 
 
-def load_principal() -> Principal:
+def load_principal(*, locations: list[str] | None = None) -> Principal:
     if "principal" in g:
         return g.principal
     try:
-        verify_jwt_in_request()
+        verify_jwt_in_request(locations=locations)
         user_id = int(get_jwt_identity())
     except (JWTExtendedException, PyJWTError, ValueError, TypeError) as e:
         raise Unauthorized("A valid bearer token is required.") from e
@@ -105,3 +105,10 @@ def check_access_first() -> None:
 
 def current() -> Principal:
     return load_principal()
+
+
+def websocket_principal() -> Principal:
+    """Who opened the WebSocket (`/api/v1/ws`): the token from `?token=`, since a browser's
+    WebSocket cannot send an Authorization header; the header is honoured too. Only the WebSocket
+    route calls this: HTTP endpoints read the header alone (JWT_TOKEN_LOCATION). 401 otherwise."""
+    return load_principal(locations=["query_string", "headers"])

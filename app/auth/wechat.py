@@ -37,9 +37,10 @@ _RATE_LIMITED = {45011}
 
 
 def jscode2session(settings: Settings, code: str) -> WechatSession:
+    endpoint = settings.wechat_api_base.rstrip("/") + "/sns/jscode2session"
     try:
         resp = requests.get(
-            settings.wechat_api_base.rstrip("/") + "/sns/jscode2session",
+            endpoint,
             params={"appid": settings.wechat_appid, "secret": settings.wechat_secret,
                     "js_code": code, "grant_type": "authorization_code"},
             timeout=settings.wechat_timeout_s,
@@ -47,7 +48,9 @@ def jscode2session(settings: Settings, code: str) -> WechatSession:
         # WeChat answers 200 with a JSON body (often labelled text/plain), errors included.
         data = resp.json()
     except (requests.RequestException, ValueError) as e:
-        log.warning("jscode2session failed: %s", e)
+        # The endpoint and the kind of failure only: the exception's text holds the full URL, whose
+        # query carries the AppSecret and the user's login code.
+        log.warning("jscode2session at %s failed: %s", endpoint, type(e).__name__)
         raise WechatUnavailable("WeChat login service could not be reached.") from e
     if not isinstance(data, dict):
         raise WechatUnavailable("WeChat login service gave an unexpected answer.")

@@ -2,15 +2,10 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, time as dtime
-from zoneinfo import ZoneInfo
 
 import pytest
-from croniter import croniter
 
-from workers.scheduler import build_scheduler, local_time_to_utc_cron
-
-SH = ZoneInfo("Asia/Shanghai")
+from app.scheduler import build_scheduler
 
 
 def env_for(settings) -> dict:
@@ -18,14 +13,6 @@ def env_for(settings) -> dict:
     env.update({"LINLI_ENV": "test", "LINLI_DATABASE_URL": settings.database_url,
                 "LINLI_REDIS_URL": settings.redis_url, "LINLI_QUEUE_NAME": settings.queue_name})
     return env
-
-
-def test_a_local_wall_clock_time_becomes_the_right_utc_cron_and_fires_then():
-    cron = local_time_to_utc_cron(dtime(23, 30), SH)
-    assert cron == "30 15 * * *"
-    start = datetime(2026, 11, 22, 12, 0, tzinfo=SH)
-    nxt = croniter(cron, start.astimezone(ZoneInfo("UTC"))).get_next(datetime)
-    assert nxt.astimezone(SH) == datetime(2026, 11, 22, 23, 30, tzinfo=SH)
 
 
 def test_the_scheduler_registers_the_periodic_jobs(make_settings):

@@ -1,0 +1,115 @@
+"""Logging for every linli process: no secret ever reaches a record, and records made while a
+request is served carry its request id.
+
+Redaction happens when a record is created (a log record factory), not in one handler's filter:
+that way it covers every logger and every handler, including gunicorn's, RQ's and pytest's
+caplog, whatever was configured later.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+
+REDACTED = "[REDACTED]"
+# Literal secrets shorter than this are not scrubbed: they would blank out ordinary words.
+_MIN_SECRET_LEN = 6
+
+_PATTERNS = [
+    # Authorization headers and anything shaped like one.
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + REDACTED),
+    # Query and form values that are credentials (jscode2session's secret, tokens, login codes).
+    (re.compile(r"(?i)\b((?:access_|refresh_)?token|secret|js_code|session_key|password)=([^&\s'\"<>]+)"),
+     r"\1=" + REDACTED),
+    # A JWT on its own (header.payload.signature, base64url, header starting '{"').
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
+    # PEM private keys, whole or cut off.
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S),
+     REDACTED),
+]
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+_installed = False
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def add_secrets(*values: str | None) -> None:
+    with _lock:
+        _secrets.update(v for v in values if v and len(v) >= _MIN_SECRET_LEN)
+
+
+def register_settings_secrets(settings) -> None:
+    """Every configured secret: the JWT key, WeChat's AppSecret, the APIv3 key and the lines of
+    the merchant private key (a traceback may quote a part of it)."""
+    add_secrets(settings.secret_key, settings.wechat_secret, settings.wechatpay_apiv3_key)
+    path = settings.wechatpay_private_key_path
+    if path:
+        try:
+            pem = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        add_secrets(pem.strip(), *(line.strip() for line in pem.splitlines() if "-----" not in line))
+
+
+def _request_id() -> str:
+    try:
+        from flask import has_request_context
+
+        if has_request_context():
+            from app.request_context import current_request_id
+
+            return current_request_id()
+    except Exception:  # noqa: BLE001 - logging must never fail
+        pass
+    return "-"
+
+
+def _scrub(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a bad format string: keep it for the handler to report
+        return
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, ()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
+def install() -> None:
+    """Once per process: every record is scrubbed of secrets and gets `request_id`."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args, **kwargs) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _scrub(record)
+            record.request_id = _request_id()
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True
+
+
+def configure(level: str = "INFO") -> None:
+    """The CLI's logging: one line per record, with the request id when there is one."""
+    install()
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+                                           defaults={"request_id": "-"}))
+    logging.basicConfig(level=level, handlers=[handler])

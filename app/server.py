@@ -1,0 +1,111 @@
+"""`linli serve`: gunicorn with gthread workers whose own error answers (414, 431, bad headers or
+chunks) are problem+json like the app's, and an access log without query strings."""
+from __future__ import annotations
+
+import json
+
+from gunicorn import util
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger, SafeAtoms
+from gunicorn.workers.gthread import ThreadWorker
+
+from app.config import Settings
+from app.request_context import REQUEST_ID_HEADER, request_id_from
+
+# method, path WITHOUT the query string (tokens and codes stay out), status, bytes, duration, id
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+
+_GUNICORN_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
+                   431: "request_header_fields_too_large", 500: "internal_error", 501: "not_implemented"}
+_GUNICORN_DETAILS = {
+    400: "The request could not be parsed (request line, headers or chunked body).",
+    414: "The request line is longer than this server accepts.",
+    431: "The request headers are too many or too large.",
+}
+
+
+def gunicorn_problem(status: int, reason: str, request_id: str) -> bytes:
+    code = _GUNICORN_CODES.get(status, "http_error")
+    body = json.dumps({"type": f"https://linli.dev/problems/{code}", "title": reason, "status": status,
+                       "detail": _GUNICORN_DETAILS.get(status, reason), "code": code}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
+            f"Content-Length: {len(body)}\r\n{REQUEST_ID_HEADER}: {request_id}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class _CapturedSocket:
+    """Stands in for the client socket while gunicorn writes its HTML error page."""
+
+    def __init__(self):
+        self.data = b""
+
+    def gettimeout(self):
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+    def status(self) -> tuple[int, str]:
+        line = self.data.split(b"\r\n", 1)[0].decode("latin-1")  # "HTTP/1.1 414 URI Too Long"
+        parts = line.split(" ", 2)
+        try:
+            return int(parts[1]), parts[2] if len(parts) > 2 else "Error"
+        except (IndexError, ValueError):
+            return 400, "Bad Request"
+
+
+class ProblemJSONWorker(ThreadWorker):
+    """gthread, but the errors gunicorn answers itself (414, 431, bad headers or chunks) are
+    problem+json like the app's. gunicorn decides the status (and logs); we write the body."""
+
+    def handle_error(self, req, client, addr, exc):
+        captured = _CapturedSocket()
+        super().handle_error(req, captured, addr, exc)
+        status, reason = captured.status()
+        sent = dict((req.headers if req is not None else []) or []).get(REQUEST_ID_HEADER.upper())
+        try:
+            util.write_nonblock(client, gunicorn_problem(status, reason, request_id_from(sent)))
+        except Exception:  # noqa: BLE001 - the client may be gone; gunicorn does the same
+            self.log.debug("Failed to send error message.")
+
+
+class EscapedAtoms(SafeAtoms):
+    """A percent-encoded newline in a path must not start a forged access-log line."""
+
+    def __init__(self, atoms):
+        super().__init__({k: v.encode("unicode_escape").decode("ascii") if isinstance(v, str) else v
+                          for k, v in atoms.items()})
+
+
+class AccessLogger(Logger):
+    atoms_wrapper_class = EscapedAtoms
+
+
+def run_server(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> None:
+    """gunicorn in the foreground. Refuses a bind the settings do not allow (see bind_refusal)."""
+
+    refusal = settings.bind_refusal(host)
+    if refusal:
+        raise SystemExit(f"linli serve: {refusal}")
+    access_log = None if settings.access_log.lower() in ("", "off", "none", "0") else settings.access_log
+
+    class _App(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "app.server.ProblemJSONWorker")
+            self.cfg.set("threads", threads)
+            self.cfg.set("logger_class", "app.server.AccessLogger")
+            self.cfg.set("accesslog", access_log)
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 20)
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
+
+        def load(self):
+            from app import create_app
+
+            return create_app(settings)
+
+    _App().run()
