@@ -14,7 +14,7 @@ bp = APIBlueprint("payments", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="payments", description="Provider callbacks")])
 
 
-@bp.post("/payments/wechatpay/notify",
+@bp.post("/payments/wechatpay/notify", operation_id="wechatpay_notify",
          responses={204: None, 400: problem_response("Unreadable notification (bad_notification) or a payment that "
                                                      "cannot be applied (amount_mismatch, unknown_trade)"),
                     401: problem_response("Signature (signature_invalid) or age (notification_stale) check failed")},

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, JsonBody, QueryModel
+from app.http import Id, JsonBody, Name, QueryModel
 
 CoordType = Literal["gcj02", "wgs84"]
 
@@ -54,8 +54,8 @@ class PickupPointPath(BaseModel):
 
 
 class PickupPointUpdate(JsonBody):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    address: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Name[100] | None = None
+    address: Name[255] | None = None
     service_radius_m: int | None = Field(default=None, ge=500, le=5000)
-    opening_hours: str | None = Field(default=None, max_length=100)
+    opening_hours: Name[100] | None = None
     active: bool | None = None
