@@ -51,7 +51,8 @@ class LinliOpenAPI(OpenAPI):
         super().generate_spec_json()
         spec = self.spec_json
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-        problem_schema = ProblemModel.model_json_schema()
+        problem_schema = ProblemModel.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem_schema.pop("$defs", {}))
         problem_schema["properties"]["code"]["enum"] = error_codes()
         problem_schema["properties"]["code"]["description"] = "Stable, snake_case: switch on it"
         schemas["Problem"] = problem_schema

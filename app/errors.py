@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import get_type_hints
 
 from flask import Flask, Response, current_app, has_request_context, request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,25 @@ class ServiceUnavailable(DomainError):
     status, code = 503, "service_unavailable"
 
 
+class FieldError(BaseModel):
+    """One refused value. `loc` starts with the part of the request it came from: ["body", "items",
+    0, "qty"], ["query", "limit"], ["path", "order_id"], ["header", "Idempotency-Key"]."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class ProblemModel(BaseModel):
-    """RFC 9457 problem details, as every error response of this API."""
+    """RFC 9457 problem details, as every error response of this API (some codes add members,
+    e.g. `status_now` on invalid_state)."""
 
     type: str = "about:blank"
     title: str
     status: int
     detail: str | None = None
     code: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[FieldError] | None = Field(default=None, description="validation_error: what was refused, where")
 
 
 def problem(status: int, code: str, detail: str | None = None, *, title: str | None = None,
@@ -83,7 +93,8 @@ def problem(status: int, code: str, detail: str | None = None, *, title: str | N
         "code": code,
     }
     if errors is not None:
-        body["errors"] = errors
+        # Every entry has the same three keys, whoever wrote it (pydantic or a check by hand).
+        body["errors"] = [{**e, "type": e.get("type") or "value_error"} if isinstance(e, dict) else e for e in errors]
     body.update(extra)
     resp = Response(json.dumps(body, ensure_ascii=False, default=str), status=status, mimetype=PROBLEM)
     for k, v in (headers or {}).items():
