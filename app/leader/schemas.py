@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from app.http import Id, IsoDate, JsonBody, Name, QueryModel, Text
 from app.pagination import PageQuery
+from app.order.service import LIVE as COUNTED_STATUSES
 from app.pickup.schemas import CoordType
 
 
@@ -116,6 +117,10 @@ class SummaryLine(BaseModel):
 class Summary(BaseModel):
     delivery_date: date
     order_count: int
+    counted_statuses: list[OrderStatusName] = Field(
+        default_factory=lambda: list(COUNTED_STATUSES),
+        description="The statuses order_count, lines and total count (unpaid, cancelled and refunded orders "
+                    "are not goods to receive); GET /leader/orders lists every status")
     lines: list[SummaryLine]
     total: int
     commission_expected: int
