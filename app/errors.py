@@ -5,11 +5,9 @@ import importlib
 import json
 import logging
 import pkgutil
-from http import HTTPStatus
-from typing import Any
-
 from functools import lru_cache
-from typing import get_type_hints
+from http import HTTPStatus
+from typing import Any, get_type_hints
 
 from flask import Flask, Response, current_app, has_request_context, request
 from pydantic import BaseModel, Field, ValidationError
@@ -148,8 +146,8 @@ _HTTP_CODES = {
 
 def error_codes() -> list[str]:
     """Every `code` a client can meet: the HTTP-level ones above and every DomainError subclass's,
-    found by walking the subclasses (domains imported so far, i.e. all of them once the app is
-    built), so that a new domain's errors join the OpenAPI document's enum by themselves."""
+    found by walking the subclasses of every module of the app, so that a new domain's errors
+    join the OpenAPI document's enum by themselves."""
     _import_every_module()
     codes = set(_HTTP_CODES.values()) | {"http_error"}
     todo = [DomainError]

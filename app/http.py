@@ -50,8 +50,10 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 # ---- free text: only what a person types ---------------------------------------------------
 #
 # One rule for every text a client sends, written once as a regular expression that is both the
-# server's check and the `pattern` in the OpenAPI document (ECMA-262 and Python `re` read it
-# alike), so generated clients and schemathesis agree with the server. Refused, never stripped:
+# server's check (applied with fullmatch) and the `pattern` in the OpenAPI document, so generated
+# clients and schemathesis agree with the server. Python `re` and ECMA-262 with the `u` flag (JSON
+# Schema's dialect) read it alike; without `u` a JavaScript client would count an emoji's two
+# UTF-16 halves as lone surrogates. Refused, never stripped:
 # C0 and C1 control characters (tab and newlines only in multi-line text), DEL, zero-width
 # characters (U+200B..U+200D, U+2060, U+FEFF), bidi embeddings, overrides and isolates
 # (U+202A..U+202E, U+2066..U+2069), the line and paragraph separators U+2028/U+2029, lone
@@ -186,19 +188,9 @@ def _refuse_lone_surrogates(title: str, obj: Any) -> None:
 
 def _refuse_nul(title: str, obj: Any) -> None:
     """PostgreSQL text cannot hold U+0000 (the insert would fail with a 500): refuse it in any
-    accepted field (ignored extra keys do not matter), as a validation error at its location."""
-    def walk(value: Any, loc: tuple):
-        if isinstance(value, str):
-            if "\x00" in value:
-                yield loc, value
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                yield from walk(v, loc + (k,))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                yield from walk(v, loc + (i,))
-
-    found = list(walk(obj, ()))
+    accepted field (ignored extra keys do not matter), as a validation error at its location.
+    The text types refuse it already; this also covers any string field that is not one."""
+    found = [(loc, value) for loc, value in _strings(obj) if "\x00" in value]
     if found:
         raise ValidationError.from_exception_data(title, [
             InitErrorDetails(type=PydanticCustomError("nul_character", "Text must not contain NUL (U+0000)"),
