@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import timedelta
 
 from flask import Response, redirect, request
@@ -10,7 +11,8 @@ from flask_openapi3 import Info, OpenAPI
 from redis import Redis
 
 from app.config import Settings
-from app.errors import BadRequest, ProblemModel, register_error_handlers, validation_problem
+from app.errors import (RETRY_AFTER_STATUSES, BadRequest, ProblemModel, error_codes, register_error_handlers,
+                        validation_problem)
 from app.idempotency import IDEMPOTENT_PATHS
 
 log = logging.getLogger(__name__)
@@ -19,29 +21,63 @@ _COMMON_ERRORS = {"400": "Malformed request (bad JSON)", "404": "Not found", "42
                   "429": "Rate limited"}
 _AUTH_ERRORS = {"401": "Missing or invalid token", "403": "Wrong role or not your resource"}
 _WRITE_ERRORS = {"409": "Conflict with the resource's current state"}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again",
+                                "schema": {"type": "integer", "minimum": 0}}}
 
 
 class LinliOpenAPI(OpenAPI):
-    """Every operation documents its problem+json errors; paths are written in full."""
+    """The app, with an OpenAPI document that generated clients read well: every operation has a
+    short operationId and a summary (given on the route decorators), documents its problem+json
+    errors (one `Problem` schema whose `code` enum lists every code a client can meet), and says
+    `security: []` when it is public; paths are written in full."""
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None, **options):
+        # `<int:order_id>` would answer /orders/abc with a routing 404 and /orders/0 with a 422: the
+        # path is matched as text instead and its model (an Id) refuses both alike, a 422
+        # validation_error at ["path", "order_id"]. The document still says integer, from the model.
+        rule = re.sub(r"<int:([A-Za-z_][A-Za-z0-9_]*)>", r"<\1>", rule)
+        return super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
+
+    def process_response(self, response):
+        response = super().process_response(response)
+        # flask-limiter puts Retry-After on every response it counts; it means "come back later"
+        # and belongs to 429 and 503 alone.
+        if response.status_code not in RETRY_AFTER_STATUSES:
+            response.headers.pop("Retry-After", None)
+        return response
 
     def generate_spec_json(self):
         super().generate_spec_json()
         spec = self.spec_json
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-        schemas["Problem"] = ProblemModel.model_json_schema()
+        problem_schema = ProblemModel.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem_schema.pop("$defs", {}))
+        problem_schema["properties"]["code"]["enum"] = error_codes()
+        problem_schema["properties"]["code"]["description"] = "Stable, snake_case: switch on it"
+        schemas["Problem"] = problem_schema
         schemas.pop("ValidationErrorModel", None)
         for path, item in spec["paths"].items():
             for method, op in item.items():
+                op.setdefault("security", [])  # public: said, not left to a default
                 responses = op.setdefault("responses", {})
                 wanted = dict(_COMMON_ERRORS)
-                if op.get("security"):
+                if op["security"]:
                     wanted.update(_AUTH_ERRORS)
                 if method in ("post", "put", "patch", "delete"):
                     wanted.update(_WRITE_ERRORS)
                 for status, desc in wanted.items():
-                    if status == "422" or status not in responses:
-                        responses[status] = {"description": desc, "content": {
-                            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+                    # flask-openapi3's own 422 (its ValidationErrorModel) gives way; a route's
+                    # problem_response(...) with a more precise description stays.
+                    if "application/problem+json" not in responses.get(status, {}).get("content", {}):
+                        responses[status] = {"description": desc}
+                for status, resp in responses.items():
+                    if status.startswith(("4", "5")):
+                        resp["content"] = {"application/problem+json": {"schema": dict(_PROBLEM_REF)}}
+                        if int(status) in RETRY_AFTER_STATUSES:
+                            resp["headers"] = dict(_RETRY_AFTER)
+                        else:
+                            resp.pop("headers", None)
                 if method == "post" and path in IDEMPOTENT_PATHS:
                     op.setdefault("parameters", []).append({
                         "name": "Idempotency-Key", "in": "header", "required": False,

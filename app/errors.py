@@ -1,13 +1,16 @@
 """Domain errors with stable codes, and their one mapping to RFC 9457 problem+json."""
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import pkgutil
+from functools import lru_cache
 from http import HTTPStatus
-from typing import Any
+from typing import Any, get_type_hints
 
-from flask import Flask, Response, request
-from pydantic import BaseModel, ValidationError
+from flask import Flask, Response, current_app, has_request_context, request
+from pydantic import BaseModel, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -57,15 +60,25 @@ class ServiceUnavailable(DomainError):
     status, code = 503, "service_unavailable"
 
 
+class FieldError(BaseModel):
+    """One refused value. `loc` starts with the part of the request it came from: ["body", "items",
+    0, "qty"], ["query", "limit"], ["path", "order_id"], ["header", "Idempotency-Key"]."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class ProblemModel(BaseModel):
-    """RFC 9457 problem details, as every error response of this API."""
+    """RFC 9457 problem details, as every error response of this API (some codes add members,
+    e.g. `status_now` on invalid_state)."""
 
     type: str = "about:blank"
     title: str
     status: int
     detail: str | None = None
     code: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[FieldError] | None = Field(default=None, description="validation_error: what was refused, where")
 
 
 def problem(status: int, code: str, detail: str | None = None, *, title: str | None = None,
@@ -78,7 +91,8 @@ def problem(status: int, code: str, detail: str | None = None, *, title: str | N
         "code": code,
     }
     if errors is not None:
-        body["errors"] = errors
+        # Every entry has the same three keys, whoever wrote it (pydantic or a check by hand).
+        body["errors"] = [{**e, "type": e.get("type") or "value_error"} if isinstance(e, dict) else e for e in errors]
     body.update(extra)
     resp = Response(json.dumps(body, ensure_ascii=False, default=str), status=status, mimetype=PROBLEM)
     for k, v in (headers or {}).items():
@@ -86,11 +100,39 @@ def problem(status: int, code: str, detail: str | None = None, *, title: str | N
     return resp
 
 
+# Where a value came from, as the first element of every validation error's `loc`:
+# ["body", "items", 0, "qty"], ["query", "limit"], ["path", "order_id"], ["header", "Idempotency-Key"].
+REQUEST_PARTS = ("path", "query", "header", "cookie", "form", "body")
+
+
+def field_error(loc: list, msg: str, type_: str = "value_error") -> dict[str, Any]:
+    """One entry of a validation problem's `errors`, for checks made outside pydantic."""
+    return {"loc": list(loc), "msg": msg, "type": type_}
+
+
+@lru_cache(maxsize=None)
+def _parts_of(view) -> dict[str, str]:
+    """model name → request part, from the view's annotations (flask-openapi3 validates each part
+    with its own model, and pydantic's loc starts inside the model)."""
+    try:
+        hints = get_type_hints(view)
+    except Exception:  # noqa: BLE001 - a view without readable hints has no parts to name
+        return {}
+    return {getattr(hints[part], "__name__", ""): part for part in REQUEST_PARTS if part in hints}
+
+
+def _request_part(title: str) -> str | None:
+    if not has_request_context() or not request.endpoint:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    return _parts_of(view).get(title) if view is not None else None
+
+
 def validation_problem(e: ValidationError) -> Response:
-    errors = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in e.errors(include_url=False, include_context=False, include_input=False)
-    ]
+    part = _request_part(e.title)
+    prefix = [part] if part else []
+    errors = [field_error(prefix + list(err.get("loc", ())), err.get("msg", ""), err.get("type", ""))
+              for err in e.errors(include_url=False, include_context=False, include_input=False)]
     return problem(422, "validation_error", "The request did not validate.", errors=errors)
 
 
@@ -100,6 +142,34 @@ _HTTP_CODES = {
     415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
     500: "internal_error", 503: "service_unavailable",
 }
+
+
+def error_codes() -> list[str]:
+    """Every `code` a client can meet: the HTTP-level ones above and every DomainError subclass's,
+    found by walking the subclasses of every module of the app, so that a new domain's errors
+    join the OpenAPI document's enum by themselves."""
+    _import_every_module()
+    codes = set(_HTTP_CODES.values()) | {"http_error"}
+    todo = [DomainError]
+    while todo:
+        cls = todo.pop()
+        codes.add(cls.code)
+        todo.extend(cls.__subclasses__())
+    return sorted(codes)
+
+
+def _import_every_module() -> None:
+    """A domain's errors exist once its modules are imported; some are only imported when used
+    (the WeChat Pay provider, jobs). Processes and the schema tooling are left out."""
+    import app
+
+    for mod in pkgutil.walk_packages(app.__path__, "app."):
+        if mod.name not in ("app.cli", "app.migrate") and not mod.name.startswith("app.migrations"):
+            importlib.import_module(mod.name)
+
+
+# Only these statuses tell a client when to come back.
+RETRY_AFTER_STATUSES = (429, 503)
 
 
 def register_error_handlers(app: Flask) -> None:

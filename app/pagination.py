@@ -6,17 +6,23 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-from app.errors import Unprocessable
+from app.errors import Unprocessable, field_error
 from app.http import MAX_ID, QueryModel
 
 T = TypeVar("T")
+
+
+# What encode_cursor writes: "id:<1..2**31-1>" in unpadded base64url ("aWQ6" is "id:").
+CURSOR_PATTERN = r"^aWQ6[A-Za-z0-9_-]{2,14}$"
 
 
 class PageQuery(QueryModel):
     """?limit= and ?cursor=, the query of every list endpoint (others subclass it)."""
 
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, pattern=CURSOR_PATTERN, description=(
+        "Opaque: the `next_cursor` of the previous page, passed back unchanged. Anything else is a 422 "
+        "validation_error at [\"query\", \"cursor\"]."))
 
 
 class Page(BaseModel, Generic[T]):
@@ -47,7 +53,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         return last_id
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidCursor("cursor is not one this API issued",
-                            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from e
+                            errors=[field_error(["query", "cursor"], "invalid cursor", "cursor")]) from e
 
 
 def page_of(rows: list, limit: int, key=lambda r: r.id) -> tuple[list, str | None]:

@@ -3,7 +3,9 @@ on both backends: whatever is sent, the answer is a problem+json 4xx, never a 50
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timedelta, timezone
 
+import jwt as pyjwt
 import pytest
 
 PROBLEM = "application/problem+json"
@@ -26,9 +28,9 @@ def test_an_id_no_row_can_have_is_a_422_not_a_500(client, buyer, path, order_id)
     assert_validation_error(method(path.format(order_id)), "order_id")
 
 
-def test_a_negative_id_matches_no_route(client, buyer):
-    r = buyer.get("/orders/-1")
-    assert r.status_code == 404 and r.mimetype == PROBLEM
+@pytest.mark.parametrize("order_id", ["-1", "abc", "1.5", "0x1", "%20"])
+def test_an_id_that_is_not_a_positive_integer_is_the_same_422(client, buyer, order_id):
+    assert_validation_error(buyer.get(f"/orders/{order_id}"), "path", "order_id")
 
 
 def test_an_id_in_a_body_beyond_any_row_is_a_422(client, buyer, leader):
@@ -151,3 +153,148 @@ def test_json_nested_deep_is_a_400_for_a_logged_in_caller_too(client, buyer, met
 def test_json_nested_deep_without_a_token_on_a_protected_path_is_a_401_first(client):
     r = client.post("/api/v1/orders", data=nested(100_000, "array"), content_type="application/json")
     assert r.status_code == 401
+
+
+# ---- tokens -----------------------------------------------------------------------------------
+
+def forged_token(app, sub) -> str:
+    """A token signed with the server's own key (as if the key leaked, or a bug issued it) whose
+    subject is not a user id this API would write."""
+    now = datetime.now(timezone.utc)
+    claims = {"sub": sub, "iat": now, "nbf": now, "exp": now + timedelta(minutes=5), "jti": "x", "type": "access",
+              "fresh": False}
+    return pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+
+
+@pytest.mark.parametrize("sub", [str(2**31), str(2**63), "9" * 40, "-1", "0", "abc", "1e3", " 7", "+7", "1_0",
+                                 "\u0661\u0662", 7, 2**70, None, ["1"]])
+def test_a_token_whose_subject_is_no_user_id_is_a_401_not_a_500(app, client, buyer, sub):
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged_token(app, sub)}"})
+    assert r.status_code == 401 and r.mimetype == PROBLEM, r.get_data(as_text=True)
+    assert r.get_json()["code"] == "unauthorized"
+
+
+def test_a_well_formed_subject_still_names_its_user(app, client, buyer):
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged_token(app, str(buyer.user['id']))}"})
+    assert r.status_code == 200 and r.get_json()["id"] == buyer.user["id"]
+
+
+# ---- text that no person types --------------------------------------------------------------------
+
+UNTYPABLE = {
+    "bidi override": "好\u202e邻居", "bidi embedding": "\u202a好", "bidi isolate": "好\u2066邻\u2069",
+    "zero-width space": "好\u200b邻居", "zero-width joiner": "好\u200d", "word joiner": "\u2060好",
+    "byte order mark": "\ufeff好", "C0 control": "好\x07", "escape": "\x1b[31m红", "DEL": "好\x7f",
+    "C1 control": "好\x85邻", "C1 CSI": "\x9b31m", "NUL": "好\x00", "line separator": "好\u2028邻",
+}
+BLANK = ["", " ", "   ", "\u3000", "\xa0", "\u2003 "]
+
+
+def place(buyer, point_id, sku_id, **extra):
+    return buyer.post("/orders", json={"items": [{"sku_id": sku_id, "qty": 1}], "pickup_point_id": point_id, **extra})
+
+
+@pytest.mark.parametrize("kind", list(UNTYPABLE))
+def test_a_name_with_a_character_no_person_types_is_refused_at_its_field(client, admin, buyer, kind):
+    text = UNTYPABLE[kind]
+    body = assert_validation_error(buyer.patch("/me", json={"nickname": text}), "body", "nickname")
+    assert body["errors"][0]["loc"] == ["body", "nickname"] and body["errors"][0]["type"] == "text_character"
+    r = admin.post("/admin/products", json={"name": "西瓜", "skus": [{"name": text, "price": 1, "stock": 1}]})
+    assert_validation_error(r, "body", "skus", 0, "name")
+    assert buyer.get("/me").get_json()["nickname"] != text
+
+
+@pytest.mark.parametrize("kind", [k for k in UNTYPABLE if k not in ("C0 control", "escape")] + ["carriage return"])
+def test_multi_line_text_takes_newlines_and_tabs_but_nothing_else_unseen(client, buyer, leader, product, kind):
+    _, approved = leader
+    sku = product["skus"][0]["id"]
+    text = UNTYPABLE.get(kind, "门口\r\n")
+    if kind == "carriage return":
+        r = place(buyer, approved["pickup_point_id"], sku, note="放门口\n\t谢谢\r\n")
+        assert r.status_code == 201 and r.get_json()["note"] == "放门口\n\t谢谢\r\n"
+        return
+    assert_validation_error(place(buyer, approved["pickup_point_id"], sku, note=text), "body", "note")
+    assert buyer.get("/orders").get_json()["items"] == []
+
+
+@pytest.mark.parametrize("blank", BLANK)
+def test_a_blank_name_is_refused(client, admin, buyer, leader, blank):
+    leader_api, _ = leader
+    assert_validation_error(buyer.patch("/me", json={"nickname": blank}), "nickname")
+    assert_validation_error(leader_api.patch("/leader/pickup-point", json={"address": blank}), "address")
+    r = admin.post("/admin/products", json={"name": blank, "skus": [{"name": "一个", "price": 1, "stock": 1}]})
+    assert_validation_error(r, "body", "name")
+
+
+def test_a_name_may_not_span_lines_but_a_description_may(client, admin):
+    r = admin.post("/admin/products", json={"name": "西瓜\n甜", "skus": [{"name": "一个", "price": 1, "stock": 1}]})
+    assert_validation_error(r, "body", "name")
+    r = admin.post("/admin/products", json={"name": "西瓜 🍉", "description": "甜\n\t脆", "skus": [
+        {"name": "一个", "price": 1, "stock": 1}]})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["name"] == "西瓜 🍉" and r.get_json()["description"] == "甜\n\t脆"
+    # An empty description clears it; whitespace alone says nothing and is refused.
+    pid = r.get_json()["id"]
+    assert admin.patch(f"/admin/products/{pid}", json={"description": ""}).get_json()["description"] == ""
+    assert_validation_error(admin.patch(f"/admin/products/{pid}", json={"description": " \n "}), "description")
+
+
+def test_a_lone_surrogate_is_refused_where_it_stands(client, buyer):
+    # json.dumps writes the lone half as the escape \ud800, the way a broken client would send it.
+    r = buyer.patch("/me", data='{"nickname": "\\ud800好"}', headers={"Content-Type": "application/json"})
+    body = assert_validation_error(r)
+    assert body["errors"][0]["loc"] == ["body", "nickname"], body
+
+
+def test_every_free_text_field_of_an_application_is_checked(client, buyer):
+    good = {"real_name": "王芳", "phone": "13900000000",
+            "pickup_point": {"name": "幸福里", "address": "幸福里 3 幢", "lat": 30.27, "lng": 120.15,
+                             "opening_hours": "08:00-20:00"}}
+    for field in ("real_name",):
+        assert_validation_error(buyer.post("/leader-applications", json={**good, field: "王\u202e芳"}), "body", field)
+    for field in ("name", "address", "opening_hours"):
+        bad = {**good, "pickup_point": {**good["pickup_point"], field: "\u200b"}}
+        assert_validation_error(buyer.post("/leader-applications", json=bad), "body", "pickup_point", field)
+    assert buyer.post("/leader-applications", json=good).status_code == 201
+
+
+def test_a_rejection_reason_must_say_something(client, admin, buyer):
+    app_id = buyer.post("/leader-applications", json={
+        "real_name": "王芳", "phone": "13900000000",
+        "pickup_point": {"name": "幸福里", "address": "幸福里 3 幢", "lat": 30.27, "lng": 120.15}}).get_json()["id"]
+    for reason in (" \n ", "资料\u202e不全"):
+        assert_validation_error(admin.post(f"/admin/leader-applications/{app_id}/reject", json={"reason": reason}),
+                                "body", "reason")
+    r = admin.post(f"/admin/leader-applications/{app_id}/reject", json={"reason": "资料不全：\n缺少门店照片"})
+    assert r.status_code == 200, r.get_json()
+
+
+# ---- image URLs and prices ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["http://img.example.com/a.jpg", "javascript:alert(1)", "//img.example.com/a.jpg",
+                                 "https://", "https://img.example.com/a b.jpg", "https://img.example.com/\u202e.jpg",
+                                 "https://user@img.example.com/a.jpg", "https://图片.中国/a.jpg",
+                                 "https://img.example.com/" + "a" * 1001, "data:image/png;base64,AAAA"])
+def test_an_image_is_an_https_url_of_sane_length(client, admin, product, url):
+    r = admin.post("/admin/products", json={"name": "西瓜", "images": [url],
+                                            "skus": [{"name": "一个", "price": 1, "stock": 1}]})
+    assert_validation_error(r, "body", "images", 0)
+    assert_validation_error(admin.patch(f"/admin/products/{product['id']}", json={"images": [url]}), "images", 0)
+
+
+def test_ordinary_https_image_urls_are_taken(client, admin):
+    urls = ["https://img.example.com/p/1.jpg", "https://cdn.example.com:8443/a%20b.png?w=200&h=200#x",
+            "https://img/x.jpg", "https://img.example.com/" + "a" * 1000]
+    r = admin.post("/admin/products", json={"name": "西瓜", "images": urls,
+                                            "skus": [{"name": "一个", "price": 1, "stock": 1}]})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["images"] == urls
+
+
+def test_a_price_is_at_least_one_fen(client, admin, product):
+    r = admin.post("/admin/products", json={"name": "西瓜", "skus": [{"name": "一个", "price": 0, "stock": 1}]})
+    assert_validation_error(r, "body", "skus", 0, "price")
+    sku = product["skus"][0]
+    assert_validation_error(admin.patch(f"/admin/skus/{sku['id']}", json={"price": 0}), "body", "price")
+    assert_validation_error(admin.patch(f"/admin/skus/{sku['id']}", json={"price": -1}), "body", "price")
+    assert admin.patch(f"/admin/skus/{sku['id']}", json={"price": 1}).get_json()["price"] == 1

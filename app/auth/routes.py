@@ -20,7 +20,7 @@ def _login_response(s, user):
     return respond(TokenOut(token=issue_token(user, leader), user=UserPublic(**service.profile(s, user.id))))
 
 
-@bp.post("/auth/wechat", summary="Log in with a wx.login code", responses={
+@bp.post("/auth/wechat", operation_id="wechat_login", summary="Log in with a wx.login code", responses={
     200: TokenOut,
     401: problem_response("wechat_code_invalid: WeChat rejected the code (invalid, already used, or blocked)"),
     429: problem_response("rate_limited (this API) or wechat_rate_limited (WeChat's quota)"),
@@ -33,7 +33,8 @@ def wechat_login(body: WechatLogin):
         return _login_response(s, user)
 
 
-@bp.post("/auth/dev-login", responses={200: TokenOut}, summary="Development login (LINLI_DEV_LOGIN=1 only)")
+@bp.post("/auth/dev-login", operation_id="dev_login", responses={200: TokenOut},
+         summary="Development login (LINLI_DEV_LOGIN=1 only)")
 @auth_limit
 def dev_login(body: DevLogin):
     # Outside prod a server may still be reachable from elsewhere (a forgotten LINLI_ENV): the
@@ -45,14 +46,16 @@ def dev_login(body: DevLogin):
         return _login_response(s, user)
 
 
-@bp.get("/me", responses={200: UserPublic}, security=BEARER)
+@bp.get("/me", operation_id="get_me", responses={200: UserPublic}, security=BEARER,
+        summary="Who I am: roles, bound pickup point, my own point if I lead one")
 @authenticated()
 def me():
     with reading() as s:  # a read never waits for (or takes) SQLite's write lock
         return respond(UserPublic(**service.profile(s, current().user_id)))
 
 
-@bp.patch("/me", responses={200: UserPublic}, security=BEARER, summary="Update my nickname or phone")
+@bp.patch("/me", operation_id="update_me", responses={200: UserPublic}, security=BEARER,
+          summary="Update my nickname or phone")
 @authenticated()
 def update_me(body: ProfileUpdate):
     with transaction() as s:
@@ -60,7 +63,8 @@ def update_me(body: ProfileUpdate):
         return respond(UserPublic(**service.profile(s, current().user_id)))
 
 
-@bp.put("/me/pickup-point", responses={200: UserPublic}, security=BEARER, summary="Bind me to a pickup point")
+@bp.put("/me/pickup-point", operation_id="bind_pickup_point", responses={200: UserPublic}, security=BEARER,
+        summary="Bind me to a pickup point (my default for orders)")
 @authenticated()
 def bind_pickup_point(body: BindPickupPoint):
     with transaction() as s:

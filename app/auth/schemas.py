@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, JsonBody
+from app.http import Id, JsonBody, Name
 
 
 class WechatLogin(JsonBody):
-    code: str = Field(min_length=1, max_length=256, description="The code from wx.login")
+    code: str = Field(min_length=1, max_length=256, pattern=r"^[!-~]+$", description="The code from wx.login")
 
 
 class DevLogin(JsonBody):
-    openid: str = Field(min_length=1, max_length=128)
-    nickname: str | None = Field(default=None, max_length=64)
+    openid: Name[128]
+    nickname: Name[64] | None = None
     admin: bool | None = Field(default=None, description="Grant (true) or drop (false) the operator role; omitted: unchanged")
 
 
@@ -35,5 +35,5 @@ class BindPickupPoint(JsonBody):
 
 
 class ProfileUpdate(JsonBody):
-    nickname: str | None = Field(default=None, min_length=1, max_length=64)
+    nickname: Name[64] | None = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$")

@@ -1,6 +1,7 @@
 """Who is calling: JWT verification, the per-request principal, and role checks."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import wraps
 
@@ -11,6 +12,7 @@ from jwt.exceptions import PyJWTError
 
 from app.db import reading
 from app.errors import Forbidden, Unauthorized
+from app.http import MAX_ID
 
 BEARER = [{"jwt": []}]  # OpenAPI security requirement for protected operations
 
@@ -41,12 +43,21 @@ def issue_token(user, leader=None) -> str:
     return create_access_token(identity=str(user.id), additional_claims={"roles": roles_of(user, leader)})
 
 
+def _user_id(sub) -> int:
+    """The token's subject as a row id. Only what issue_token writes (a decimal id within the
+    column's range) is one: a huge number would overflow the database driver (a 500), and
+    int() would also take " 7", "+7", "1_0" or non-ASCII digits."""
+    if not isinstance(sub, str) or not re.fullmatch(r"[1-9][0-9]{0,9}", sub) or int(sub) > MAX_ID:
+        raise ValueError("the token's subject is not a user id")
+    return int(sub)
+
+
 def load_principal(*, locations: list[str] | None = None) -> Principal:
     if "principal" in g:
         return g.principal
     try:
         verify_jwt_in_request(locations=locations)
-        user_id = int(get_jwt_identity())
+        user_id = _user_id(get_jwt_identity())
     except (JWTExtendedException, PyJWTError, ValueError, TypeError) as e:
         raise Unauthorized("A valid bearer token is required.") from e
     from app.auth.models import User

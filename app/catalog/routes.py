@@ -22,7 +22,8 @@ def product_public(product, skus) -> ProductPublic:
                          on_sale=product.on_sale, created_at=product.created_at, skus=[sku_public(k) for k in skus])
 
 
-@bp.post("/admin/products", responses={201: ProductPublic}, security=BEARER)
+@bp.post("/admin/products", operation_id="create_product", responses={201: ProductPublic}, security=BEARER,
+         summary="Create a product with its SKUs")
 @authenticated("admin")
 def create_product(body: ProductCreate):
     with transaction() as s:
@@ -32,7 +33,8 @@ def create_product(body: ProductCreate):
         return respond(product_public(product, skus), 201)
 
 
-@bp.patch("/admin/products/<int:product_id>", responses={200: ProductPublic}, security=BEARER)
+@bp.patch("/admin/products/<int:product_id>", operation_id="update_product", responses={200: ProductPublic},
+          security=BEARER, summary="Change a product (name, description, images, on sale)")
 @authenticated("admin")
 def update_product(path: ProductPath, body: ProductUpdate):
     with transaction() as s:
@@ -41,7 +43,8 @@ def update_product(path: ProductPath, body: ProductUpdate):
         return respond(product_public(p, skus))
 
 
-@bp.patch("/admin/skus/<int:sku_id>", responses={200: SkuPublic}, security=BEARER)
+@bp.patch("/admin/skus/<int:sku_id>", operation_id="update_sku", responses={200: SkuPublic}, security=BEARER,
+          summary="Change a SKU (name, price, stock, active)")
 @authenticated("admin")
 def update_sku(path: SkuPath, body: SkuUpdate):
     with transaction() as s:
@@ -49,7 +52,7 @@ def update_sku(path: SkuPath, body: SkuUpdate):
                                                                                         exclude_none=True))))
 
 
-@bp.get("/products", responses={200: ProductList}, summary="Products on sale")
+@bp.get("/products", operation_id="list_products", responses={200: ProductList}, summary="Products on sale")
 def list_products(query: ProductQuery):
     with reading() as s:
         rows = service.list_products(s, before_id=decode_cursor(query.cursor), limit=query.limit)
@@ -58,7 +61,8 @@ def list_products(query: ProductQuery):
     return respond(ProductList(items=items, next_cursor=cursor))
 
 
-@bp.get("/products/<int:product_id>", responses={200: ProductPublic})
+@bp.get("/products/<int:product_id>", operation_id="get_product", responses={200: ProductPublic},
+        summary="One product on sale with its SKUs")
 def get_product(path: ProductPath):
     with reading() as s:
         product = service.get_product(s, path.product_id)

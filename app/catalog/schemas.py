@@ -4,36 +4,33 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, JsonBody
+from app.http import HttpsUrl, Id, JsonBody, MultilineText, Name, Price
 from app.pagination import PageQuery
 
-Url = str
-
-
 class SkuCreate(JsonBody):
-    name: str = Field(min_length=1, max_length=100)
-    price: int = Field(ge=0, le=100_000_000, description="fen")
+    name: Name[100]
+    price: Price
     stock: int = Field(ge=0, le=10_000_000)
 
 
 class ProductCreate(JsonBody):
-    name: str = Field(min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=5000)
-    images: list[Url] | None = Field(default=None, max_length=20)
+    name: Name[100]
+    description: MultilineText[5000] | None = None
+    images: list[HttpsUrl] | None = Field(default=None, max_length=20)
     on_sale: bool = True
     skus: list[SkuCreate] = Field(min_length=1, max_length=50)
 
 
 class ProductUpdate(JsonBody):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=5000)
-    images: list[Url] | None = Field(default=None, max_length=20)
+    name: Name[100] | None = None
+    description: MultilineText[5000] | None = None
+    images: list[HttpsUrl] | None = Field(default=None, max_length=20)
     on_sale: bool | None = None
 
 
 class SkuUpdate(JsonBody):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    price: int | None = Field(default=None, ge=0, le=100_000_000)
+    name: Name[100] | None = None
+    price: Price | None = None
     stock: int | None = Field(default=None, ge=0, le=10_000_000, description="Set the available stock")
     stock_delta: int | None = Field(default=None, ge=-10_000_000, le=10_000_000,
                                     description="Add (or remove) units atomically, safe beside live orders")

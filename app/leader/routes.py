@@ -33,7 +33,8 @@ def application_public(a) -> ApplicationPublic:
         reason=a.reason, leader_id=a.leader_id, created_at=a.created_at, decided_at=a.decided_at)
 
 
-@bp.post("/leader-applications", responses={201: ApplicationCreated}, security=BEARER,
+@bp.post("/leader-applications", operation_id="create_leader_application", responses={201: ApplicationCreated},
+         security=BEARER,
          summary="Apply to become a leader with a pickup point")
 @authenticated()
 def apply(body: ApplicationCreate):
@@ -46,7 +47,8 @@ def apply(body: ApplicationCreate):
         return respond(ApplicationCreated(id=a.id, status=a.status), 201)
 
 
-@bp.get("/admin/leader-applications", responses={200: ApplicationList}, security=BEARER)
+@bp.get("/admin/leader-applications", operation_id="list_leader_applications", responses={200: ApplicationList},
+        security=BEARER, summary="Leader applications, newest first")
 @authenticated("admin")
 def list_applications(query: ApplicationQuery):
     with reading() as s:
@@ -56,7 +58,9 @@ def list_applications(query: ApplicationQuery):
     return respond(ApplicationList(items=[application_public(a) for a in rows], next_cursor=cursor))
 
 
-@bp.post("/admin/leader-applications/<int:application_id>/approve", responses={200: Approved}, security=BEARER)
+@bp.post("/admin/leader-applications/<int:application_id>/approve", operation_id="approve_leader_application",
+         responses={200: Approved}, security=BEARER,
+         summary="Approve: the applicant becomes a leader with an active pickup point")
 @authenticated("admin")
 def approve(path: ApplicationPath):
     with transaction() as s:
@@ -66,7 +70,8 @@ def approve(path: ApplicationPath):
         return respond(Approved(leader_id=leader.id, pickup_point_id=point_id))
 
 
-@bp.post("/admin/leader-applications/<int:application_id>/reject", responses={200: Rejected}, security=BEARER)
+@bp.post("/admin/leader-applications/<int:application_id>/reject", operation_id="reject_leader_application",
+         responses={200: Rejected}, security=BEARER, summary="Reject an application, with a reason")
 @authenticated("admin")
 def reject(path: ApplicationPath, body: RejectBody):
     with transaction() as s:
@@ -81,7 +86,8 @@ def leader_public(leader) -> LeaderPublic:
                         commission_rate=rate / 10_000, active=leader.active)
 
 
-@bp.patch("/admin/leaders/<int:leader_id>", responses={200: LeaderPublic}, security=BEARER,
+@bp.patch("/admin/leaders/<int:leader_id>", operation_id="update_leader", responses={200: LeaderPublic},
+          security=BEARER,
           summary="Set a leader's commission rate or suspend them")
 @authenticated("admin")
 def update_leader(path: LeaderPath, body: LeaderUpdate):
@@ -94,7 +100,8 @@ def update_leader(path: LeaderPath, body: LeaderUpdate):
 
 # ---- the leader's workbench: always the caller's own pickup point ---------------------------
 
-@bp.get("/leader/orders", responses={200: LeaderOrderList}, security=BEARER, summary="Orders at my pickup point")
+@bp.get("/leader/orders", operation_id="list_leader_orders", responses={200: LeaderOrderList}, security=BEARER,
+        summary="Orders at my pickup point")
 @authenticated("leader")
 def leader_orders(query: LeaderOrdersQuery):
     with reading() as s:
@@ -105,7 +112,7 @@ def leader_orders(query: LeaderOrdersQuery):
         return respond(LeaderOrderList(items=order_views.leader_orders(s, rows), next_cursor=cursor))
 
 
-@bp.get("/leader/summary", responses={200: Summary}, security=BEARER,
+@bp.get("/leader/summary", operation_id="get_leader_summary", responses={200: Summary}, security=BEARER,
         summary="What my point receives for a delivery date, and the commission it should earn")
 @authenticated("leader")
 def leader_summary(query: SummaryQuery):
@@ -121,7 +128,8 @@ def leader_summary(query: SummaryQuery):
                                   for sku_id, p, k, q in lines]))
 
 
-@bp.post("/leader/deliveries/<delivery_date>/receive", responses={200: Received}, security=BEARER,
+@bp.post("/leader/deliveries/<delivery_date>/receive", operation_id="receive_delivery", responses={200: Received},
+         security=BEARER,
          summary="Goods for a delivery date arrived at my point: shipped orders become arrived")
 @authenticated("leader")
 def receive(path: DeliveryPath):
@@ -135,7 +143,7 @@ def receive(path: DeliveryPath):
         return respond(Received(arrived=len(orders)))
 
 
-@bp.post("/leader/pickups", responses={200: OrderPublic}, security=BEARER,
+@bp.post("/leader/pickups", operation_id="verify_pickup", responses={200: OrderPublic}, security=BEARER,
          summary="Hand an order over against its pickup code")
 @authenticated("leader")
 def pickup(body: PickupBody):
@@ -147,7 +155,7 @@ def pickup(body: PickupBody):
         return respond(order_views.order_public_one(s, order))
 
 
-@bp.get("/leader/commissions", responses={200: CommissionList}, security=BEARER,
+@bp.get("/leader/commissions", operation_id="list_commissions", responses={200: CommissionList}, security=BEARER,
         summary="My commission ledger with totals")
 @authenticated("leader")
 def commissions(query: CommissionQuery):

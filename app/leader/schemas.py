@@ -5,23 +5,24 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, IsoDate, JsonBody, QueryModel
+from app.http import Id, IsoDate, JsonBody, Name, QueryModel, Text
 from app.pagination import PageQuery
+from app.order.service import LIVE as COUNTED_STATUSES
 from app.pickup.schemas import CoordType
 
 
 class PointApplication(JsonBody):
-    name: str = Field(min_length=1, max_length=100)
-    address: str = Field(min_length=1, max_length=255)
+    name: Name[100]
+    address: Name[255]
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
     coord_type: CoordType = "gcj02"
     service_radius_m: int = Field(default=3000, ge=500, le=5000)
-    opening_hours: str | None = Field(default=None, max_length=100, examples=["08:00-20:00"])
+    opening_hours: Name[100] | None = Field(default=None, examples=["08:00-20:00"])
 
 
 class ApplicationCreate(JsonBody):
-    real_name: str = Field(min_length=1, max_length=64)
+    real_name: Name[64]
     phone: str = Field(pattern=r"^\+?[0-9]{5,20}$")
     pickup_point: PointApplication
 
@@ -66,7 +67,7 @@ class Approved(BaseModel):
 
 
 class RejectBody(JsonBody):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text[500]
 
 
 class Rejected(BaseModel):
@@ -116,6 +117,10 @@ class SummaryLine(BaseModel):
 class Summary(BaseModel):
     delivery_date: date
     order_count: int
+    counted_statuses: list[OrderStatusName] = Field(
+        default_factory=lambda: list(COUNTED_STATUSES),
+        description="The statuses order_count, lines and total count (unpaid, cancelled and refunded orders "
+                    "are not goods to receive); GET /leader/orders lists every status")
     lines: list[SummaryLine]
     total: int
     commission_expected: int

@@ -17,11 +17,13 @@ bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="orders", description="Order today, pick up tomorrow")])
 
 
-@bp.post("/orders", security=BEARER, responses={
+@bp.post("/orders", operation_id="place_order", security=BEARER, responses={
     201: OrderPublic,
     409: problem_response("out_of_stock; qty_limit_exceeded (more than LINLI_MAX_QTY_PER_SKU units of one SKU, "
                           "repeated lines merged); too_many_unpaid_orders (LINLI_MAX_UNPAID_ORDERS held unpaid); "
-                          "pickup_point_unavailable (its leader is suspended); sku_unavailable")},
+                          "pickup_point_unavailable (its leader is suspended); sku_unavailable"),
+    422: problem_response("validation_error, or no_pickup_point: no pickup_point_id given and none bound "
+                          "(PUT /me/pickup-point)")},
          summary="Place an order (takes stock at once; pay before pay_before)")
 @authenticated()
 @idempotent
@@ -34,7 +36,8 @@ def create_order(body: OrderCreate):
         return respond(views.order_public_one(s, order), 201)
 
 
-@bp.get("/orders", responses={200: OrderList}, security=BEARER, summary="My orders, newest first")
+@bp.get("/orders", operation_id="list_orders", responses={200: OrderList}, security=BEARER,
+        summary="My orders, newest first")
 @authenticated()
 def list_orders(query: OrderQuery):
     with reading() as s:
@@ -44,7 +47,8 @@ def list_orders(query: OrderQuery):
         return respond(OrderList(items=views.orders_public(s, rows), next_cursor=cursor))
 
 
-@bp.get("/orders/<int:order_id>", responses={200: OrderPublic}, security=BEARER)
+@bp.get("/orders/<int:order_id>", operation_id="get_order", responses={200: OrderPublic}, security=BEARER,
+        summary="One of my orders, with its pickup code once paid")
 @authenticated()
 def get_order(path: OrderPath):
     with reading() as s:
@@ -52,7 +56,7 @@ def get_order(path: OrderPath):
         return respond(views.order_public_one(s, order))
 
 
-@bp.post("/orders/<int:order_id>/pay", security=BEARER,
+@bp.post("/orders/<int:order_id>/pay", operation_id="pay_order", security=BEARER,
          responses={200: PayOut, 502: problem_response("The payment provider refused (payment_provider_rejected)"),
                     503: problem_response("The payment provider is unreachable (payment_provider_unavailable)")},
          summary="Start paying: client parameters for wx.requestPayment (sandbox: paid at once)")
@@ -64,7 +68,7 @@ def pay_order(path: OrderPath):
                               payment=PaymentInfo(provider=payment_service.provider().name, params=params)))
 
 
-@bp.post("/orders/<int:order_id>/cancel", responses={200: OrderPublic}, security=BEARER,
+@bp.post("/orders/<int:order_id>/cancel", operation_id="cancel_order", responses={200: OrderPublic}, security=BEARER,
          summary="Cancel: unpaid → cancelled; paid (not yet shipped) → refunded")
 @authenticated()
 def cancel_order(path: OrderPath):
@@ -73,7 +77,8 @@ def cancel_order(path: OrderPath):
         return respond(views.order_public_one(s, order))
 
 
-@bp.post("/admin/orders/<int:order_id>/refund", responses={200: OrderPublic}, security=BEARER,
+@bp.post("/admin/orders/<int:order_id>/refund", operation_id="refund_order", responses={200: OrderPublic},
+         security=BEARER,
          summary="After-sales refund by an operator, at any stage after payment (reverses commission)")
 @authenticated("admin")
 def admin_refund(path: OrderPath, body: AdminRefundBody):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, JsonBody
+from app.http import Id, JsonBody, MultilineText, Name
 from app.pagination import PageQuery
 
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
@@ -18,8 +18,10 @@ class ItemIn(JsonBody):
 
 class OrderCreate(JsonBody):
     items: list[ItemIn] = Field(min_length=1, max_length=50)
-    pickup_point_id: Id | None = None
-    note: str | None = Field(default=None, max_length=200)
+    pickup_point_id: Id | None = Field(default=None, description=(
+        "Where to pick the order up. Omitted: the pickup point I am bound to (PUT /me/pickup-point); "
+        "with neither, 422 no_pickup_point."))
+    note: MultilineText[200] | None = None
 
 
 class ItemOut(BaseModel):
@@ -102,4 +104,4 @@ class LeaderOrderList(BaseModel):
 
 
 class AdminRefundBody(JsonBody):
-    reason: str = Field(default="after_sales", min_length=1, max_length=64)
+    reason: Name[64] = "after_sales"

@@ -17,7 +17,7 @@ bp = APIBlueprint("payments", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="payments", description="Provider callbacks, and refunds for operators")])
 
 
-@bp.post("/payments/wechatpay/notify",
+@bp.post("/payments/wechatpay/notify", operation_id="wechatpay_notify",
          responses={204: None, 400: problem_response("Unreadable or ill-formed notification (bad_notification), or "
                                                      "one for an order that does not exist (unknown_trade)"),
                     401: problem_response("Signature (signature_invalid) or age (notification_stale) check failed")},

@@ -20,7 +20,8 @@ def point_public(point, leader, user) -> PickupPointPublic:
                              active=point.active, leader=LeaderBrief(id=leader.id, nickname=user.nickname))
 
 
-@bp.get("/pickup-points/nearby", responses={200: NearbyOut}, summary="Active pickup points near me, nearest first")
+@bp.get("/pickup-points/nearby", operation_id="list_nearby_pickup_points", responses={200: NearbyOut},
+        summary="Active pickup points near me, nearest first")
 def nearby(query: NearbyQuery):
     lat, lng = to_gcj02(query.lat, query.lng, query.coord_type)
     with reading() as s:
@@ -32,13 +33,15 @@ def nearby(query: NearbyQuery):
         for p in found]})
 
 
-@bp.get("/pickup-points/<int:point_id>", responses={200: PickupPointPublic})
+@bp.get("/pickup-points/<int:point_id>", operation_id="get_pickup_point", responses={200: PickupPointPublic},
+        summary="One pickup point")
 def get_point(path: PickupPointPath):
     with reading() as s:
         return respond(point_public(*service.get_point(s, path.point_id)))
 
 
-@bp.patch("/leader/pickup-point", responses={200: PickupPointPublic}, security=BEARER,
+@bp.patch("/leader/pickup-point", operation_id="update_my_pickup_point", responses={200: PickupPointPublic},
+          security=BEARER,
           summary="A leader updates their own pickup point")
 @authenticated("leader")
 def update_my_point(body: LeaderPickupPointUpdate):
@@ -47,7 +50,8 @@ def update_my_point(body: LeaderPickupPointUpdate):
         return respond(point_public(*service.get_point(s, current().leader_point_id)))
 
 
-@bp.patch("/admin/pickup-points/<int:point_id>", responses={200: PickupPointPublic}, security=BEARER,
+@bp.patch("/admin/pickup-points/<int:point_id>", operation_id="update_pickup_point",
+          responses={200: PickupPointPublic}, security=BEARER,
           summary="An operator updates any pickup point (e.g. closes it)")
 @authenticated("admin")
 def admin_update_point(path: PickupPointPath, body: PickupPointUpdate):

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.http import Id, JsonBody, QueryModel
+from app.http import Id, JsonBody, Name, QueryModel
 
 CoordType = Literal["gcj02", "wgs84"]
 
@@ -59,10 +59,10 @@ class LeaderPickupPointUpdate(JsonBody):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    address: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Name[100] | None = None
+    address: Name[255] | None = None
     service_radius_m: int | None = Field(default=None, ge=500, le=5000)
-    opening_hours: str | None = Field(default=None, max_length=100)
+    opening_hours: Name[100] | None = None
 
 
 class PickupPointUpdate(LeaderPickupPointUpdate):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, render_template, url_for
 
+from app.demo import LEADERS as DEMO_LEADERS
 from app.http import settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -34,8 +35,9 @@ def leader_console() -> Response:
     def asset(name: str) -> str:
         return url_for("web.static", filename=name, v=versions.get(name, "0"))
 
+    demo_openid, demo_name = DEMO_LEADERS[0][:2]  # what `linli seed-demo` loads: the placeholder names it
     html = render_template("leader.html", asset=asset, timezone=s.timezone, dev_login=bool(s.dev_login),
-                           api_base="/api/v1")
+                           api_base="/api/v1", demo_openid=demo_openid, demo_name=demo_name)
     resp = Response(html, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Security-Policy"] = _CSP

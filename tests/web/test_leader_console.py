@@ -58,6 +58,14 @@ def test_without_dev_login_the_console_asks_for_a_token_instead(make_settings):
     assert 'data-dev-login="0"' in html and 'data-timezone="Asia/Shanghai"' in html
 
 
+def test_the_sign_in_placeholder_names_the_demo_leader_that_seed_demo_loads(client):
+    from app.demo import LEADERS
+
+    html = client.get("/leader").get_data(as_text=True)
+    placeholder = re.search(r'id="openid"[^>]*placeholder="([^"]*)"', html, re.S).group(1)
+    assert LEADERS[0][0] in placeholder and LEADERS[0][1] in placeholder, placeholder
+
+
 def test_the_console_is_not_part_of_the_api_document(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert not [p for p in paths if not p.startswith("/api/v1/")]
@@ -188,7 +196,22 @@ def test_a_leader_receives_the_goods_and_hands_an_order_over_in_the_browser(
     assert f"date={day}" in page.url
     shots(page, "1-orders", full_page=True)
 
-    # Then "goods arrived" turns the shipped order into arrived.
+    # "Goods arrived" asks first: dismissed, nothing happens.
+    asked = []
+
+    def dismiss(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.click("#receive")
+    expect(page.locator("#receive")).to_be_enabled()
+    assert asked and day in asked[0] and "1 个已发货订单" in asked[0], asked
+    expect(row).to_contain_text("已发货")
+    assert buyer.get(f"/orders/{shipped['id']}").get_json()["status"] == "shipped"
+
+    # Accepted, it turns the shipped order into arrived.
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#receive")
     expect(page.locator("#flash")).to_contain_text("1 个订单")
     expect(row).to_contain_text("已到货")
@@ -301,3 +324,103 @@ def test_the_page_keeps_working_when_the_api_fails(app, client, admin, live_url,
     expect(page.locator("#login-view")).to_be_visible()
     expect(page.locator("#login-error")).to_contain_text("登录已失效")
     assert page.uncaught == []
+
+
+def test_the_demo_leader_named_in_the_placeholder_can_sign_in(app, live_url, page):
+    from playwright.sync_api import expect
+
+    from app.demo import seed
+
+    with app.app_context():
+        seed()
+    page.goto(f"{live_url}/leader")
+    placeholder = page.get_attribute("#openid", "placeholder")
+    openid = re.search(r"[a-z0-9-]+", placeholder).group()
+    page.fill("#openid", openid)
+    page.click("#login-submit")
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#who-name")).to_contain_text("王姐")
+    assert page.uncaught == []
+
+
+def test_the_stats_and_the_order_list_count_the_same_orders(app, client, admin, buyer, live_url, page):
+    from playwright.sync_api import expect
+
+    # Given a day with paid orders and the ones the summary does not count: unpaid, cancelled, refunded.
+    openid = f"console-{uuid.uuid4().hex[:8]}"
+    point = make_leader_with_openid(client, admin, openid, "王团长")
+    sku = make_product(admin, skus=(("一个装", 1990, 50),))["skus"][0]["id"]
+    pid = point["pickup_point_id"]
+    paid = [paid_order(buyer, pid, [(sku, 1)]) for _ in range(2)]
+    refunded = paid_order(buyer, pid, [(sku, 1)])
+    assert buyer.post(f"/orders/{refunded['id']}/cancel").get_json()["status"] == "refunded"
+    unpaid = buyer.post("/orders", json={"items": [{"sku_id": sku, "qty": 1}], "pickup_point_id": pid}).get_json()
+    cancelled = buyer.post("/orders", json={"items": [{"sku_id": sku, "qty": 1}], "pickup_point_id": pid}).get_json()
+    assert buyer.post(f"/orders/{cancelled['id']}/cancel").get_json()["status"] == "cancelled"
+    day = paid[0]["delivery_date"]
+    assert {o["delivery_date"] for o in (unpaid, cancelled, refunded)} == {day}
+    summary = login(client, openid).get(f"/leader/summary?delivery_date={day}").get_json()
+    assert summary["order_count"] == 2
+
+    # When the leader opens the day, the stats and the list (its default view, its count, the
+    # printed list) count the same two orders.
+    log_in(page, live_url, openid)
+    page.fill("#date", day)
+    expect(page.locator("#stat-count")).to_have_text("2")
+    expect(page.locator("#orders-table tbody tr")).to_have_count(2)
+    expect(page.locator("#orders-count")).to_have_text("（2 单）")
+    expect(page.locator("#print-orders tbody tr")).to_have_count(2)
+    shown = {int(x) for x in page.locator("#orders-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.orderId)")}
+    assert shown == {o["id"] for o in paid}
+
+    # Every order of the day is one choice away, and says how it relates to the stats.
+    page.select_option("#status-filter", "all")
+    expect(page.locator("#orders-table tbody tr")).to_have_count(5)
+    expect(page.locator("#orders-count")).to_contain_text("其中有效订单 2 单")
+    page.select_option("#status-filter", "pending_payment")
+    expect(page.locator(f'#orders-table tr[data-order-id="{unpaid["id"]}"]')).to_contain_text("待支付")
+    assert page.uncaught == []
+
+
+def test_the_console_fits_a_360_px_phone(app, client, admin, buyer, browser, live_url, shots):
+    from playwright.sync_api import expect
+
+    openid = f"console-{uuid.uuid4().hex[:8]}"
+    # A long nickname, with a Latin run that has no break opportunity.
+    point = make_leader_with_openid(client, admin, openid, "幸福里小区东门王阿姨团长Wang.Fang.Xingfuli.East.Gate")
+    product = make_product(admin, name="千岛湖有机鱼头（冷链直达）", skus=(("约2斤装 新鲜现杀 顺丰冷链", 4590, 50),))
+    order = paid_order(buyer, point["pickup_point_id"], [(product["skus"][0]["id"], 3)])
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 360, "height": 740},
+                                  device_scale_factor=2, is_mobile=True, has_touch=True)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        def overflow() -> int:
+            return page.evaluate("document.documentElement.scrollWidth")
+
+        page.goto(f"{live_url}/leader")
+        expect(page.locator("#login-view")).to_be_visible()
+        assert overflow() <= 360
+        shots(page, "7-phone-login")
+        page.fill("#openid", openid)
+        page.click("#login-submit")
+        expect(page.locator("#who-name")).to_contain_text("王阿姨团长")
+        page.fill("#date", order["delivery_date"])
+        expect(page.locator(f'#orders-table tr[data-order-id="{order["id"]}"]')).to_be_visible()
+        header = page.locator("header.topbar").bounding_box()
+        assert header["width"] <= 360
+        assert header["height"] <= 60, header  # one row: neither the title nor the button wraps
+        for selector in ("header.topbar .brand", "#who-name", "#logout"):
+            box = page.locator(selector).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 360, (selector, box)
+        shots(page, "8-phone-orders", full_page=True)
+        wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 360
+            && e.getClientRects().length).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)""")
+        assert overflow() <= 360, wide
+        for tab in ("pickup", "commissions"):
+            page.click(f'.tab[data-tab="{tab}"]')
+            assert overflow() <= 360, tab
+        shots(page, "9-phone-commissions", full_page=True)
+    finally:
+        context.close()

@@ -21,6 +21,9 @@
     paid: "该订单尚未发货，货品还没有送到自提点。",
   };
   const COMMISSION_STATUS = { pending: "待结算", settled: "已结算", reversed: "已冲销" };
+  // The statuses the day's summary counts (it says which in counted_statuses); this is only the
+  // fallback while it is unavailable, so that the list and the stats never count different orders.
+  const COUNTED_FALLBACK = ["paid", "shipped", "arrived", "picked_up"];
   const PROBLEM_TEXT = {
     unknown_code: "提货码不存在：本自提点没有使用该提货码的订单。",
     invalid_state: "该订单当前不能提货。",
@@ -214,6 +217,7 @@
     $("#console-view").hidden = false;
     $("#who").hidden = false;
     $("#who-name").textContent = `${user.nickname || "团长"}（团长编号 ${user.leader_id ?? "–"}）`;
+    $("#who-name").title = $("#who-name").textContent; // the header may cut a long name short
     await loadDay();
   }
 
@@ -316,6 +320,13 @@
     renderPrintSheet();
   }
 
+  // The day's orders the summary counts: the list's default view, its count and the printed list.
+  function countedOrders() {
+    const s = state.summary;
+    const statuses = s && Array.isArray(s.counted_statuses) ? s.counted_statuses : COUNTED_FALLBACK;
+    return state.orders.filter((o) => statuses.includes(o.status));
+  }
+
   function renderSummary() {
     const s = state.summary;
     $("#stat-count").textContent = s ? String(s.order_count ?? "–") : "–";
@@ -332,7 +343,9 @@
 
   function renderOrders() {
     const status = $("#status-filter").value;
-    const shown = status ? state.orders.filter((o) => o.status === status) : state.orders;
+    const counted = countedOrders();
+    const shown = status === "counted" ? counted
+      : status === "all" ? state.orders : state.orders.filter((o) => o.status === status);
     const rows = shown.map((o) => el("tr", { dataset: { orderId: o.id, status: o.status } },
       el("td", {}, `#${o.id}`),
       el("td", {}, (o.buyer && o.buyer.nickname) || "–"),
@@ -343,7 +356,9 @@
     $("#orders-table").hidden = rows.length === 0;
     $("#orders-empty").hidden = rows.length !== 0;
     $("#orders-empty").textContent = state.orders.length ? "没有该状态的订单。" : "这一天还没有订单。";
-    $("#orders-count").textContent = status ? `（${rows.length} / ${state.orders.length} 单）` : `（${rows.length} 单）`;
+    // The default view is exactly what the stats count; any other view says how it relates to it.
+    $("#orders-count").textContent = status === "counted" ? `（${rows.length} 单）`
+      : `（${rows.length} 单，其中有效订单 ${counted.length} 单）`;
     const shipped = state.orders.filter((o) => o.status === "shipped").length;
     const receive = $("#receive");
     receive.textContent = shipped ? `货已到达（${shipped} 单）` : "货已到达";
@@ -353,8 +368,7 @@
     const day = selectedDate();
     const s = state.summary;
     // The pickup list: orders that are (or will be) handed over at the point that day.
-    const printable = state.orders.filter((o) => ["paid", "shipped", "arrived", "picked_up"].includes(o.status))
-      .slice().sort((a, b) => a.id - b.id);
+    const printable = countedOrders().sort((a, b) => a.id - b.id);
     $("#print-date").textContent = day;
     $("#print-meta").textContent =
       `团长：${(state.user && state.user.nickname) || "–"}　订单数：${printable.length}` +
@@ -374,6 +388,12 @@
 
   async function receive() {
     const day = selectedDate();
+    const shipped = state.orders.filter((o) => o.status === "shipped").length;
+    // It notifies buyers and cannot be undone: asked first.
+    const question = shipped
+      ? `确认 ${day} 的货已到达自提点？\n${shipped} 个已发货订单将变为「已到货」，并通知买家来取货。`
+      : `确认 ${day} 的货已到达自提点？\n已发货的订单将变为「已到货」，并通知买家来取货。`;
+    if (!window.confirm(question)) return;
     const btn = $("#receive");
     btn.disabled = true;
     try {
