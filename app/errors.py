@@ -136,11 +136,12 @@ def validation_problem(e: ValidationError) -> Response:
     return problem(422, "validation_error", "The request did not validate.", errors=errors)
 
 
-_HTTP_CODES = {
+HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-    500: "internal_error", 503: "service_unavailable",
+    414: "uri_too_long", 415: "unsupported_media_type", 417: "expectation_failed", 422: "validation_error",
+    429: "rate_limited", 431: "request_header_fields_too_large", 500: "internal_error", 501: "not_implemented",
+    503: "service_unavailable",
 }
 
 
@@ -149,7 +150,7 @@ def error_codes() -> list[str]:
     found by walking the subclasses of every module of the app, so that a new domain's errors
     join the OpenAPI document's enum by themselves."""
     _import_every_module()
-    codes = set(_HTTP_CODES.values()) | {"http_error"}
+    codes = set(HTTP_CODES.values()) | {"http_error"}
     todo = [DomainError]
     while todo:
         cls = todo.pop()
@@ -189,7 +190,7 @@ def register_error_handlers(app: Flask) -> None:
         status = e.code or 500
         headers = dict(e.get_headers()) if status in (405, 429) else {}
         headers.pop("Content-Type", None)
-        return problem(status, _HTTP_CODES.get(status, "http_error"), e.description, headers=headers)
+        return problem(status, HTTP_CODES.get(status, "http_error"), e.description, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

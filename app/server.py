@@ -10,13 +10,12 @@ from gunicorn.glogging import Logger, SafeAtoms
 from gunicorn.workers.gthread import ThreadWorker
 
 from app.config import Settings
+from app.errors import HTTP_CODES
 from app.request_context import REQUEST_ID_HEADER, request_id_from
 
 # method, path WITHOUT the query string (tokens and codes stay out), status, bytes, duration, id
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
-_GUNICORN_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
-                   431: "request_header_fields_too_large", 500: "internal_error", 501: "not_implemented"}
 _GUNICORN_DETAILS = {
     400: "The request could not be parsed (request line, headers or chunked body).",
     414: "The request line is longer than this server accepts.",
@@ -25,7 +24,7 @@ _GUNICORN_DETAILS = {
 
 
 def gunicorn_problem(status: int, reason: str, request_id: str) -> bytes:
-    code = _GUNICORN_CODES.get(status, "http_error")
+    code = HTTP_CODES.get(status, "http_error")
     body = json.dumps({"type": f"https://linli.dev/problems/{code}", "title": reason, "status": status,
                        "detail": _GUNICORN_DETAILS.get(status, reason), "code": code}).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from app.errors import DomainError, _HTTP_CODES, error_codes
+from app.errors import DomainError, HTTP_CODES, error_codes
 from app.http import HTTPS_URL_PATTERN, MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 from tests.conftest import BACKENDS
 
@@ -73,7 +73,7 @@ def test_every_problem_response_refers_to_the_one_problem_schema(spec):
 @pytest.mark.parametrize("backend", ONE_BACKEND)
 def test_the_problem_code_enum_lists_every_code_a_client_can_meet(spec):
     enum = spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
-    collected = set(_HTTP_CODES.values()) | {"http_error"}
+    collected = set(HTTP_CODES.values()) | {"http_error"}
     todo = [DomainError]
     while todo:
         cls = todo.pop()
@@ -81,7 +81,9 @@ def test_the_problem_code_enum_lists_every_code_a_client_can_meet(spec):
         todo.extend(cls.__subclasses__())
     assert set(enum) == collected == set(error_codes())
     assert {"validation_error", "unauthorized", "rate_limited", "no_pickup_point", "out_of_stock", "invalid_state",
-            "unknown_code", "signature_invalid", "wechat_code_invalid", "payment_expired"} <= set(enum)
+            "unknown_code", "signature_invalid", "wechat_code_invalid", "payment_expired", "uri_too_long",
+            "request_header_fields_too_large", "qty_limit_exceeded", "too_many_unpaid_orders",
+            "refund_exceeds_payment", "pickup_point_unavailable"} <= set(enum)
 
 
 @pytest.mark.parametrize("backend", ONE_BACKEND)
