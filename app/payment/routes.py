@@ -39,7 +39,7 @@ def wechatpay_notify():
     return Response(status=204)
 
 
-@bp.get("/admin/refunds", responses={200: RefundList}, security=BEARER,
+@bp.get("/admin/refunds", operation_id="list_refunds", responses={200: RefundList}, security=BEARER,
         summary="Refunds, newest first; ?status=failed lists those an operator must look at")
 @authenticated("admin")
 def list_refunds(query: RefundQuery):
@@ -49,7 +49,7 @@ def list_refunds(query: RefundQuery):
     return respond(RefundList(items=[RefundPublic.model_validate(r) for r in rows], next_cursor=cursor))
 
 
-@bp.post("/admin/refunds/<int:refund_id>/retry", responses={200: RefundPublic}, security=BEARER,
+@bp.post("/admin/refunds/<int:refund_id>/retry", operation_id="retry_refund", responses={200: RefundPublic}, security=BEARER,
          summary="Send a failed refund to the provider again (409 invalid_state unless it is failed)")
 @authenticated("admin")
 def retry_refund(path: RefundPath):
