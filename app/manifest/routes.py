@@ -52,6 +52,7 @@ def _answer(model, fmt: str, stem: str, to_csv, to_pdf) -> Response:
 
 
 @bp.get("/leader/manifests/<delivery_date>", responses={200: PointManifestPublic}, security=BEARER,
+        operation_id="leader_manifest",
         summary="My point's manifest for a delivery date: receiving list and pickup list")
 @authenticated("leader")
 def leader_manifest(path: ManifestPath, query: ManifestQuery):
@@ -63,6 +64,7 @@ def leader_manifest(path: ManifestPath, query: ManifestQuery):
 
 
 @bp.get("/admin/manifests/<delivery_date>", responses={200: WarehouseManifestPublic}, security=BEARER,
+        operation_id="warehouse_manifest",
         summary="The warehouse's picking list for a delivery date: per SKU the total and the split by point")
 @authenticated("admin")
 def admin_manifest(path: ManifestPath, query: ManifestQuery):
@@ -73,6 +75,7 @@ def admin_manifest(path: ManifestPath, query: ManifestQuery):
 
 
 @bp.post("/admin/manifests/<delivery_date>/build", responses={200: BuildResult}, security=BEARER,
+         operation_id="build_manifests",
          summary="Build (or rebuild) the manifests for a delivery date now, as the nightly job does")
 @authenticated("admin")
 def build(path: ManifestPath):
