@@ -9,7 +9,7 @@ from rq.exceptions import DuplicateJobError
 from app.db import transaction, utcnow
 from app.http import settings
 from app.manifest import service
-from app.queue import get_queue
+from app.queue import enqueue, get_queue
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +21,22 @@ def job_id_for(delivery_date: date) -> str:
 def build_manifests_job(delivery_date_iso: str) -> dict:
     """Ship a delivery date's paid orders and (re)build its manifests; safe to run twice (the
     second run finds nothing to ship and changes nothing). The leaders of points whose manifest
-    got a new version are told once the build has committed."""
+    got a new version are told by a job of their own once the build has committed (a notification
+    per leader is work per point, not set-based, and should not hold the build's transaction)."""
     day = date.fromisoformat(delivery_date_iso)
     with transaction() as s:
-        result, ready = service.build_manifests(s, delivery_date=day)
-        service.notify_leaders(s, delivery_date=day, ready=ready)
+        result = service.build_manifests(s, delivery_date=day)
+        if result.points_changed:
+            enqueue(notify_manifest_ready_job, delivery_date_iso)
     log.info("manifests %s: version %d, %d points changed, %d orders shipped", day, result.version,
              result.points_changed, result.orders_shipped)
     return {k: v.isoformat() if isinstance(v, (date, datetime)) else v for k, v in dataclasses.asdict(result).items()}
+
+
+def notify_manifest_ready_job(delivery_date_iso: str) -> int:
+    """Tell leaders their point's manifest has a new version; each version once (safe to rerun)."""
+    with transaction() as s:
+        return service.notify_leaders(s, delivery_date=date.fromisoformat(delivery_date_iso))
 
 
 def enqueue_build(delivery_date: date) -> bool:

@@ -35,6 +35,8 @@ class PointManifest(SQLModel, table=True):
     version: int = 1
     built_at: datetime = ts_field(nullable=False)
     order_count: int = 0
+    # The version its leader was told about: the notification job claims versions above it.
+    notified_version: int = 0
 
 
 class ManifestLine(SQLModel, table=True):

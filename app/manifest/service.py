@@ -83,32 +83,34 @@ def _take_build_lock(session: Session, delivery_date: date):
     return session.execute(select(W).where(W.c.delivery_date == delivery_date).with_for_update()).one()
 
 
-def build_manifests(session: Session, *, delivery_date: date, now: datetime | None = None) -> tuple[BuildSummary, list]:
+def build_manifests(session: Session, *, delivery_date: date, now: datetime | None = None) -> BuildSummary:
     """Ship the date's paid orders and (re)build the manifests they change. Safe to run any
     number of times: a run that ships nothing new and finds no order missing from the pickup
-    lists changes nothing (same versions, same lines). Answers the summary and the
-    (leader user id, pickup point id, version) of every point manifest that got a new version."""
+    lists changes nothing (same versions, same lines)."""
     now = now or utcnow()
     warehouse = _take_build_lock(session, delivery_date)
     shipped = order_service.ship_for_delivery(session, delivery_date=delivery_date, now=now)
 
     # Every shipped order of the date that is not on a pickup list yet (those shipped just now,
-    # and any shipped by other means) joins its point's list.
+    # and any shipped by other means) joins its point's list. Before the date's first build none
+    # can be listed, and the anti-join is left out: planned against a still-empty table, it would
+    # scan that table once per inserted row (PostgreSQL, quadratic).
+    first = warehouse.version == 0
     missing = (select(O.c.id, O.c.delivery_date, O.c.pickup_point_id, U.c.nickname, _masked_phone(U.c.phone),
                       _phone_tail(U.c.phone), literal(now, W.c.built_at.type))
                .select_from(O.join(U, U.c.id == O.c.buyer_id))
-               .where(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None),
-                      ~exists().where(K.c.order_id == O.c.id)))
+               .where(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None)))
+    if not first:
+        missing = missing.where(~exists().where(K.c.order_id == O.c.id))
     session.execute(insert(K).from_select(
         ["order_id", "delivery_date", "pickup_point_id", "buyer", "phone", "phone_tail", "added_at"], missing))
     # (asked, not read from rowcount: psycopg answers -1 for INSERT … SELECT)
     added = session.execute(select(exists().where(K.c.delivery_date == delivery_date, K.c.added_at == now))).scalar()
-    if not added and warehouse.version > 0:
-        return summary(session, delivery_date=delivery_date, orders_shipped=shipped), []
+    if not added and not first:
+        return summary(session, delivery_date=delivery_date, orders_shipped=shipped)
 
     changed = (select(K.c.pickup_point_id).where(K.c.delivery_date == delivery_date, K.c.added_at == now)
                .distinct().scalar_subquery())
-    first = warehouse.version == 0
     if not first:
         session.execute(L.delete().where(L.c.delivery_date == delivery_date, L.c.pickup_point_id.in_(changed)))
     on_lists = and_(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None))
@@ -124,14 +126,15 @@ def build_manifests(session: Session, *, delivery_date: date, now: datetime | No
     orders_at = (select(func.count()).select_from(K)
                  .where(K.c.delivery_date == delivery_date, K.c.pickup_point_id == P.c.pickup_point_id)
                  .scalar_subquery())
-    session.execute(update(P).where(P.c.delivery_date == delivery_date, P.c.pickup_point_id.in_(changed))
-                    .values(version=P.c.version + 1, built_at=now, order_count=orders_at))
+    if not first:
+        session.execute(update(P).where(P.c.delivery_date == delivery_date, P.c.pickup_point_id.in_(changed))
+                        .values(version=P.c.version + 1, built_at=now, order_count=orders_at))
     new_points = (select(literal(delivery_date, P.c.delivery_date.type), K.c.pickup_point_id,
                          literal(1, Integer), literal(now, P.c.built_at.type), func.count())
-                  .where(K.c.delivery_date == delivery_date,
-                         ~exists().where(P.c.delivery_date == delivery_date,
-                                         P.c.pickup_point_id == K.c.pickup_point_id))
-                  .group_by(K.c.pickup_point_id))
+                  .where(K.c.delivery_date == delivery_date).group_by(K.c.pickup_point_id))
+    if not first:  # (the same reason as above for leaving the anti-join out of the first build)
+        new_points = new_points.where(~exists().where(P.c.delivery_date == delivery_date,
+                                                      P.c.pickup_point_id == K.c.pickup_point_id))
     session.execute(insert(P).from_select(["delivery_date", "pickup_point_id", "version", "built_at", "order_count"],
                                           new_points))
     session.execute(update(W).where(W.c.delivery_date == delivery_date).values(
@@ -139,19 +142,34 @@ def build_manifests(session: Session, *, delivery_date: date, now: datetime | No
         order_count=select(func.count()).select_from(K).where(K.c.delivery_date == delivery_date).scalar_subquery(),
         point_count=select(func.count()).select_from(P).where(P.c.delivery_date == delivery_date).scalar_subquery()))
 
-    ready = session.execute(
-        select(Leader.__table__.c.user_id, P.c.pickup_point_id, P.c.version)
-        .select_from(P.join(PP, PP.c.id == P.c.pickup_point_id).join(Leader.__table__,
-                                                                     Leader.__table__.c.id == PP.c.leader_id))
-        .where(P.c.delivery_date == delivery_date, P.c.built_at == now)).all()
-    return summary(session, delivery_date=delivery_date, orders_shipped=shipped, points_changed=len(ready)), ready
+    changed_count = session.execute(select(func.count()).select_from(P)
+                                    .where(P.c.delivery_date == delivery_date, P.c.built_at == now)).scalar()
+    return summary(session, delivery_date=delivery_date, orders_shipped=shipped, points_changed=changed_count)
 
 
-def notify_leaders(session: Session, *, delivery_date: date, ready: list) -> None:
-    """Tell each leader whose point manifest got a new version (once per version)."""
+def claim_ready(session: Session, *, delivery_date: date) -> list[tuple[int, int, int]]:
+    """The (leader user id, pickup point id, version) of every point manifest whose leader has
+    not been told about its current version, claimed in one conditional UPDATE so that each
+    version is announced once even if the notification job runs twice or twice at once."""
+    claimed = session.execute(update(P).where(P.c.delivery_date == delivery_date, P.c.notified_version < P.c.version)
+                              .values(notified_version=P.c.version)
+                              .returning(P.c.pickup_point_id, P.c.version)).all()
+    versions = dict(claimed)
+    if not versions:
+        return []
+    LD = Leader.__table__
+    leaders = session.execute(select(PP.c.id, LD.c.user_id).select_from(PP.join(LD, LD.c.id == PP.c.leader_id))
+                              .where(PP.c.id.in_(list(versions)))).all()
+    return sorted((user_id, point_id, versions[point_id]) for point_id, user_id in leaders)
+
+
+def notify_leaders(session: Session, *, delivery_date: date) -> int:
+    """Tell each leader whose point manifest has a version they were not told about."""
+    ready = claim_ready(session, delivery_date=delivery_date)
     for user_id, point_id, version in ready:
         notify_service.notify(session, user_id=user_id, event=MANIFEST_READY,
                               data={"delivery_date": delivery_date, "pickup_point_id": point_id, "version": version})
+    return len(ready)
 
 
 def summary(session: Session, *, delivery_date: date, orders_shipped: int = 0, points_changed: int = 0) -> BuildSummary:

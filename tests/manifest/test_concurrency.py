@@ -44,7 +44,7 @@ def count(app, model, *where):
         return s.execute(select(func.count()).select_from(model).where(*where)).scalar()
 
 
-def test_concurrent_builds_make_one_set_of_manifests_and_ship_each_order_once(app, client, admin):
+def test_concurrent_builds_make_one_set_of_manifests_and_ship_each_order_once(app, client, admin, drain):
     (l1, p1), (l2, p2) = make_leader(client, admin), make_leader(client, admin, lat=30.3, lng=120.1)
     sku = make_product(admin, skus=(("一个装约4斤", 1990, 1000),))["skus"][0]["id"]
     orders = [paid_order(login(client, f"race-{i}"), [sku], (p1, p2)[i % 2]["pickup_point_id"], qty=i + 1)
@@ -61,6 +61,7 @@ def test_concurrent_builds_make_one_set_of_manifests_and_ship_each_order_once(ap
     assert count(app, PointManifest, PointManifest.version == 1) == 2
     with app.app_context(), reading() as s:
         assert s.execute(select(func.sum(ManifestLine.qty))).scalar() == sum(range(1, 13))
+    drain()
     assert count(app, Notification, Notification.event == "manifest_ready") == 2
 
 

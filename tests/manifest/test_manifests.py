@@ -93,7 +93,7 @@ def test_the_build_ships_paid_orders_and_lists_them_with_product_and_sku_names(a
                              "by_point": [{"pickup_point_id": w["p1"], "name": "幸福里自提点", "qty": 3}]}
 
 
-def test_a_rerun_with_nothing_new_gives_the_same_manifests_and_ships_nothing_twice(app, world):
+def test_a_rerun_with_nothing_new_gives_the_same_manifests_and_ships_nothing_twice(app, world, drain):
     w = world
     o = paid_order(w["b1"], [w["melon"]], w["p1"])
     day = o["delivery_date"]
@@ -108,15 +108,19 @@ def test_a_rerun_with_nothing_new_gives_the_same_manifests_and_ships_nothing_twi
     assert again == also == first | {"orders_shipped": 0, "points_changed": 0}
     assert w["l1"].get(f"/leader/manifests/{day}").get_json() == leader_before
     assert w["admin"].get(f"/admin/manifests/{day}").get_json() == admin_before
-    assert len(ready_notes(app, w["l1"].user["id"])) == 1
+    drain()
+    with app.app_context():
+        assert jobs.notify_manifest_ready_job(day) == 0  # a second run tells nobody again
+    assert [n["version"] for n in ready_notes(app, w["l1"].user["id"])] == [1]
 
 
-def test_orders_paid_after_a_build_appear_in_a_new_version_of_their_points_manifest_only(app, world):
+def test_orders_paid_after_a_build_appear_in_a_new_version_of_their_points_manifest_only(app, world, drain):
     w = world
     o1 = paid_order(w["b1"], [w["melon"]], w["p1"])
     paid_order(w["b2"], [w["half"]], w["p2"])
     day = o1["delivery_date"]
     w["admin"].post(f"/admin/manifests/{day}/build")
+    drain()
     p2_before = w["l2"].get(f"/leader/manifests/{day}").get_json()
 
     late = paid_order(w["b2"], [w["melon"]], w["p1"], qty=4)
@@ -130,6 +134,7 @@ def test_orders_paid_after_a_build_appear_in_a_new_version_of_their_points_manif
     assert w["l2"].get(f"/leader/manifests/{day}").get_json() == p2_before
     wh = w["admin"].get(f"/admin/manifests/{day}").get_json()
     assert wh["version"] == 2 and [s["total"] for s in wh["skus"]] == [5, 1]
+    drain()
     assert [n["version"] for n in ready_notes(app, w["l1"].user["id"])] == [1, 2]
     assert [n["version"] for n in ready_notes(app, w["l2"].user["id"])] == [1]
 

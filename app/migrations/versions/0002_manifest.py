@@ -58,6 +58,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('built_at', app.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('order_count', sa.Integer(), nullable=False),
+    sa.Column('notified_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['pickup_point_id'], ['pickup_points.id'], name=op.f('fk_point_manifests_pickup_point_id_pickup_points')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_point_manifests')),
     sa.UniqueConstraint('delivery_date', 'pickup_point_id', name=op.f('uq_point_manifests_delivery_date_pickup_point_id'))
