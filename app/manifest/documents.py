@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable
 
 from app.errors import ServiceUnavailable
-from app.manifest.schemas import PointManifestPublic, WarehouseManifestPublic
+from app.manifest.schemas import PointManifestPublic
 
 FONT_PATH = os.environ.get("LINLI_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 BOM = "\ufeff"
@@ -43,12 +43,13 @@ def point_csv(m: PointManifestPublic) -> bytes:
     return _csv(rows())
 
 
-def warehouse_csv(m: WarehouseManifestPublic) -> bytes:
+def warehouse_csv(m: dict) -> bytes:
+    """m: the warehouse manifest as JSON (WarehouseManifestPublic's shape, plain dicts)."""
     def rows():
         yield ["sku_id", "商品", "合计", "pickup_point_id", "自提点", "数量"]
-        for sku in m.skus:
-            for p in sku.by_point:
-                yield [sku.sku_id, sku.name, sku.total, p.pickup_point_id, p.name, p.qty]
+        for sku in m["skus"]:
+            for p in sku["by_point"]:
+                yield [sku["sku_id"], sku["name"], sku["total"], p["pickup_point_id"], p["name"], p["qty"]]
     return _csv(rows())
 
 
@@ -82,8 +83,16 @@ class _Doc:
         pdf.set_font("wqy", size=11 if bold else 10)
         for w, text in zip(widths, cells):
             align = "R" if isinstance(text, int) else "L"
-            pdf.cell(w, 7, str(text), border=1, align=align)
+            pdf.cell(w, 7, self._fit(str(text), w - 2), border=1, align=align)
         pdf.ln(7)
+
+    def _fit(self, text: str, width: float) -> str:
+        # One line per row keeps a list scannable: a name too long for its column is shortened.
+        if self.pdf.get_string_width(text) <= width:
+            return text
+        while text and self.pdf.get_string_width(text + "…") > width:
+            text = text[:-1]
+        return text + "…"
 
     def bytes(self) -> bytes:
         return bytes(self.pdf.output())
@@ -107,10 +116,10 @@ def point_pdf(m: PointManifestPublic) -> bytes:
     return doc.bytes()
 
 
-def warehouse_pdf(m: WarehouseManifestPublic) -> bytes:
-    doc = _Doc(f"拣货单 {m.delivery_date.isoformat()}（第 {m.version} 版）")
-    for sku in m.skus:
-        doc.row([25, 130, 31], [sku.sku_id, sku.name, sku.total], bold=True)
-        for p in sku.by_point:
-            doc.row([25, 130, 31], ["", f"  {p.name}（#{p.pickup_point_id}）", p.qty])
+def warehouse_pdf(m: dict) -> bytes:
+    doc = _Doc(f"拣货单 {m['delivery_date']}（第 {m['version']} 版）")
+    for sku in m["skus"]:
+        doc.row([25, 130, 31], [sku["sku_id"], sku["name"], sku["total"]], bold=True)
+        for p in sku["by_point"]:
+            doc.row([25, 130, 31], ["", f"  {p['name']}（#{p['pickup_point_id']}）", p["qty"]])
     return doc.bytes()

@@ -7,8 +7,8 @@ from app.auth.security import BEARER, authenticated, current
 from app.db import reading
 from app.http import respond
 from app.manifest import documents, jobs, service
-from app.manifest.schemas import (Buyer, BuildResult, Line, ManifestPath, ManifestQuery, Pickup, PickingSku,
-                                  PickupPointBrief, PointManifestPublic, PointQty, WarehouseManifestPublic)
+from app.manifest.schemas import (Buyer, BuildResult, Line, ManifestPath, ManifestQuery, Pickup, PickupPointBrief,
+                                  PointManifestPublic, WarehouseManifestPublic)
 
 bp = APIBlueprint("manifests", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="manifests", description="Nightly pickup, receiving and picking lists")])
@@ -26,15 +26,19 @@ def point_manifest(s, delivery_date, pickup_point_id) -> PointManifestPublic:
                                receiving=receiving, pickups=pickups)
 
 
-def warehouse_manifest(s, delivery_date) -> WarehouseManifestPublic:
+def warehouse_manifest(s, delivery_date) -> dict:
+    """As WarehouseManifestPublic, but built from plain dicts: the picking list can run to a
+    million lines, and a model object per line would cost more than the build itself."""
     w = service.summary(s, delivery_date=delivery_date)
-    skus: list[PickingSku] = []
+    payload = WarehouseManifestPublic(delivery_date=delivery_date, version=w.version, built_at=w.built_at,
+                                      skus=[]).model_dump(mode="json")
+    skus: list[dict] = payload["skus"]
     for sku_id, name, point_id, point_name, qty in service.picking_rows(s, delivery_date=delivery_date):
-        if not skus or skus[-1].sku_id != sku_id:
-            skus.append(PickingSku(sku_id=sku_id, name=name, total=0, by_point=[]))
-        skus[-1].total += qty
-        skus[-1].by_point.append(PointQty(pickup_point_id=point_id, name=point_name, qty=qty))
-    return WarehouseManifestPublic(delivery_date=delivery_date, version=w.version, built_at=w.built_at, skus=skus)
+        if not skus or skus[-1]["sku_id"] != sku_id:
+            skus.append({"sku_id": sku_id, "name": name, "total": 0, "by_point": []})
+        skus[-1]["total"] += qty
+        skus[-1]["by_point"].append({"pickup_point_id": point_id, "name": point_name, "qty": qty})
+    return payload
 
 
 def _file(body: bytes, mimetype: str, filename: str) -> Response:
