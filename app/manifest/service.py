@@ -73,12 +73,15 @@ def _phone_tail(phone):
     return case((func.length(phone) >= 7, func.substr(phone, func.length(phone) - 3, 4)), else_=None)
 
 
+def _dialect_insert(session: Session, table):
+    """INSERT with ON CONFLICT (both databases spell it the same; SQLAlchemy has one per dialect)."""
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+
+
 def _take_build_lock(session: Session, delivery_date: date):
     """Create the date's warehouse row if missing and lock it: concurrent builds of one date
     queue here (PostgreSQL: the unique key, then FOR UPDATE; SQLite serialises writers anyway)."""
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(W)
-    session.execute(ins.values(delivery_date=delivery_date, version=0, order_count=0, point_count=0)
+    session.execute(_dialect_insert(session, W).values(delivery_date=delivery_date, version=0, order_count=0, point_count=0)
                     .on_conflict_do_nothing(index_elements=["delivery_date"]))
     return session.execute(select(W).where(W.c.delivery_date == delivery_date).with_for_update()).one()
 
@@ -111,17 +114,23 @@ def build_manifests(session: Session, *, delivery_date: date, now: datetime | No
 
     changed = (select(K.c.pickup_point_id).where(K.c.delivery_date == delivery_date, K.c.added_at == now)
                .distinct().scalar_subquery())
-    if not first:
-        session.execute(L.delete().where(L.c.delivery_date == delivery_date, L.c.pickup_point_id.in_(changed)))
-    on_lists = and_(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None))
-    if not first:
-        on_lists = and_(on_lists, O.c.pickup_point_id.in_(changed))
+    # The lines grow by what the newly listed orders carry (an upsert adds to a point's SKU
+    # line), so a rebuild costs in proportion to the orders it adds, not to the date's total.
+    # The first build takes every shipped order of the date straight from orders.
     lines = (select(literal(delivery_date, L.c.delivery_date.type), O.c.pickup_point_id, I.c.sku_id,
-                    func.max(I.c.product_name).concat(" ").concat(func.max(I.c.sku_name)),
-                    func.sum(I.c.qty))
-             .select_from(I.join(O, O.c.id == I.c.order_id)).where(on_lists)
+                    func.max(I.c.product_name).concat(" ").concat(func.max(I.c.sku_name)).label("name"),
+                    func.sum(I.c.qty).label("qty"))
+             .select_from(I.join(O, O.c.id == I.c.order_id))
              .group_by(O.c.pickup_point_id, I.c.sku_id))
-    session.execute(insert(L).from_select(["delivery_date", "pickup_point_id", "sku_id", "name", "qty"], lines))
+    if first:
+        lines = lines.where(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None))
+        session.execute(insert(L).from_select(["delivery_date", "pickup_point_id", "sku_id", "name", "qty"], lines))
+    else:
+        lines = lines.join(K, K.c.order_id == O.c.id).where(K.c.delivery_date == delivery_date, K.c.added_at == now)
+        ins = _dialect_insert(session, L).from_select(["delivery_date", "pickup_point_id", "sku_id", "name", "qty"],
+                                                      lines)
+        session.execute(ins.on_conflict_do_update(index_elements=["delivery_date", "pickup_point_id", "sku_id"],
+                                                  set_={"qty": L.c.qty + ins.excluded.qty}))
 
     orders_at = (select(func.count()).select_from(K)
                  .where(K.c.delivery_date == delivery_date, K.c.pickup_point_id == P.c.pickup_point_id)
