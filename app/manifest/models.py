@@ -44,6 +44,8 @@ class ManifestLine(SQLModel, table=True):
     warehouse's picking list with its split by point (the same numbers, so stored once)."""
 
     __tablename__ = "manifest_lines"
+    # On SQLite the primary key is the table (no rowid B-tree beside it): half the writes.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     delivery_date: date = Field(primary_key=True)
     pickup_point_id: int = Field(primary_key=True)

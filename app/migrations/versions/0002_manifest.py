@@ -26,7 +26,8 @@ def upgrade() -> None:
     sa.Column('sku_id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=201), nullable=False),
     sa.Column('qty', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('delivery_date', 'pickup_point_id', 'sku_id', name=op.f('pk_manifest_lines'))
+    sa.PrimaryKeyConstraint('delivery_date', 'pickup_point_id', 'sku_id', name=op.f('pk_manifest_lines')),
+    sqlite_with_rowid=False
     )
     op.create_table('manifest_pickups',
     sa.Column('order_id', sa.Integer(), nullable=False),
