@@ -16,11 +16,11 @@ bp = APIBlueprint("manifests", __name__, url_prefix="/api/v1",
 
 def point_manifest(s, delivery_date, pickup_point_id) -> PointManifestPublic:
     h = service.point_header(s, delivery_date=delivery_date, pickup_point_id=pickup_point_id)
-    receiving = [Line(sku_id=k, name=n, qty=q)
-                 for k, n, q in service.receiving_lines(s, delivery_date=delivery_date, pickup_point_id=pickup_point_id)]
+    where = {"delivery_date": delivery_date, "pickup_point_id": pickup_point_id}
+    receiving = [Line(sku_id=k, name=n, qty=q) for k, n, q in service.receiving_lines(s, **where)]
     pickups = [Pickup(order_id=p.order_id, buyer=Buyer(nickname=p.buyer, phone=p.phone),
                       items=[Line(sku_id=k, name=n, qty=q) for k, n, q in p.items])
-               for p in service.pickup_entries(s, delivery_date=delivery_date, pickup_point_id=pickup_point_id)]
+               for p in service.pickup_entries(s, **where)]
     return PointManifestPublic(delivery_date=h.delivery_date, version=h.version, built_at=h.built_at,
                                pickup_point=PickupPointBrief(id=h.pickup_point_id, name=h.pickup_point_name),
                                receiving=receiving, pickups=pickups)

@@ -81,7 +81,8 @@ def _dialect_insert(session: Session, table):
 def _take_build_lock(session: Session, delivery_date: date):
     """Create the date's warehouse row if missing and lock it: concurrent builds of one date
     queue here (PostgreSQL: the unique key, then FOR UPDATE; SQLite serialises writers anyway)."""
-    session.execute(_dialect_insert(session, W).values(delivery_date=delivery_date, version=0, order_count=0, point_count=0)
+    session.execute(_dialect_insert(session, W)
+                    .values(delivery_date=delivery_date, version=0, order_count=0, point_count=0)
                     .on_conflict_do_nothing(index_elements=["delivery_date"]))
     return session.execute(select(W).where(W.c.delivery_date == delivery_date).with_for_update()).one()
 
@@ -167,9 +168,12 @@ def claim_ready(session: Session, *, delivery_date: date) -> list[tuple[int, int
     if not versions:
         return []
     LD = Leader.__table__
-    leaders = session.execute(select(PP.c.id, LD.c.user_id).select_from(PP.join(LD, LD.c.id == PP.c.leader_id))
-                              .where(PP.c.id.in_(list(versions)))).all()
-    return sorted((user_id, point_id, versions[point_id]) for point_id, user_id in leaders)
+    # The date's points and their leaders (joined, not an IN list: thousands of ids would pass
+    # SQLite's limit on bound parameters), kept to those just claimed.
+    points = P.join(PP, PP.c.id == P.c.pickup_point_id).join(LD, LD.c.id == PP.c.leader_id)
+    leaders = session.execute(select(PP.c.id, LD.c.user_id).select_from(points)
+                              .where(P.c.delivery_date == delivery_date)).all()
+    return sorted((user_id, point_id, versions[point_id]) for point_id, user_id in leaders if point_id in versions)
 
 
 def notify_leaders(session: Session, *, delivery_date: date) -> int:
