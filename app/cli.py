@@ -136,10 +136,6 @@ def dev(host: str, port: int) -> None:
         raise SystemExit(f"stopped because {', '.join(failed)} exited")
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ---- manifests (self-contained: the nightly build on demand) ---------------------------------
 
 @main.group()
@@ -160,3 +156,7 @@ def manifests_build(day) -> None:
     app = create_app(_settings())
     with app.app_context():
         click.echo(json.dumps(build_manifests_job(day.date().isoformat()), ensure_ascii=False, default=str))
+
+
+if __name__ == "__main__":
+    main()

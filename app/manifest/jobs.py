@@ -9,6 +9,7 @@ from rq.exceptions import DuplicateJobError
 from app.db import transaction, utcnow
 from app.http import settings
 from app.manifest import service
+from app.manifest.service import next_delivery_date_to_build  # noqa: F401 - for the scheduler
 from app.queue import enqueue, get_queue
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,6 @@ def enqueue_build(delivery_date: date) -> bool:
 
 def build_nightly_manifests_job(now: datetime | None = None) -> str:
     """What the scheduler runs at LINLI_MANIFEST_AT: queue the build of the date that just closed."""
-    day = service.next_delivery_date_to_build(settings(), now or utcnow())
+    day = next_delivery_date_to_build(settings(), now or utcnow())
     enqueue_build(day)
     return day.isoformat()
