@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 # API + worker + scheduler in the foreground on SQLite (var/linli.db); Ctrl-C stops all.
 run: setup
+	bash scripts/ensure-packages.sh fonts-wqy-microhei
 	bash scripts/ensure-redis.sh
 	$(BIN)/linli db upgrade
 	$(BIN)/linli seed-demo
@@ -23,12 +24,13 @@ run: setup
 
 # The suite starts its own redis-server and throwaway PostgreSQL cluster; it only needs them installed.
 test: setup
-	bash scripts/ensure-packages.sh redis-server postgresql chromium
+	bash scripts/ensure-packages.sh redis-server postgresql chromium fonts-wqy-microhei
 	$(BIN)/python -m pytest -n $${TEST_WORKERS:-2} -q $(PYTEST_ARGS)
 
 bench: setup
-	bash scripts/ensure-packages.sh redis-server wrk
+	bash scripts/ensure-packages.sh redis-server wrk postgresql
 	$(BIN)/python bench/nearby.py
+	$(BIN)/python bench/manifest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -152,5 +152,27 @@ def _killpg(pgid: int, sig: int) -> None:
         pass  # the whole group has exited already
 
 
+# ---- manifests (self-contained: the nightly build on demand) ---------------------------------
+
+@main.group()
+def manifests() -> None:
+    """Pickup manifests."""
+
+
+@manifests.command("build")
+@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Delivery date, YYYY-MM-DD")
+def manifests_build(day) -> None:
+    """Ship the date's paid orders and build its manifests now (the nightly job, run here)."""
+    import json
+
+    from app import create_app
+    from app.manifest.jobs import build_manifests_job
+
+    app = create_app(_settings())
+    with app.app_context():
+        click.echo(json.dumps(build_manifests_job(day.date().isoformat()), ensure_ascii=False, default=str))
+
+
 if __name__ == "__main__":
     main()

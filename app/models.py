@@ -7,6 +7,7 @@ def load_all() -> None:
     import app.commission.models  # noqa: F401
     import app.idempotency  # noqa: F401
     import app.leader.models  # noqa: F401
+    import app.manifest.models  # noqa: F401
     import app.notify.models  # noqa: F401
     import app.order.models  # noqa: F401
     import app.payment.models  # noqa: F401

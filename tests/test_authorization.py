@@ -135,6 +135,8 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},
         "GET /api/v1/leader/orders": {"delivery_date": ids["delivery_date"]},
         "GET /api/v1/leader/summary": {"delivery_date": ids["delivery_date"]},
+        "GET /api/v1/leader/manifests/{delivery_date}": {"format": "csv"},
+        "GET /api/v1/admin/manifests/{delivery_date}": {"format": "csv"},
     }
     kw: dict = {}
     if op in bodies:
@@ -331,3 +333,14 @@ def test_a_buyer_cannot_approve_applications_or_suspend_leaders(client, world):
     applications = world.admin.get("/admin/leader-applications", query_string={"status": "pending"}).get_json()
     assert world.ids["application_id"] in {a["id"] for a in applications["items"]}
 
+
+
+def test_a_leader_sees_only_their_own_points_manifest(client, world):
+    day = world.ids["delivery_date"]
+    assert world.admin.post(f"/admin/manifests/{day}/build").status_code == 200
+
+    mine = world.leader.get(f"/leader/manifests/{day}").get_json()
+    theirs = world.other_leader.get(f"/leader/manifests/{day}").get_json()
+
+    assert [p["order_id"] for p in mine["pickups"]] == [world.order["id"]]
+    assert theirs["pickup_point"]["id"] == world.ids["other_point_id"] and theirs["pickups"] == []

@@ -355,21 +355,28 @@ def draw_pickup_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def ship_paid_orders(session: Session, *, delivery_date: date, pickup_point_id: int | None = None,
-                     eligible: Callable[[Session, Order], bool] | None = None) -> list[int]:
-    """paid → shipped for a delivery date; what the nightly manifest build runs. Idempotent:
-    an order already shipped is not touched again."""
-    q = select(Order).where(Order.status == S.paid.value, Order.delivery_date == delivery_date)
-    if pickup_point_id is not None:
-        q = q.where(Order.pickup_point_id == pickup_point_id)
-    shipped = []
-    now = utcnow()
-    for order in session.exec(q.order_by(Order.id)).all():
-        if eligible is not None and not eligible(session, order):
-            continue
-        if _transition(session, order.id, (S.paid,), S.shipped, shipped_at=now):
-            shipped.append(order.id)
-    return shipped
+def shippable_clause():
+    """The one SQL predicate that says a paid order may ship. Group-buy orders wait for their
+    group to succeed: until the group-buy domain joins its groups table in here, none ships."""
+    return Order.source != OrderSource.group.value
+
+
+def _ship(delivery_date: date, now: datetime, pickup_point_id: int | None = None):
+    stmt = (update(Order).where(Order.status == S.paid.value, Order.delivery_date == delivery_date, shippable_clause())
+            .values(status=S.shipped.value, shipped_at=now).execution_options(synchronize_session=False))
+    return stmt if pickup_point_id is None else stmt.where(Order.pickup_point_id == pickup_point_id)
+
+
+def ship_for_delivery(session: Session, *, delivery_date: date, now: datetime) -> int:
+    """paid → shipped for every shippable order of a delivery date, in one UPDATE (the nightly
+    manifest build). Idempotent: a shipped order no longer matches `status = 'paid'`."""
+    return session.exec(_ship(delivery_date, now)).rowcount
+
+
+def ship_paid_orders(session: Session, *, delivery_date: date, pickup_point_id: int | None = None) -> list[int]:
+    """The same set-based UPDATE, for one point if given, answering the ids it shipped."""
+    rows = session.exec(_ship(delivery_date, utcnow(), pickup_point_id).returning(Order.id)).all()
+    return sorted(r[0] for r in rows)
 
 
 # ---- the leader's side -------------------------------------------------------------------

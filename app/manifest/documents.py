@@ -1,0 +1,125 @@
+"""The manifests as files: CSV (UTF-8 with a BOM, so that spreadsheet programs read Chinese)
+and printable A4 PDF (fpdf2 with Debian's WenQuanYi Micro Hei for the CJK text), rendered on
+demand from the stored manifests."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable
+
+from app.errors import ServiceUnavailable
+from app.manifest.schemas import PointManifestPublic
+
+FONT_PATH = os.environ.get("LINLI_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+BOM = "\ufeff"
+
+
+class PdfFontMissing(ServiceUnavailable):
+    code = "pdf_font_missing"
+
+
+def _csv(rows: Iterable[Iterable]) -> bytes:
+    out = io.StringIO()
+    out.write(BOM)
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def point_csv(m: PointManifestPublic) -> bytes:
+    def rows():
+        yield ["自提点", m.pickup_point.name, "配送日期", m.delivery_date.isoformat(), "版本", m.version]
+        yield []
+        yield ["收货清单"]
+        yield ["sku_id", "商品", "数量"]
+        for line in m.receiving:
+            yield [line.sku_id, line.name, line.qty]
+        yield []
+        yield ["取货清单"]
+        yield ["order_id", "买家", "手机", "sku_id", "商品", "数量"]
+        for p in m.pickups:
+            for item in p.items:
+                yield [p.order_id, p.buyer.nickname, p.buyer.phone or "", item.sku_id, item.name, item.qty]
+    return _csv(rows())
+
+
+def warehouse_csv(m: dict) -> bytes:
+    """m: the warehouse manifest as JSON (WarehouseManifestPublic's shape, plain dicts)."""
+    def rows():
+        yield ["sku_id", "商品", "合计", "pickup_point_id", "自提点", "数量"]
+        for sku in m["skus"]:
+            for p in sku["by_point"]:
+                yield [sku["sku_id"], sku["name"], sku["total"], p["pickup_point_id"], p["name"], p["qty"]]
+    return _csv(rows())
+
+
+class _Doc:
+    """An A4 page flow of simple bordered rows in the CJK font."""
+
+    def __init__(self, title: str):
+        from fpdf import FPDF
+
+        if not os.path.exists(FONT_PATH):
+            raise PdfFontMissing(f"The PDF font is not installed ({FONT_PATH}): apt-get install fonts-wqy-microhei.")
+        self.pdf = pdf = FPDF(format="A4")
+        pdf.set_title(title)
+        pdf.add_font("wqy", fname=FONT_PATH, collection_font_number=0)
+        pdf.set_auto_page_break(True, margin=12)
+        pdf.set_margins(12, 12)
+        pdf.add_page()
+        pdf.set_font("wqy", size=15)
+        pdf.cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
+
+    def heading(self, text: str):
+        self.pdf.ln(3)
+        self.pdf.set_font("wqy", size=12)
+        self.pdf.cell(0, 8, text, new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_font("wqy", size=10)
+
+    def row(self, widths: list[float], cells: list, bold: bool = False):
+        pdf = self.pdf
+        if pdf.will_page_break(7):
+            pdf.add_page()
+        pdf.set_font("wqy", size=11 if bold else 10)
+        for w, text in zip(widths, cells):
+            align = "R" if isinstance(text, int) else "L"
+            pdf.cell(w, 7, self._fit(str(text), w - 2), border=1, align=align)
+        pdf.ln(7)
+
+    def _fit(self, text: str, width: float) -> str:
+        # One line per row keeps a list scannable: a name too long for its column is shortened.
+        if self.pdf.get_string_width(text) <= width:
+            return text
+        while text and self.pdf.get_string_width(text + "…") > width:
+            text = text[:-1]
+        return text + "…"
+
+    def bytes(self) -> bytes:
+        return bytes(self.pdf.output())
+
+
+def point_pdf(m: PointManifestPublic) -> bytes:
+    doc = _Doc(f"{m.pickup_point.name} 配送单 {m.delivery_date.isoformat()}（第 {m.version} 版）")
+    doc.pdf.set_font("wqy", size=9)
+    doc.pdf.cell(0, 6, f"生成时间 {m.built_at.isoformat(timespec='minutes')}", new_x="LMARGIN", new_y="NEXT")
+    doc.heading(f"收货清单（{len(m.receiving)} 种商品，请逐项核对到货）")
+    doc.row([25, 130, 31], ["SKU", "商品", "数量"], bold=True)
+    for line in m.receiving:
+        doc.row([25, 130, 31], [line.sku_id, line.name, line.qty])
+    doc.heading(f"取货清单（{len(m.pickups)} 单，按手机尾号排序）")
+    doc.row([22, 38, 30, 80, 16], ["订单", "买家", "手机", "商品", "数量"], bold=True)
+    for p in m.pickups:
+        for i, item in enumerate(p.items):
+            first = i == 0
+            doc.row([22, 38, 30, 80, 16], [p.order_id if first else "", p.buyer.nickname if first else "",
+                                           (p.buyer.phone or "") if first else "", item.name, item.qty])
+    return doc.bytes()
+
+
+def warehouse_pdf(m: dict) -> bytes:
+    doc = _Doc(f"拣货单 {m['delivery_date']}（第 {m['version']} 版）")
+    for sku in m["skus"]:
+        doc.row([25, 130, 31], [sku["sku_id"], sku["name"], sku["total"]], bold=True)
+        for p in sku["by_point"]:
+            doc.row([25, 130, 31], ["", f"  {p['name']}（#{p['pickup_point_id']}）", p["qty"]])
+    return doc.bytes()

@@ -1,0 +1,263 @@
+"""Building manifests (set-based, in the database) and reading them back for the documents.
+
+The build never loads an order as an object: it ships with one UPDATE (the order domain's),
+copies the newly shipped orders onto the pickup lists with one INSERT … SELECT, and aggregates
+the receiving / picking lines with one INSERT … SELECT … GROUP BY. Manifests only read the
+order, user and pickup-point tables; the one write to orders goes through the order service.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Integer, and_, case, exists, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from app.auth.models import User
+from app.config import Settings
+from app.db import utcnow
+from app.errors import NotFound
+from app.leader.models import Leader
+from app.manifest.models import ManifestLine, ManifestPickup, PointManifest, WarehouseManifest
+from app.notify import service as notify_service
+from app.order import service as order_service
+from app.order.models import Order, OrderItem
+from app.pickup.models import PickupPoint
+
+W = WarehouseManifest.__table__
+P = PointManifest.__table__
+L = ManifestLine.__table__
+K = ManifestPickup.__table__  # picKup lines
+O = Order.__table__
+I = OrderItem.__table__  # noqa: E741
+U = User.__table__
+PP = PickupPoint.__table__
+
+MANIFEST_READY = "manifest_ready"
+
+
+class ManifestNotBuilt(NotFound):
+    code = "manifest_not_built"
+
+
+@dataclass
+class BuildSummary:
+    delivery_date: date
+    version: int
+    built_at: datetime | None
+    points: int  # pickup points with a manifest for the date
+    points_changed: int  # of which got a new version in this build
+    orders: int  # orders on the date's manifests
+    orders_shipped: int  # orders this build moved from paid to shipped
+
+
+def next_delivery_date_to_build(settings: Settings, now: datetime) -> date:
+    """The delivery date the nightly build is for: the latest date that no longer takes orders.
+
+    At 23:30 on day D orders are being dated D+2 (past the 23:00 cut-off), so D+1 is closed and
+    is built; a run that starts late, after midnight, still builds D+1 (orders are still dated
+    D+2 until 23:00), so a scheduler that was down a few minutes loses nothing."""
+    return order_service.delivery_date_for(now, settings) - timedelta(days=1)
+
+
+def _masked_phone(phone):
+    # 13912340000 → 139****0000: enough for the buyer to recognise, not enough to call.
+    return case((func.length(phone) >= 7,
+                 func.substr(phone, 1, 3).concat("****").concat(func.substr(phone, func.length(phone) - 3, 4))),
+                (func.length(phone) > 0, literal("****")), else_=None)
+
+
+def _phone_tail(phone):
+    return case((func.length(phone) >= 7, func.substr(phone, func.length(phone) - 3, 4)), else_=None)
+
+
+def _dialect_insert(session: Session, table):
+    """INSERT with ON CONFLICT (both databases spell it the same; SQLAlchemy has one per dialect)."""
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _take_build_lock(session: Session, delivery_date: date):
+    """Create the date's warehouse row if missing and lock it: concurrent builds of one date
+    queue here (PostgreSQL: the unique key, then FOR UPDATE; SQLite serialises writers anyway)."""
+    session.execute(_dialect_insert(session, W)
+                    .values(delivery_date=delivery_date, version=0, order_count=0, point_count=0)
+                    .on_conflict_do_nothing(index_elements=["delivery_date"]))
+    return session.execute(select(W).where(W.c.delivery_date == delivery_date).with_for_update()).one()
+
+
+def build_manifests(session: Session, *, delivery_date: date, now: datetime | None = None) -> BuildSummary:
+    """Ship the date's paid orders and (re)build the manifests they change. Safe to run any
+    number of times: a run that ships nothing new and finds no order missing from the pickup
+    lists changes nothing (same versions, same lines)."""
+    now = now or utcnow()
+    warehouse = _take_build_lock(session, delivery_date)
+    shipped = order_service.ship_for_delivery(session, delivery_date=delivery_date, now=now)
+
+    # Every shipped order of the date that is not on a pickup list yet (those shipped just now,
+    # and any shipped by other means) joins its point's list. Before the date's first build none
+    # can be listed, and the anti-join is left out: planned against a still-empty table, it would
+    # scan that table once per inserted row (PostgreSQL, quadratic).
+    first = warehouse.version == 0
+    missing = (select(O.c.id, O.c.delivery_date, O.c.pickup_point_id, U.c.nickname, _masked_phone(U.c.phone),
+                      _phone_tail(U.c.phone), literal(now, W.c.built_at.type))
+               .select_from(O.join(U, U.c.id == O.c.buyer_id))
+               .where(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None)))
+    if not first:
+        missing = missing.where(~exists().where(K.c.order_id == O.c.id))
+    session.execute(insert(K).from_select(
+        ["order_id", "delivery_date", "pickup_point_id", "buyer", "phone", "phone_tail", "added_at"], missing))
+    # (asked, not read from rowcount: psycopg answers -1 for INSERT … SELECT)
+    added = session.execute(select(exists().where(K.c.delivery_date == delivery_date, K.c.added_at == now))).scalar()
+    if not added and not first:
+        return summary(session, delivery_date=delivery_date, orders_shipped=shipped)
+
+    changed = (select(K.c.pickup_point_id).where(K.c.delivery_date == delivery_date, K.c.added_at == now)
+               .distinct().scalar_subquery())
+    # The lines grow by what the newly listed orders carry (an upsert adds to a point's SKU
+    # line), so a rebuild costs in proportion to the orders it adds, not to the date's total.
+    # The first build takes every shipped order of the date straight from orders.
+    lines = (select(literal(delivery_date, L.c.delivery_date.type), O.c.pickup_point_id, I.c.sku_id,
+                    func.max(I.c.product_name).concat(" ").concat(func.max(I.c.sku_name)).label("name"),
+                    func.sum(I.c.qty).label("qty"))
+             .select_from(I.join(O, O.c.id == I.c.order_id))
+             .group_by(O.c.pickup_point_id, I.c.sku_id))
+    if first:
+        lines = lines.where(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None))
+        session.execute(insert(L).from_select(["delivery_date", "pickup_point_id", "sku_id", "name", "qty"], lines))
+    else:
+        lines = lines.join(K, K.c.order_id == O.c.id).where(K.c.delivery_date == delivery_date, K.c.added_at == now)
+        ins = _dialect_insert(session, L).from_select(["delivery_date", "pickup_point_id", "sku_id", "name", "qty"],
+                                                      lines)
+        session.execute(ins.on_conflict_do_update(index_elements=["delivery_date", "pickup_point_id", "sku_id"],
+                                                  set_={"qty": L.c.qty + ins.excluded.qty}))
+
+    orders_at = (select(func.count()).select_from(K)
+                 .where(K.c.delivery_date == delivery_date, K.c.pickup_point_id == P.c.pickup_point_id)
+                 .scalar_subquery())
+    if not first:
+        session.execute(update(P).where(P.c.delivery_date == delivery_date, P.c.pickup_point_id.in_(changed))
+                        .values(version=P.c.version + 1, built_at=now, order_count=orders_at))
+    new_points = (select(literal(delivery_date, P.c.delivery_date.type), K.c.pickup_point_id,
+                         literal(1, Integer), literal(now, P.c.built_at.type), func.count())
+                  .where(K.c.delivery_date == delivery_date).group_by(K.c.pickup_point_id))
+    if not first:  # (the same reason as above for leaving the anti-join out of the first build)
+        new_points = new_points.where(~exists().where(P.c.delivery_date == delivery_date,
+                                                      P.c.pickup_point_id == K.c.pickup_point_id))
+    session.execute(insert(P).from_select(["delivery_date", "pickup_point_id", "version", "built_at", "order_count"],
+                                          new_points))
+    session.execute(update(W).where(W.c.delivery_date == delivery_date).values(
+        version=W.c.version + 1, built_at=now,
+        order_count=select(func.count()).select_from(K).where(K.c.delivery_date == delivery_date).scalar_subquery(),
+        point_count=select(func.count()).select_from(P).where(P.c.delivery_date == delivery_date).scalar_subquery()))
+
+    changed_count = session.execute(select(func.count()).select_from(P)
+                                    .where(P.c.delivery_date == delivery_date, P.c.built_at == now)).scalar()
+    return summary(session, delivery_date=delivery_date, orders_shipped=shipped, points_changed=changed_count)
+
+
+def claim_ready(session: Session, *, delivery_date: date) -> list[tuple[int, int, int]]:
+    """The (leader user id, pickup point id, version) of every point manifest whose leader has
+    not been told about its current version, claimed in one conditional UPDATE so that each
+    version is announced once even if the notification job runs twice or twice at once."""
+    claimed = session.execute(update(P).where(P.c.delivery_date == delivery_date, P.c.notified_version < P.c.version)
+                              .values(notified_version=P.c.version)
+                              .returning(P.c.pickup_point_id, P.c.version)).all()
+    versions = dict(claimed)
+    if not versions:
+        return []
+    LD = Leader.__table__
+    # The date's points and their leaders (joined, not an IN list: thousands of ids would pass
+    # SQLite's limit on bound parameters), kept to those just claimed.
+    points = P.join(PP, PP.c.id == P.c.pickup_point_id).join(LD, LD.c.id == PP.c.leader_id)
+    leaders = session.execute(select(PP.c.id, LD.c.user_id).select_from(points)
+                              .where(P.c.delivery_date == delivery_date)).all()
+    return sorted((user_id, point_id, versions[point_id]) for point_id, user_id in leaders if point_id in versions)
+
+
+def notify_leaders(session: Session, *, delivery_date: date) -> int:
+    """Tell each leader whose point manifest has a version they were not told about."""
+    ready = claim_ready(session, delivery_date=delivery_date)
+    for user_id, point_id, version in ready:
+        notify_service.notify(session, user_id=user_id, event=MANIFEST_READY,
+                              data={"delivery_date": delivery_date, "pickup_point_id": point_id, "version": version})
+    return len(ready)
+
+
+def summary(session: Session, *, delivery_date: date, orders_shipped: int = 0, points_changed: int = 0) -> BuildSummary:
+    w = session.execute(select(W).where(W.c.delivery_date == delivery_date)).one_or_none()
+    if w is None or w.version == 0:
+        raise ManifestNotBuilt(f"The manifests for {delivery_date} have not been built yet.")
+    return BuildSummary(delivery_date=delivery_date, version=w.version, built_at=w.built_at, points=w.point_count,
+                        points_changed=points_changed, orders=w.order_count, orders_shipped=orders_shipped)
+
+
+# ---- reading them back ------------------------------------------------------------------------
+
+@dataclass
+class PointHeader:
+    delivery_date: date
+    pickup_point_id: int
+    pickup_point_name: str
+    version: int
+    built_at: datetime
+
+
+def point_header(session: Session, *, delivery_date: date, pickup_point_id: int) -> PointHeader:
+    """404 manifest_not_built until the date's build ran. After it, a point that had no orders
+    gets an empty manifest at version 0 rather than a "not built" that would be untrue."""
+    w = summary(session, delivery_date=delivery_date)
+    row = session.execute(select(P.c.version, P.c.built_at, PP.c.name)
+                          .select_from(PP.join(P, and_(P.c.pickup_point_id == PP.c.id,
+                                                       P.c.delivery_date == delivery_date), isouter=True))
+                          .where(PP.c.id == pickup_point_id)).one_or_none()
+    if row is None:
+        raise ManifestNotBuilt(f"No manifest for pickup point {pickup_point_id} on {delivery_date}.")
+    version, built_at, name = row
+    return PointHeader(delivery_date=delivery_date, pickup_point_id=pickup_point_id, pickup_point_name=name,
+                       version=version or 0, built_at=built_at or w.built_at)
+
+
+def receiving_lines(session: Session, *, delivery_date: date, pickup_point_id: int) -> list[tuple[int, str, int]]:
+    return [tuple(r) for r in session.execute(
+        select(L.c.sku_id, L.c.name, L.c.qty).where(L.c.delivery_date == delivery_date,
+                                                    L.c.pickup_point_id == pickup_point_id).order_by(L.c.sku_id))]
+
+
+@dataclass
+class PickupEntry:
+    order_id: int
+    buyer: str
+    phone: str | None
+    items: list[tuple[int, str, int]]
+
+
+def pickup_entries(session: Session, *, delivery_date: date, pickup_point_id: int) -> list[PickupEntry]:
+    """The pickup list in hand-out order. Leaders never see pickup codes (the buyer shows one to
+    prove it is them), so the list is sorted the way buyers are asked at the counter in
+    community group-buying: by the phone's last four digits (手机尾号), then nickname; buyers
+    with no phone come last, by nickname."""
+    rows = session.execute(
+        select(K.c.order_id, K.c.buyer, K.c.phone, I.c.sku_id,
+               I.c.product_name.concat(" ").concat(I.c.sku_name), I.c.qty)
+        .select_from(K.join(I, I.c.order_id == K.c.order_id))
+        .where(K.c.delivery_date == delivery_date, K.c.pickup_point_id == pickup_point_id)
+        .order_by(K.c.phone_tail.is_(None), K.c.phone_tail, K.c.buyer, K.c.order_id, I.c.sku_id))
+    out: list[PickupEntry] = []
+    for order_id, buyer, phone, sku_id, name, qty in rows:
+        if not out or out[-1].order_id != order_id:
+            out.append(PickupEntry(order_id=order_id, buyer=buyer, phone=phone, items=[]))
+        out[-1].items.append((sku_id, name, qty))
+    return out
+
+
+def picking_rows(session: Session, *, delivery_date: date) -> Iterator[tuple[int, str, int, str, int]]:
+    """(sku_id, name, pickup_point_id, point name, qty) by SKU then point, streamed."""
+    result = session.execute(
+        select(L.c.sku_id, L.c.name, L.c.pickup_point_id, PP.c.name, L.c.qty)
+        .select_from(L.join(PP, PP.c.id == L.c.pickup_point_id))
+        .where(L.c.delivery_date == delivery_date).order_by(L.c.sku_id, L.c.pickup_point_id)
+        .execution_options(yield_per=5000))
+    for row in result:
+        yield tuple(row)
