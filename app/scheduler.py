@@ -40,6 +40,7 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     s = app.extensions["linli.settings"]
     from app.commission.jobs import settle_commissions_job
     from app.idempotency import purge_idempotency_keys_job
+    from app.manifest.jobs import build_nightly_manifests_job
     from app.order.jobs import expire_overdue_orders_job
     from app.payment.jobs import redrive_refunds_job
 
@@ -48,6 +49,7 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(settle_commissions_job, queue_name=s.queue_name, interval=s.commission_settle_interval_s)
     cron.register(purge_idempotency_keys_job, queue_name=s.queue_name, interval=3600)
     cron.register(redrive_refunds_job, queue_name=s.queue_name, interval=300)
+    register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
     return cron, app
 
 

@@ -181,7 +181,9 @@ def notify_leaders(session: Session, *, delivery_date: date) -> int:
     ready = claim_ready(session, delivery_date=delivery_date)
     for user_id, point_id, version in ready:
         notify_service.notify(session, user_id=user_id, event=MANIFEST_READY,
-                              data={"delivery_date": delivery_date, "pickup_point_id": point_id, "version": version})
+                              data={"delivery_date": delivery_date, "pickup_point_id": point_id, "version": version},
+                              title="提货清单已生成" if version == 1 else f"提货清单已更新（第 {version} 版）",
+                              body=f"{delivery_date} 的收货清单和提货清单可以查看和打印了。")
     return len(ready)
 
 

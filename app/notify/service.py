@@ -18,9 +18,12 @@ def user_channel(user_id: int) -> str:
     return f"linli:user:{user_id}"
 
 
-def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any]) -> Notification:
+def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any], title: str = "",
+           body: str = "") -> Notification:
+    """Store a notification (kind `event`, a title and body a person reads, `data` for the client)
+    and push it to the user's open sockets once the transaction commits."""
     data = json.loads(json.dumps(data, ensure_ascii=False, default=str))  # dates etc. as JSON strings
-    note = Notification(user_id=user_id, event=event, data=data)
+    note = Notification(user_id=user_id, event=event, data=data, title=title[:100], body=body[:500])
     session.add(note)
     session.flush()
     message = json.dumps({"event": event, "data": data}, ensure_ascii=False)

@@ -19,7 +19,19 @@ def test_the_scheduler_registers_the_periodic_jobs(make_settings):
     cron, _ = build_scheduler(make_settings())
     names = sorted(j.func_name for j in cron.get_jobs())
     assert names == ["app.commission.jobs.settle_commissions_job", "app.idempotency.purge_idempotency_keys_job",
-                     "app.order.jobs.expire_overdue_orders_job", "app.payment.jobs.redrive_refunds_job"]
+                     "app.manifest.jobs.build_nightly_manifests_job", "app.order.jobs.expire_overdue_orders_job",
+                     "app.payment.jobs.redrive_refunds_job"]
+
+
+def test_the_nightly_manifest_build_fires_at_linli_manifest_at_in_the_business_zone(make_settings):
+    from datetime import time as dtime, timezone
+    from zoneinfo import ZoneInfo
+
+    cron, _ = build_scheduler(make_settings(manifest_at=dtime(23, 30), timezone="Asia/Shanghai"))
+    [job] = [j for j in cron.get_jobs() if j.func_name.endswith("build_nightly_manifests_job")]
+    fire = job.next_enqueue_time.astimezone(timezone.utc)
+    assert (fire.hour, fire.minute) == (15, 30)
+    assert fire.astimezone(ZoneInfo("Asia/Shanghai")).time() == dtime(23, 30)
 
 
 @pytest.fixture
