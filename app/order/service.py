@@ -175,6 +175,10 @@ def items_of(session: Session, order_ids: list[int]) -> dict[int, list[OrderItem
     return out
 
 
+def find_order(session: Session, *, order_id: int) -> Order | None:
+    return session.get(Order, order_id)
+
+
 def get_order(session: Session, order_id: int) -> Order:
     order = session.get(Order, order_id)
     if order is None:

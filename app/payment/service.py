@@ -104,7 +104,7 @@ def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent
     if existing is not None:
         return existing
     order_id = order_id_from_trade_no(event.out_trade_no)
-    order = session.get(Order, order_id) if order_id is not None else None
+    order = order_service.find_order(session, order_id=order_id) if order_id is not None else None
     if order is None:
         raise UnknownTrade(f"No order for out_trade_no {event.out_trade_no}.")
     payment = Payment(order_id=order.id, provider=provider_name, transaction_id=event.transaction_id,
