@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import ts_field
@@ -62,6 +62,7 @@ class Order(SQLModel, table=True):
 
 class OrderItem(SQLModel, table=True):
     __tablename__ = "order_items"
+    __table_args__ = (CheckConstraint("refunded_qty >= 0 AND refunded_qty <= qty", name="refunded_within_qty"),)
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
@@ -71,3 +72,6 @@ class OrderItem(SQLModel, table=True):
     qty: int = Field(sa_type=BigInteger)
     unit_price: int = Field(sa_type=BigInteger)
     amount: int = Field(sa_type=BigInteger)
+    # Units given back because they never reached the pickup point (a shortage report); raised
+    # only by a conditional UPDATE that keeps it <= qty, so an order never loses more than it had.
+    refunded_qty: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
