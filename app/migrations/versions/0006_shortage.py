@@ -1,4 +1,5 @@
-"""shortages: the missing units a leader reports per (date, point, SKU), and the units refunded per order item
+"""shortages: the missing units a leader reports per (date, point, SKU), and the units refunded per order item;
+orders' unpaid-expiry and source_ref indexes become partial (the shipping UPDATE writes two indexes fewer)
 
 Revision ID: 0006_shortage
 Revises: 0005_notify
@@ -31,9 +32,20 @@ def upgrade() -> None:
     with op.batch_alter_table('order_items') as batch:
         batch.add_column(sa.Column('refunded_qty', sa.BigInteger(), nullable=False, server_default='0'))
         batch.create_check_constraint('refunded_within_qty', 'refunded_qty >= 0 AND refunded_qty <= qty')
+    op.drop_index('ix_orders_status_pay_before', table_name='orders')
+    op.create_index('ix_orders_unpaid_pay_before', 'orders', ['pay_before'],
+                    sqlite_where=sa.text("status = 'pending_payment'"),
+                    postgresql_where=sa.text("status = 'pending_payment'"))
+    op.drop_index('ix_orders_source_ref', table_name='orders')
+    op.create_index('ix_orders_source_ref', 'orders', ['source_ref'], sqlite_where=sa.text("source_ref IS NOT NULL"),
+                    postgresql_where=sa.text("source_ref IS NOT NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_orders_source_ref', table_name='orders')
+    op.create_index('ix_orders_source_ref', 'orders', ['source_ref'])
+    op.drop_index('ix_orders_unpaid_pay_before', table_name='orders')
+    op.create_index('ix_orders_status_pay_before', 'orders', ['status', 'pay_before'])
     with op.batch_alter_table('order_items') as batch:
         batch.drop_constraint('refunded_within_qty', type_='check')
         batch.drop_column('refunded_qty')
