@@ -74,7 +74,7 @@ def generate(lines: int, points: int, skus: int, buyers: int, seed: int, first_o
             price = 500 + sku % 50 * 100
             items.append({"id": iid, "order_id": oid, "sku_id": sku, "product_name": f"商品{(sku - 1) // 4 + 1}号",
                           "sku_name": f"规格{(sku - 1) % 4 + 1}", "qty": qty, "unit_price": price,
-                          "amount": price * qty})
+                          "amount": price * qty, "refunded_qty": 0})
             iid += 1
             total += price * qty
         codes[point] += 1

@@ -130,6 +130,8 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "PATCH /api/v1/admin/skus/{sku_id}": lambda: {"stock_delta": 1},
         "PATCH /api/v1/leader/pickup-point": lambda: {"opening_hours": "07:00-21:00"},
         "POST /api/v1/leader/pickups": lambda: {"pickup_code": "000000"},
+        "POST /api/v1/leader/deliveries/{delivery_date}/shortages": lambda: {
+            "lines": [{"sku_id": ids["sku_id"], "missing_qty": 1}]},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},

@@ -1,5 +1,6 @@
-"""Commission ledger: an entry (rate × order total) per picked-up order, settled after the
-freeze period, reversed when the order is refunded."""
+"""Commission ledger: an entry (rate × what the order kept: its total less the units refunded for a
+shortage) per picked-up order, settled after the freeze period, reversed when the order is
+refunded."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -41,6 +42,19 @@ def accrue(session: Session, *, settings: Settings, order_id: int, leader_id: in
     except IntegrityError:
         return None
     return entry
+
+
+def rebase(session: Session, *, order_id: int, base: int) -> bool:
+    """Shrink the order's entry to rate × base when part of the order was refunded after it was
+    accrued (settled or not, like reverse: a settled one gives the difference back from the next
+    payout). Only ever down: a late rebase never raises an entry again."""
+    entry = session.exec(select(Commission).where(Commission.order_id == order_id,
+                                                  Commission.status != "reversed")).first()
+    if entry is None:
+        return False
+    amount = amount_for(max(base, 0), entry.rate_bp)
+    return bool(session.exec(update(Commission).where(Commission.id == entry.id, Commission.amount > amount)
+                             .values(amount=amount)).rowcount)
 
 
 def reverse(session: Session, *, order_id: int) -> bool:

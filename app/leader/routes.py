@@ -8,12 +8,12 @@ from app.auth.security import BEARER, authenticated, current
 from app.commission import service as commission_service
 from app.db import reading, transaction
 from app.http import respond, settings
-from app.leader import service
+from app.leader import service, shortages
 from app.leader.schemas import (ApplicationCreate, ApplicationCreated, ApplicationList, ApplicationPath,
                                 ApplicationPublic, ApplicationQuery, Approved, CommissionEntry, CommissionList,
                                 CommissionQuery, CommissionTotals, DeliveryPath, LeaderOrdersQuery, LeaderPath,
-                                LeaderPublic, LeaderUpdate, PickupBody, Received, RejectBody, Rejected, Summary,
-                                SummaryLine, SummaryQuery)
+                                LeaderPublic, LeaderUpdate, PickupBody, Received, RejectBody, Rejected, ShortageBody,
+                                ShortageRefundOut, ShortageResult, ShortageUnits, Summary, SummaryLine, SummaryQuery)
 from app.notify import service as notify_service
 from app.order import service as order_service
 from app.order import views as order_views
@@ -141,6 +141,54 @@ def receive(path: DeliveryPath):
                                   data={"id": o.id, "status": o.status, "pickup_point_id": o.pickup_point_id,
                                         "delivery_date": o.delivery_date})
         return respond(Received(arrived=len(orders)))
+
+
+SHORTAGE_DESCRIPTION = """\
+The leader reports units missing from the delivery for a date at their own point. Per SKU,
+`missing_qty` is the TOTAL missing for that SKU at this point and date so far, not an increment:
+the recorded total only grows, and a report refunds exactly what it adds to it. Reporting the same
+figure twice refunds nothing more; a higher figure later refunds only the difference; a lower one
+changes nothing (refunds are never taken back); two reports at once never refund the same units.
+
+The units are refunded across the date's shipped and arrived orders at the point that hold the
+SKU, latest paid first (paid_at, then id, descending): each order is refunded unit_price × units
+as one partial refund through the payment provider, and never loses more units than it had; an
+order left with no unit becomes `refunded`. The leader's commission is earned on what the order
+kept. Each affected buyer is notified (`order.shortage`).
+
+409 `shortage_exceeds_delivery` (and nothing is refunded or recorded) when a total passes the
+units shipped to the point for the date, or when the units to refund are no longer at the point
+(handed out already); its `lines` say which SKUs and by how much.
+"""
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+@bp.post("/leader/deliveries/<delivery_date>/shortages", operation_id="report_shortage",
+         responses={200: ShortageResult}, security=BEARER,
+         summary="Report units missing from a delivery to my point: they are refunded, latest-paid orders first",
+         description=SHORTAGE_DESCRIPTION)
+@authenticated("leader")
+def report_shortage(path: DeliveryPath, body: ShortageBody):
+    with transaction() as s:
+        refunds = shortages.report_shortage(s, pickup_point_id=current().leader_point_id,
+                                            delivery_date=path.delivery_date,
+                                            missing={x.sku_id: x.missing_qty for x in body.lines})
+        for r in refunds:
+            what = "，".join(f"{u.name} × {u.qty}" for u in r.units)
+            notify_service.notify(
+                s, user_id=r.order.buyer_id, event="order.shortage",
+                data={"id": r.order.id, "status": r.order.status, "delivery_date": r.order.delivery_date,
+                      "amount": r.amount, "items": [{"sku_id": u.sku_id, "qty": u.qty} for u in r.units]},
+                title="商品缺货退款",
+                body=f"很抱歉，您 {r.order.delivery_date} 的订单 #{r.order.id} 中有商品未送达自提点：{what}。"
+                     f"已为您退款 {_yuan(r.amount)}，将按原支付方式退回。")
+        return respond(ShortageResult(refunds=[
+            ShortageRefundOut(order_id=r.order.id, amount=r.amount,
+                              items=[ShortageUnits(sku_id=u.sku_id, name=u.name, qty=u.qty) for u in r.units])
+            for r in refunds]))
 
 
 @bp.post("/leader/pickups", operation_id="verify_pickup", responses={200: OrderPublic}, security=BEARER,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from app.http import Id, IsoDate, JsonBody, Name, QueryModel, Text
 from app.pagination import PageQuery
@@ -166,3 +166,39 @@ class CommissionList(BaseModel):
     items: list[CommissionEntry]
     totals: CommissionTotals
     next_cursor: str | None
+
+
+class ShortageLine(BaseModel):
+    sku_id: Id
+    missing_qty: int = Field(ge=0, le=1_000_000, description=(
+        "The TOTAL units of this SKU missing from the delivery so far (not an increment): a report "
+        "refunds only what it adds to the total already recorded"))
+
+
+class ShortageBody(JsonBody):
+    lines: list[ShortageLine] = Field(min_length=1, max_length=200)
+
+    @field_validator("lines")
+    @classmethod
+    def _one_line_per_sku(cls, lines: list[ShortageLine]) -> list[ShortageLine]:
+        skus = [x.sku_id for x in lines]
+        if len(skus) != len(set(skus)):
+            raise ValueError("each sku_id at most once (missing_qty is the SKU's total)")
+        return lines
+
+
+class ShortageUnits(BaseModel):
+    sku_id: int
+    name: str
+    qty: int = Field(description="Units of this SKU refunded on this order by this report")
+
+
+class ShortageRefundOut(BaseModel):
+    order_id: int
+    amount: int = Field(description="Fen refunded on this order by this report (unit_price × units)")
+    items: list[ShortageUnits]
+
+
+class ShortageResult(BaseModel):
+    refunds: list[ShortageRefundOut] = Field(description="Orders refunded by this report, latest paid first; "
+                                                         "empty when it adds nothing to what was recorded")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.db import ts_field
@@ -31,7 +31,14 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("pickup_point_id", "delivery_date", "pickup_code", name="uq_orders_point_date_code"),
         Index("ix_orders_point_date_status", "pickup_point_id", "delivery_date", "status"),
-        Index("ix_orders_status_pay_before", "status", "pay_before"),
+        # Partial, so that an order leaves these indexes as it is paid (or never enters the second):
+        # the nightly shipping UPDATE of every paid order then writes two indexes fewer (each
+        # non-HOT update inserts into every index whose predicate the new row matches).
+        # The expiry sweep looks for unpaid orders only; other domains look orders up by their ref.
+        Index("ix_orders_unpaid_pay_before", "pay_before", sqlite_where=text("status = 'pending_payment'"),
+              postgresql_where=text("status = 'pending_payment'")),
+        Index("ix_orders_source_ref", "source_ref", sqlite_where=text("source_ref IS NOT NULL"),
+              postgresql_where=text("source_ref IS NOT NULL")),
         CheckConstraint("total >= 0", name="total_non_negative"),
     )
 
@@ -43,7 +50,7 @@ class Order(SQLModel, table=True):
     # Where the order came from (plain checkout, a flash sale, a group, a bargain) and the id
     # of that thing in its own domain, so later domains attach without changing this table.
     source: str = Field(default=OrderSource.plain.value, max_length=16)
-    source_ref: str | None = Field(default=None, max_length=64, index=True)
+    source_ref: str | None = Field(default=None, max_length=64)
     total: int = Field(sa_type=BigInteger)  # fen (64-bit, as every money column)
     # None until known: a group-buy order takes its date when its group succeeds.
     delivery_date: date | None = None
@@ -62,6 +69,7 @@ class Order(SQLModel, table=True):
 
 class OrderItem(SQLModel, table=True):
     __tablename__ = "order_items"
+    __table_args__ = (CheckConstraint("refunded_qty >= 0 AND refunded_qty <= qty", name="refunded_within_qty"),)
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
@@ -71,3 +79,6 @@ class OrderItem(SQLModel, table=True):
     qty: int = Field(sa_type=BigInteger)
     unit_price: int = Field(sa_type=BigInteger)
     amount: int = Field(sa_type=BigInteger)
+    # Units given back because they never reached the pickup point (a shortage report); raised
+    # only by a conditional UPDATE that keeps it <= qty, so an order never loses more than it had.
+    refunded_qty: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))

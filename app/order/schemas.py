@@ -32,6 +32,8 @@ class ItemOut(BaseModel):
     qty: int
     unit_price: int
     amount: int
+    refunded_qty: int = Field(default=0, description="Units given back because they were missing from the "
+                                                     "delivery (each refunded at unit_price)")
 
 
 class OrderPublic(BaseModel):

@@ -401,14 +401,20 @@ LIVE = (S.paid.value, S.shipped.value, S.arrived.value, S.picked_up.value)
 
 
 def leader_summary(session: Session, *, pickup_point_id: int, delivery_date: date):
-    """Order count, per-SKU quantities and order totals for one point and date, aggregated in SQL."""
+    """Order count, per-SKU quantities and order totals for one point and date, aggregated in SQL.
+    Units given back for a shortage are not counted (neither goods to hand out nor earnings)."""
     live = (Order.pickup_point_id == pickup_point_id, Order.delivery_date == delivery_date, Order.status.in_(LIVE))
     count, total = session.exec(select(func.count(Order.id), func.coalesce(func.sum(Order.total), 0))
                                 .where(*live)).one()
+    refunded = session.exec(select(func.coalesce(func.sum(OrderItem.refunded_qty * OrderItem.unit_price), 0))
+                            .join(Order, Order.id == OrderItem.order_id).where(*live)).one()
+    total = int(total) - int(refunded)
     lines = session.exec(
-        select(OrderItem.sku_id, OrderItem.product_name, OrderItem.sku_name, func.sum(OrderItem.qty))
+        select(OrderItem.sku_id, OrderItem.product_name, OrderItem.sku_name,
+               func.sum(OrderItem.qty - OrderItem.refunded_qty))
         .join(Order, Order.id == OrderItem.order_id).where(*live)
-        .group_by(OrderItem.sku_id, OrderItem.product_name, OrderItem.sku_name).order_by(OrderItem.sku_id)
+        .group_by(OrderItem.sku_id, OrderItem.product_name, OrderItem.sku_name)
+        .having(func.sum(OrderItem.qty - OrderItem.refunded_qty) > 0).order_by(OrderItem.sku_id)
     ).all()
     return int(count), int(total), lines
 
@@ -421,6 +427,96 @@ def receive_delivery(session: Session, *, pickup_point_id: int, delivery_date: d
     now = utcnow()
     arrived = [i for i in ids if _transition(session, i, (S.shipped,), S.arrived, arrived_at=now)]
     return [get_order(session, i) for i in arrived]
+
+
+# ---- shortages: units that never reached the point -----------------------------------------
+
+# Orders whose goods are at (or on their way to) the point and not yet handed over: the only
+# ones a shortage can take units from.
+AT_POINT = (S.shipped, S.arrived)
+
+
+@dataclass
+class UnitTake:
+    """Units of one order item to give back."""
+    item_id: int
+    sku_id: int
+    qty: int
+    unit_price: int
+    name: str = ""
+
+
+def lock_orders_at_point(session: Session, *, pickup_point_id: int, delivery_date: date) -> list[Order]:
+    """The date's shipped and arrived orders at the point, latest-paid first, locked (PostgreSQL:
+    FOR UPDATE, taken in that one order by every caller, so two reports queue instead of
+    deadlocking; a pickup racing a report waits for it; SQLite serialises writers anyway)."""
+    return list(session.exec(
+        select(Order).where(Order.pickup_point_id == pickup_point_id, Order.delivery_date == delivery_date,
+                            Order.status.in_([s.value for s in AT_POINT]))
+        .order_by(Order.paid_at.desc(), Order.id.desc()).with_for_update()))
+
+
+def shipped_units(session: Session, *, pickup_point_id: int, delivery_date: date, sku_ids: list[int]) -> dict[int, int]:
+    """Units of each SKU that were shipped to the point for the date (whatever became of them)."""
+    rows = session.exec(select(OrderItem.sku_id, func.sum(OrderItem.qty)).join(Order, Order.id == OrderItem.order_id)
+                        .where(Order.pickup_point_id == pickup_point_id, Order.delivery_date == delivery_date,
+                               Order.shipped_at.is_not(None), OrderItem.sku_id.in_(sku_ids))
+                        .group_by(OrderItem.sku_id)).all()
+    return {sku_id: int(q) for sku_id, q in rows}
+
+
+def plan_unit_refunds(session: Session, *, orders: list[Order], units_by_sku: dict[int, int]
+                      ) -> tuple[dict[int, list[UnitTake]], dict[int, int]]:
+    """Spread the units to give back of each SKU over the orders given (in their order: latest
+    paid first), never more than an item still has. Returns the takes per order id (in the
+    orders' order) and, per SKU, the units that found no order left to come from."""
+    items = items_of(session, [o.id for o in orders])
+    plan: dict[int, list[UnitTake]] = {}
+    left = {sku: n for sku, n in units_by_sku.items() if n > 0}
+    for order in orders:
+        for item in items[order.id]:
+            want = left.get(item.sku_id, 0)
+            n = min(want, item.qty - item.refunded_qty)
+            if n > 0:
+                plan.setdefault(order.id, []).append(UnitTake(item.id, item.sku_id, n, item.unit_price,
+                                                              f"{item.product_name} {item.sku_name}".strip()))
+                left[item.sku_id] = want - n
+    return plan, {sku: n for sku, n in left.items() if n > 0}
+
+
+class UnitsAlreadyRefunded(Conflict):
+    code = "units_already_refunded"
+
+
+def refund_units(session: Session, *, order_id: int, takes: list[UnitTake]) -> tuple[int, bool]:
+    """Count the units given back on their items (each a conditional UPDATE that keeps
+    refunded_qty <= qty), and answer what they cost and whether the order has nothing left.
+    An order with nothing left becomes refunded (its hooks give back what is left of its payment
+    and reverse its commission), so the caller refunds the amount first."""
+    amount = 0
+    for t in takes:
+        n = session.exec(update(OrderItem).where(OrderItem.id == t.item_id, OrderItem.order_id == order_id,
+                                                 OrderItem.refunded_qty + t.qty <= OrderItem.qty)
+                         .values(refunded_qty=OrderItem.refunded_qty + t.qty)
+                         .execution_options(synchronize_session=False)).rowcount
+        if not n:
+            raise UnitsAlreadyRefunded(f"Order {order_id} has fewer than {t.qty} units of SKU {t.sku_id} left.",
+                                       order_id=order_id, sku_id=t.sku_id)
+        amount += t.qty * t.unit_price
+    kept = session.exec(select(func.count(OrderItem.id)).where(OrderItem.order_id == order_id,
+                                                               OrderItem.refunded_qty < OrderItem.qty)).one()
+    return amount, kept == 0
+
+
+def refunded_goods_value(session: Session, *, order_id: int) -> int:
+    """What the units given back of an order cost (fen)."""
+    return int(session.exec(select(func.coalesce(func.sum(OrderItem.refunded_qty * OrderItem.unit_price), 0))
+                            .where(OrderItem.order_id == order_id)).one())
+
+
+def commission_base(session: Session, order: Order) -> int:
+    """What a leader earns commission on: the order's total less the units given back."""
+    return order.total - refunded_goods_value(session, order_id=order.id)
 
 
 def verify_pickup(session: Session, *, settings: Settings, pickup_point_id: int, pickup_code: str,
@@ -439,5 +535,5 @@ def verify_pickup(session: Session, *, settings: Settings, pickup_point_id: int,
                            status_now=order.status, order_id=order.id)
     session.refresh(order)
     commission_service.accrue(session, settings=settings, order_id=order.id, leader_id=order.leader_id,
-                              total=order.total, picked_up_at=order.picked_up_at)
+                              total=commission_base(session, order), picked_up_at=order.picked_up_at)
     return order

@@ -10,7 +10,8 @@ from app.order.schemas import BuyerBrief, ItemOut, LeaderOrder, OrderPublic
 
 def item_out(i: OrderItem) -> ItemOut:
     return ItemOut(sku_id=i.sku_id, name=f"{i.product_name} {i.sku_name}".strip(), product_name=i.product_name,
-                   sku_name=i.sku_name, qty=i.qty, unit_price=i.unit_price, amount=i.amount)
+                   sku_name=i.sku_name, qty=i.qty, unit_price=i.unit_price, amount=i.amount,
+                   refunded_qty=i.refunded_qty)
 
 
 def order_public(o: Order, items: list[OrderItem]) -> OrderPublic:

@@ -37,7 +37,8 @@ def leader_console() -> Response:
 
     demo_openid, demo_name = DEMO_LEADERS[0][:2]  # what `linli seed-demo` loads: the placeholder names it
     html = render_template("leader.html", asset=asset, timezone=s.timezone, dev_login=bool(s.dev_login),
-                           api_base="/api/v1", demo_openid=demo_openid, demo_name=demo_name)
+                           api_base="/api/v1", demo_openid=demo_openid, demo_name=demo_name,
+                           has_chat="chat.js" in versions)
     resp = Response(html, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Security-Policy"] = _CSP

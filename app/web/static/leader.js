@@ -26,6 +26,8 @@
   const COUNTED_FALLBACK = ["paid", "shipped", "arrived", "picked_up"];
   const PROBLEM_TEXT = {
     unknown_code: "提货码不存在：本自提点没有使用该提货码的订单。",
+    manifest_not_built: "这一天的提货单还没有生成。",
+    shortage_exceeds_delivery: "缺货数量超过了发到本自提点的数量（或这些商品已被提走）。",
     invalid_state: "该订单当前不能提货。",
     validation_error: "输入不正确。",
     unauthorized: "登录已失效，请重新登录。",
@@ -39,7 +41,8 @@
   };
 
   const $ = (sel) => document.querySelector(sel);
-  const state = { user: null, orders: [], summary: null, commissionCursor: null, loadSeq: 0 };
+  const state = { user: null, orders: [], summary: null, manifest: null, commissionCursor: null, loadSeq: 0,
+                  chatMounted: false, scan: null, missing: {} };
   let memoryToken = null; // used when sessionStorage is unavailable
 
   // ---- small helpers -------------------------------------------------------------------------
@@ -251,7 +254,11 @@
   }
 
   function logout() {
+    stopScan();
     setToken(null);
+    state.manifest = null;
+    state.missing = {};
+    state.chatMounted = false;
     state.orders = [];
     state.summary = null;
     showLogin();
@@ -318,6 +325,7 @@
     renderSummary();
     renderOrders();
     renderPrintSheet();
+    if (currentTab() === "manifest") loadManifest();
   }
 
   // The day's orders the summary counts: the list's default view, its count and the printed list.
@@ -411,6 +419,145 @@
     }
   }
 
+  // ---- the manifest: receiving list (with shortages), pickup list, CSV and PDF --------------
+
+  async function loadManifest() {
+    if (!state.user) return;
+    const day = selectedDate();
+    const r = await api("GET", `/leader/manifests/${encodeURIComponent(day)}`);
+    if (day !== selectedDate()) return; // the date changed while this was loading
+    state.manifest = r.ok ? r.data : null;
+    const notBuilt = !r.ok && r.problem.code === "manifest_not_built";
+    if (r.ok || notBuilt) clearProblem($("#manifest-error"));
+    else showProblem($("#manifest-error"), r.problem, "提货单加载失败");
+    $("#manifest-empty").hidden = !notBuilt;
+    renderManifest();
+  }
+
+  function renderManifest() {
+    const m = state.manifest;
+    $("#receiving-card").hidden = !m;
+    $("#pickups-card").hidden = !m;
+    $("#manifest-csv").disabled = !m;
+    $("#manifest-pdf").disabled = !m;
+    $("#manifest-meta").textContent = m
+      ? `${m.delivery_date}　${(m.pickup_point && m.pickup_point.name) || ""}　第 ${m.version} 版　生成于 ${dateTime(m.built_at)}`
+      : "";
+    if (!m) return;
+    const receiving = Array.isArray(m.receiving) ? m.receiving : [];
+    $("#receiving-table tbody").replaceChildren(...receiving.map((l) => el("tr", { dataset: { skuId: l.sku_id } },
+      el("td", {}, l.name || `SKU ${l.sku_id}`),
+      el("td", { class: "num" }, String(l.qty)),
+      el("td", { class: "num" }, el("input", {
+        type: "number", class: "missing", min: "0", max: String(l.qty), step: "1", inputmode: "numeric",
+        "aria-label": `${l.name || l.sku_id} 缺货数量`, placeholder: "0", dataset: { skuId: l.sku_id, qty: l.qty },
+        // what this page already reported for the day stays in its box (a total, not an increment)
+        value: state.missing[`${m.delivery_date}:${l.sku_id}`],
+      })))));
+    const pickups = Array.isArray(m.pickups) ? m.pickups : [];
+    $("#pickups-count").textContent = `（${pickups.length} 单）`;
+    $("#pickups-table tbody").replaceChildren(...pickups.map((p) => el("tr", { dataset: { orderId: p.order_id } },
+      el("td", {}, `#${p.order_id}`),
+      el("td", {}, (p.buyer && p.buyer.nickname) || "–",
+         p.buyer && p.buyer.phone ? el("div", { class: "note" }, p.buyer.phone) : null),
+      el("td", { class: "items" }, itemsText(p.items)))));
+  }
+
+  // Goods arrived, with what was missing: shipped orders become arrived, then the missing units
+  // (totals per SKU) are reported and refunded. Asked first: both tell buyers and move money.
+  async function confirmArrival() {
+    const day = selectedDate();
+    const box = $("#shortage-result");
+    clearProblem($("#arrival-error"));
+    box.replaceChildren();
+    const lines = [];
+    for (const input of document.querySelectorAll("#receiving-table input.missing")) {
+      const raw = input.value.trim();
+      if (raw === "") continue;
+      const n = Number(raw);
+      const max = Number(input.dataset.qty);
+      if (!Number.isInteger(n) || n < 0 || n > max) {
+        showProblem($("#arrival-error"), { code: "validation_error", detail: `缺货数量应为 0 到 ${max} 的整数。` });
+        input.focus();
+        return;
+      }
+      if (n > 0) lines.push({ sku_id: Number(input.dataset.skuId), missing_qty: n, name: input.getAttribute("aria-label") });
+    }
+    const names = lines.map((l) => `${l.name.replace(/ 缺货数量$/, "")} 缺 ${l.missing_qty}`).join("；");
+    const question = `确认 ${day} 的货已到达自提点？\n已发货的订单将变为「已到货」，并通知买家来取货。` +
+      (lines.length ? `\n缺货：${names}。\n缺少的商品将按最晚付款的订单优先退款给买家。` : "\n没有填写缺货。");
+    if (!window.confirm(question)) return;
+    const btn = $("#confirm-arrival");
+    btn.disabled = true;
+    try {
+      const got = await api("POST", `/leader/deliveries/${encodeURIComponent(day)}/receive`);
+      if (!got.ok) {
+        showProblem($("#arrival-error"), got.problem, "确认到货失败");
+        return;
+      }
+      const arrived = (got.data && got.data.arrived) || 0;
+      const parts = [el("h3", {}, arrived ? `✓ 已确认到货：${arrived} 个订单变为「已到货」` : "✓ 已确认到货")];
+      if (lines.length) {
+        const r = await api("POST", `/leader/deliveries/${encodeURIComponent(day)}/shortages`,
+          { lines: lines.map(({ sku_id, missing_qty }) => ({ sku_id, missing_qty })) });
+        if (!r.ok) {
+          showProblem($("#arrival-error"), r.problem, "缺货上报失败");
+        } else {
+          for (const l of lines) state.missing[`${day}:${l.sku_id}`] = String(l.missing_qty);
+          const refunds = (r.data && r.data.refunds) || [];
+          const sum = refunds.reduce((a, x) => a + (x.amount || 0), 0);
+          parts.push(refunds.length
+            ? el("p", {}, `缺货已上报：${refunds.length} 个订单共退款 ${yuan(sum)}，已通知买家。`)
+            : el("p", {}, "这些缺货之前已经上报并退款，没有新增退款。"));
+          if (refunds.length) {
+            parts.push(el("table", { class: "table", id: "refunds-table" },
+              el("thead", {}, el("tr", {}, el("th", {}, "订单号"), el("th", {}, "缺货"), el("th", { class: "num" }, "退款"))),
+              el("tbody", {}, refunds.map((x) => el("tr", { dataset: { orderId: x.order_id } },
+                el("td", {}, `#${x.order_id}`),
+                el("td", { class: "items" }, itemsText(x.items)),
+                el("td", { class: "num" }, yuan(x.amount)))))));
+          }
+        }
+      }
+      box.replaceChildren(el("div", { class: "success" }, parts));
+      await loadDay();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // The CSV and the PDF need the token, so they are fetched and handed over as blob URLs.
+  async function manifestFile(format) {
+    const day = selectedDate();
+    const t = token() || memoryToken;
+    let resp;
+    try {
+      resp = await fetch(`${API}/leader/manifests/${encodeURIComponent(day)}?format=${format}`,
+        { headers: t ? { Authorization: `Bearer ${t}` } : {}, cache: "no-store" });
+    } catch {
+      flash(PROBLEM_TEXT.network_error, "error");
+      return;
+    }
+    if (!resp.ok) {
+      let p = {};
+      try { p = await resp.json(); } catch { p = {}; }
+      const { base, detail } = problemText({ status: resp.status, code: p.code || `http_${resp.status}`, ...p });
+      flash(`提货单下载失败：${base}${detail ? ` ${detail}` : ""}`, "error");
+      return;
+    }
+    const url = URL.createObjectURL(await resp.blob());
+    const name = `提货单-${day}.${format}`;
+    if (format === "pdf" && window.open(url, "_blank")) {
+      flash("已在新窗口打开 PDF，可直接打印。", "info");
+    } else {
+      const a = el("a", { href: url, download: name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+
   // ---- pickup verification ------------------------------------------------------------------
 
   async function verifyPickup(ev) {
@@ -461,6 +608,69 @@
     }
   }
 
+  // Scanning with the camera where the browser can (BarcodeDetector + getUserMedia); typing
+  // always works.
+  const canScan = () => "BarcodeDetector" in window && !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+
+  async function startScan() {
+    if (state.scan) return;
+    let stream;
+    let detector;
+    try {
+      detector = new window.BarcodeDetector();
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+    } catch (e) {
+      flash(`无法打开摄像头：${(e && e.message) || e}。请手动输入提货码。`, "error");
+      return;
+    }
+    const video = $("#scan-video");
+    video.srcObject = stream;
+    $("#scanner").hidden = false;
+    state.scan = { stream, timer: null };
+    try { await video.play(); } catch { /* autoplay refused: frames still arrive */ }
+    const tick = async () => {
+      if (!state.scan) return;
+      try {
+        for (const code of await detector.detect(video)) {
+          const digits = String(code.rawValue || "").replace(/\D+/g, "");
+          if (/^\d{6}$/.test(digits)) {
+            stopScan();
+            $("#pickup-code").value = digits;
+            $("#pickup-form").requestSubmit();
+            return;
+          }
+        }
+      } catch { /* a frame that could not be read: try the next */ }
+      if (state.scan) state.scan.timer = setTimeout(tick, 250);
+    };
+    tick();
+  }
+
+  function stopScan() {
+    if (!state.scan) return;
+    clearTimeout(state.scan.timer);
+    for (const track of state.scan.stream.getTracks()) track.stop();
+    $("#scan-video").srcObject = null;
+    $("#scanner").hidden = true;
+    state.scan = null;
+  }
+
+  // ---- messages (chat.js, when it is there) ---------------------------------------------------
+
+  function openMessages() {
+    const panel = document.getElementById("chat-panel");
+    const chat = window.LinliChat;
+    $("#chat-missing").hidden = !!(chat && typeof chat.mount === "function");
+    if (state.chatMounted || !chat || typeof chat.mount !== "function") return;
+    try {
+      chat.mount(panel, { token: token() || memoryToken, apiBase: API });
+      state.chatMounted = true;
+    } catch (e) {
+      $("#chat-missing").hidden = false;
+      console.error("chat mount failed", e);
+    }
+  }
+
   // ---- commissions --------------------------------------------------------------------------
 
   async function loadCommissions(more = false) {
@@ -494,11 +704,19 @@
 
   // ---- tabs, printing, wiring ---------------------------------------------------------------
 
+  function currentTab() {
+    const t = document.querySelector('.tab[aria-selected="true"]');
+    return t ? t.dataset.tab : "orders";
+  }
+
   function showTab(name) {
     for (const t of document.querySelectorAll(".tab")) t.setAttribute("aria-selected", String(t.dataset.tab === name));
     for (const p of document.querySelectorAll(".tab-panel")) p.hidden = p.dataset.panel !== name;
+    if (name !== "pickup") stopScan();
     if (name === "pickup") $("#pickup-code").focus();
+    if (name === "manifest") loadManifest();
     if (name === "commissions") loadCommissions();
+    if (name === "messages") openMessages();
   }
 
   function init() {
@@ -519,6 +737,12 @@
     $("#comm-more").addEventListener("click", () => loadCommissions(true));
     for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showTab(t.dataset.tab));
     window.addEventListener("beforeprint", renderPrintSheet);
+    $("#confirm-arrival").addEventListener("click", confirmArrival);
+    $("#manifest-csv").addEventListener("click", () => manifestFile("csv"));
+    $("#manifest-pdf").addEventListener("click", () => manifestFile("pdf"));
+    $("#scan-start").hidden = !canScan();
+    $("#scan-start").addEventListener("click", startScan);
+    $("#scan-stop").addEventListener("click", stopScan);
 
     if (token()) enter(); else showLogin();
   }
