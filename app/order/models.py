@@ -32,6 +32,8 @@ class Order(SQLModel, table=True):
         UniqueConstraint("pickup_point_id", "delivery_date", "pickup_code", name="uq_orders_point_date_code"),
         Index("ix_orders_point_date_status", "pickup_point_id", "delivery_date", "status"),
         Index("ix_orders_status_pay_before", "status", "pay_before"),
+        # One order per thing it came from (a flash reservation): a drain batch run twice creates nothing twice.
+        UniqueConstraint("source", "source_ref", name="uq_orders_source_source_ref"),
         CheckConstraint("total >= 0", name="total_non_negative"),
     )
 
