@@ -7,7 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, token_authenticated, token_user_id
 from app.db import reading, transaction
-from app.errors import field_error
+from app.errors import Unauthorized, field_error
 from app.extensions import limiter
 from app.flashsale import service
 from app.flashsale.schemas import (FlashSaleCreate, FlashSaleList, FlashSalePath, FlashSalePublic, FlashSaleQuery,
@@ -61,7 +61,10 @@ def list_sales(query: FlashSaleQuery):
 
 
 def _user_key() -> str:
-    return f"fsu:{token_user_id()}"
+    try:
+        return f"fsu:{token_user_id()}"
+    except Unauthorized:  # answered 401 by the access check; not a bucket of its own
+        return "fsu:anonymous"
 
 
 def _ip_key() -> str:
