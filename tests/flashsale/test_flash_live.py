@@ -20,12 +20,22 @@ from tests.services import free_port, wait_port
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the live server runs on its own SQLite file
 
 
-@pytest.fixture
-def live(tmp_path, redis_server):
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory, redis_server):
+    # One server (and one world of 100 buyers) for the module: starting them is most of the cost.
     Redis.from_url(redis_server.url(9)).flushdb()
-    lv = Live(tmp_path, redis_server.url(9))
+    lv = Live(tmp_path_factory.mktemp("flash-live"), redis_server.url(9))
+    lv.w = lv.world(100)
     yield lv
     lv.stop()
+
+
+@pytest.fixture
+def live(live_server):
+    yield live_server
+    for p in live_server.drains:  # each test's drains end with it
+        kill(p)
+    live_server.drains.clear()
 
 
 def codes(results) -> Counter:
@@ -33,7 +43,7 @@ def codes(results) -> Counter:
 
 
 def test_300_purchases_from_100_users_for_20_units_reserve_exactly_20_and_each_becomes_one_order(backend, live):
-    w = live.world(100)
+    w = live.w
     sale = live.sale(w, stock=20, limit=2)
     reqs = [(w["buyers"][i % 100][0], sale) for i in range(300)]
     random.Random(7).shuffle(reqs)
@@ -61,7 +71,7 @@ def test_300_purchases_from_100_users_for_20_units_reserve_exactly_20_and_each_b
 
 
 def test_a_drain_killed_mid_batch_loses_and_duplicates_nothing_after_a_restart(backend, live, redis_server):
-    w = live.world(30)
+    w = live.w
     sale = live.sale(w, stock=300, limit=10)
     results = hammer(live, [(w["buyers"][i % 30][0], sale) for i in range(300)])
     reserved = sorted(body["reservation_id"] for _, status, body in results if status == 202)
@@ -91,7 +101,7 @@ def test_a_drain_killed_mid_batch_loses_and_duplicates_nothing_after_a_restart(b
 
 def test_redis_flushed_mid_sale_then_reconcile_keeps_sold_units_sold_and_sells_the_rest_once(backend, live,
                                                                                            redis_server):
-    w = live.world(20)
+    w = live.w
     sale = live.sale(w, stock=30, limit=2)
     first = hammer(live, [(w["buyers"][i % 10][0], sale) for i in range(20)])
     assert codes(first) == {"reserved": 20}
@@ -117,13 +127,30 @@ def test_redis_flushed_mid_sale_then_reconcile_keeps_sold_units_sold_and_sells_t
 def redis_cluster():
     exe, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     base = tempfile.mkdtemp(prefix="linli-cluster-")
-    ports = [free_port() for _ in range(3)]
-    procs = [subprocess.Popen([exe, "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                               "--cluster-config-file", f"{base}/nodes-{p}.conf", "--save", "", "--appendonly", "no",
-                               "--dir", base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
+    procs, ports = [], []
+
+    def node() -> None:
+        # A free port can be taken by another process before the node binds it: try another.
+        for _ in range(5):
+            p = free_port()
+            proc = subprocess.Popen([exe, "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                                     "--cluster-config-file", f"{base}/nodes-{p}.conf", "--save", "",
+                                     "--appendonly", "no", "--dir", base],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(proc)
+            try:
+                wait_port(p, timeout=30)
+                if proc.poll() is None:
+                    ports.append(p)
+                    return
+            except RuntimeError:
+                pass
+            proc.kill()
+        raise RuntimeError("could not start a cluster node")
+
     try:
-        for p in ports:
-            wait_port(p)
+        for _ in range(3):
+            node()
         subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0",
                         "--cluster-yes"], check=True, capture_output=True, timeout=60)
         deadline = time.time() + 30
@@ -143,13 +170,13 @@ def test_concurrent_purchases_of_several_sales_on_a_redis_cluster(backend, tmp_p
     Redis.from_url(redis_server.url(10)).flushdb()
     live = Live(tmp_path, redis_server.url(10), LINLI_FLASH_REDIS_URL=f"redis+cluster://127.0.0.1:{redis_cluster[0]}")
     try:
-        w = live.world(30)
+        w = live.world(20)
         sales = [live.sale(w, stock=10, limit=2) for _ in range(4)]
         reqs = [(token, s) for s in sales for token, _ in w["buyers"] for _ in range(2)]
         random.Random(3).shuffle(reqs)
         results = hammer(live, reqs)
         won = Counter(reqs[i][1] for i, status, _ in results if status == 202)
-        assert won == {s: 10 for s in sales}
+        assert won == {s: 10 for s in sales}  # 20 buyers × 2 tries × limit 2 > 10 units each
         assert codes([x for x in results if x[1] != 202]).keys() <= {"sold_out", "limit_exceeded"}
         # The sales' keys really are spread over the cluster's shards (one shard per sale).
         slots = {Redis(port=redis_cluster[0]).cluster("keyslot", f"{{fs:{s}}}:left") for s in sales}
