@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from redis import Redis
 from sqlalchemy import update
+from sqlmodel import select
 
 from app.db import transaction, utcnow
 from app.flashsale import service as flash
@@ -146,3 +147,52 @@ def test_reconcile_after_redis_lost_everything_sells_the_rest_and_nothing_twice(
     with app.app_context():
         with transaction() as s:
             assert s.get(FlashSale, sale["id"]).held == 4
+
+
+def test_a_batch_committed_but_never_acknowledged_is_not_ordered_twice(app, admin, product, leader, client):
+    sale = make_sale(admin, product["skus"][0]["id"], stock=6, limit=2)
+    buyers = [bound_buyer(client, f"ack{i}", leader[1]["pickup_point_id"]) for i in range(3)]
+    for b in buyers:
+        assert b.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).status_code == 202
+    with app.app_context():
+        settings = app.extensions["linli.settings"]
+        entries = flash._read(sale["id"], "dies", 10, 0)
+        items = [flash._Res(eid, f["n"], int(f["u"]), int(f["q"]), None) for eid, f in entries]
+        with transaction() as s:  # the batch commits, then the worker dies before XACK
+            flash._confirm(s, sale["id"], items, settings)
+        assert flash.drain_sale(sale["id"], consumer="next", min_idle_ms=0) == 3
+        with transaction() as s:
+            assert s.get(FlashSale, sale["id"]).held == 6
+            assert len(s.exec(select(Order).where(Order.source == "flash_sale")).all()) == 3
+
+
+def test_the_database_refuses_what_redis_lets_through_past_the_stock(app, admin, product, leader, client,
+                                                                     redis_server):
+    sale = make_sale(admin, product["skus"][0]["id"], stock=2, limit=2)
+    a, b = (bound_buyer(client, f"over{i}", leader[1]["pickup_point_id"]) for i in range(2))
+    ra = a.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).get_json()["reservation_id"]
+    Redis.from_url(redis_server.url()).set(f"{{fs:{sale['id']}}}:left", 2)  # a lost write: Redis forgot a sale
+    rb = b.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).get_json()["reservation_id"]
+    drain_all(app)
+    assert a.get(f"/flash-sales/reservations/{ra}").get_json()["status"] == "confirmed"
+    assert b.get(f"/flash-sales/reservations/{rb}").get_json() == {"status": "failed", "order_id": None,
+                                                                   "reason": "sold_out"}
+    with app.app_context():
+        with transaction() as s:
+            assert s.get(FlashSale, sale["id"]).held == 2
+
+
+def test_the_end_of_a_sale_gives_the_unsold_rest_back_to_the_sku_once(app, admin, product, leader, client):
+    sku = product["skus"][0]
+    sale = make_sale(admin, sku["id"], stock=10, limit=3)
+    a = bound_buyer(client, "end", leader[1]["pickup_point_id"])
+    res = a.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 3}).get_json()["reservation_id"]
+    later = utcnow() + timedelta(hours=2)
+    with app.app_context():
+        assert flash.settle(sale["id"], now=later) == 7  # the queued reservation became an order first
+        assert flash.settle(sale["id"], now=later) is None
+    assert client.get(f"/api/v1/products/{product['id']}").get_json()["skus"][0]["stock_available"] == 97
+    order_id = a.get(f"/flash-sales/reservations/{res}").get_json()["order_id"]
+    assert a.post(f"/orders/{order_id}/cancel").get_json()["status"] == "cancelled"
+    # After the end, a cancelled flash order's units go to the SKU, not to a closed sale.
+    assert client.get(f"/api/v1/products/{product['id']}").get_json()["skus"][0]["stock_available"] == 100
