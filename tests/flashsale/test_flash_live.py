@@ -1,13 +1,10 @@
-"""Flash sales against a live `linli serve` and real drain processes, with a real Redis (and a
-real 3-node Redis Cluster): no oversell, no user past the limit, every reservation exactly one
-order, across a SIGKILLed drain and a Redis that lost everything."""
+"""Flash sales against a live `linli serve` and real drain processes, with a real Redis: no
+oversell, no user past the limit, every reservation exactly one order, across a SIGKILLed drain
+and a Redis that lost everything."""
 from __future__ import annotations
 
 import random
-import shutil
 import sqlite3
-import subprocess
-import tempfile
 import time
 from collections import Counter
 
@@ -15,7 +12,6 @@ import pytest
 from redis import Redis
 
 from tests.flashsale.live import Live, hammer, kill
-from tests.services import free_port, wait_port
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the live server runs on its own SQLite file
 
@@ -119,71 +115,3 @@ def test_redis_flushed_mid_sale_then_reconcile_keeps_sold_units_sold_and_sells_t
     assert max(Counter(r[1] for r in rows).values()) == 2
     assert live.held(sale) == 30
     assert codes([x for x in results if x[1] != 202]).keys() <= {"sold_out", "limit_exceeded"}
-
-
-# ---- a real Redis Cluster ------------------------------------------------------------------------
-
-@pytest.fixture
-def redis_cluster():
-    exe, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-    base = tempfile.mkdtemp(prefix="linli-cluster-")
-    procs, ports = [], []
-
-    def node() -> None:
-        # A free port can be taken by another process before the node binds it: try another.
-        for _ in range(5):
-            p = free_port()
-            proc = subprocess.Popen([exe, "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                                     "--cluster-config-file", f"{base}/nodes-{p}.conf", "--save", "",
-                                     "--appendonly", "no", "--dir", base],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            procs.append(proc)
-            try:
-                wait_port(p, timeout=30)
-                if proc.poll() is None:
-                    ports.append(p)
-                    return
-            except RuntimeError:
-                pass
-            proc.kill()
-        raise RuntimeError("could not start a cluster node")
-
-    try:
-        for _ in range(3):
-            node()
-        subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0",
-                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
-        deadline = time.time() + 30
-        while not all(b"cluster_state:ok" in subprocess.run([cli, "-p", str(p), "cluster", "info"],
-                                                             capture_output=True).stdout for p in ports):
-            assert time.time() < deadline, "the cluster never became ok"
-            time.sleep(0.1)
-        yield ports
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def test_concurrent_purchases_of_several_sales_on_a_redis_cluster(backend, tmp_path, redis_server, redis_cluster):
-    Redis.from_url(redis_server.url(10)).flushdb()
-    live = Live(tmp_path, redis_server.url(10), LINLI_FLASH_REDIS_URL=f"redis+cluster://127.0.0.1:{redis_cluster[0]}")
-    try:
-        w = live.world(20)
-        sales = [live.sale(w, stock=10, limit=2) for _ in range(4)]
-        reqs = [(token, s) for s in sales for token, _ in w["buyers"] for _ in range(2)]
-        random.Random(3).shuffle(reqs)
-        results = hammer(live, reqs)
-        won = Counter(reqs[i][1] for i, status, _ in results if status == 202)
-        assert won == {s: 10 for s in sales}  # 20 buyers × 2 tries × limit 2 > 10 units each
-        assert codes([x for x in results if x[1] != 202]).keys() <= {"sold_out", "limit_exceeded"}
-        # The sales' keys really are spread over the cluster's shards (one shard per sale).
-        slots = {Redis(port=redis_cluster[0]).cluster("keyslot", f"{{fs:{s}}}:left") for s in sales}
-        assert len(slots) == 4
-        live.start_drain("c1")
-        for s in sales:
-            rows = live.wait_orders(s, 10)
-            assert len({r[0] for r in rows}) == 10 and live.held(s) == 10
-    finally:
-        live.stop()
