@@ -459,7 +459,9 @@ def settle(sale_id: int, *, now: datetime | None = None) -> int | None:
         back, sku_id = row
         if back:
             catalog_service.return_stock(s, sku_id=sku_id, qty=back)
-    rds().set(keys(sale_id)["left"], 0)  # nothing more to sell (the window is closed anyway)
+    k = keys(sale_id)
+    rds().set(k["left"], 0)  # nothing more to sell (the window is closed anyway)
+    rds().delete(k["idem"])  # replayed answers are only worth keeping while the sale runs
     return int(back)
 
 
