@@ -508,9 +508,12 @@ def place_orders_bulk(session: Session, *, settings: Settings, source: str, line
                              pay_before=now + timedelta(seconds=pay_timeout_s), created_at=now))
     if rows:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        # Core statements with a list of rows: compiled once and sent as batched VALUES
+        # (SQLAlchemy's insertmanyvalues); a multi-row .values() would compile a bind per cell.
+        table = Order.__table__
         created = dict(session.execute(
-            dialect.insert(Order).values(rows).on_conflict_do_nothing(index_elements=["source", "source_ref"])
-            .returning(Order.source_ref, Order.id)).all())
+            dialect.insert(table).on_conflict_do_nothing(index_elements=["source", "source_ref"])
+            .returning(table.c.source_ref, table.c.id), rows).all())
         by_ref = {ln.source_ref: ln for ln in todo}
         items = []
         for ref, order_id in created.items():
@@ -519,7 +522,7 @@ def place_orders_bulk(session: Session, *, settings: Settings, source: str, line
             items.append(dict(order_id=order_id, sku_id=ln.sku_id, product_name=product_name, sku_name=sku_name,
                               qty=ln.qty, unit_price=ln.unit_price, amount=ln.unit_price * ln.qty))
         if items:
-            session.execute(insert(OrderItem).values(items))
+            session.execute(insert(OrderItem.__table__), items)
         done.update(created)
         # Lines another run inserted between our read and our INSERT (two drains racing).
         raced = [r["source_ref"] for r in rows if r["source_ref"] not in done]
