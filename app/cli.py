@@ -174,5 +174,52 @@ def manifests_build(day) -> None:
         click.echo(json.dumps(build_manifests_job(day.date().isoformat()), ensure_ascii=False, default=str))
 
 
+# ---- flash sales (self-contained) ------------------------------------------------------------
+
+@main.group("flash-sales")
+def flash_sales() -> None:
+    """Flash sales: the drain loop, Redis rebuild, blocking users."""
+
+
+@flash_sales.command("drain")
+@click.option("--consumer", default=None, help="Consumer name in the stream's group (default host-pid)")
+@click.option("--min-idle-ms", default=30_000, show_default=True,
+              help="Re-claim another consumer's unacknowledged reservations after this long")
+def flash_sales_drain(consumer, min_idle_ms) -> None:
+    """Turn reservations into orders, in batches, until stopped."""
+    from app import create_app
+    from app.flashsale.jobs import drain_forever
+
+    app = create_app(_settings())
+    with app.app_context():
+        drain_forever(consumer=consumer, min_idle_ms=min_idle_ms)
+
+
+@flash_sales.command("reconcile")
+@click.argument("sale_ids", nargs=-1, type=int)
+def flash_sales_reconcile(sale_ids) -> None:
+    """Rebuild sales' Redis state from the database (all live sales if none named)."""
+    from app import create_app
+    from app.flashsale import service
+
+    app = create_app(_settings())
+    with app.app_context():
+        for sale_id in sale_ids or service.live_sale_ids():
+            click.echo(f"flash sale {sale_id}: {service.reconcile(sale_id)} units left")
+
+
+@flash_sales.command("block")
+@click.argument("user_id", type=int)
+@click.option("--unblock", is_flag=True)
+def flash_sales_block(user_id, unblock) -> None:
+    """Keep a user out of every flash sale (or let them back in)."""
+    from app import create_app
+    from app.flashsale import service
+
+    app = create_app(_settings())
+    with app.app_context():
+        service.block_user(user_id, blocked=not unblock)
+
+
 if __name__ == "__main__":
     main()

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     commission_freeze_days: int = Field(default=7, ge=0)
     commission_settle_interval_s: int = Field(default=600, ge=1)
 
+    # Flash sales: their keys may live on their own Redis (a Cluster too: redis+cluster:// or
+    # LINLI_FLASH_REDIS_CLUSTER=1); RQ stays on LINLI_REDIS_URL.
+    flash_redis_url: str | None = None
+    flash_redis_cluster: bool = False
+    flash_payment_timeout_s: int = Field(default=300, ge=1)
+    flash_drain_batch: int = Field(default=500, ge=1, le=10_000)
+    flash_ratelimit_user: str = "5 per second"
+    flash_ratelimit_ip: str = "200 per second"
+
     queue_name: str = "linli"
     # `linli serve`'s access log: "-" (stdout), a file path, or "off".
     access_log: str = "-"

@@ -1,5 +1,6 @@
 """Every module that defines RQ jobs, imported once by workers before they take jobs."""
 import app.commission.jobs  # noqa: F401
+import app.flashsale.jobs  # noqa: F401
 import app.idempotency  # noqa: F401
 import app.manifest.jobs  # noqa: F401
 import app.order.jobs  # noqa: F401

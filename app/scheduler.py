@@ -50,6 +50,9 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(purge_idempotency_keys_job, queue_name=s.queue_name, interval=3600)
     cron.register(redrive_refunds_job, queue_name=s.queue_name, interval=300)
     register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
+    from app.flashsale.jobs import drain_flash_sales_job, settle_due_flash_sales_job
+    cron.register(settle_due_flash_sales_job, queue_name=s.queue_name, interval=60)
+    cron.register(drain_flash_sales_job, queue_name=s.queue_name, interval=60)
     return cron, app
 
 

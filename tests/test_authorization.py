@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -42,6 +42,9 @@ OPERATIONS = {
     "POST /api/v1/orders/{order_id}/pay": BUYER,
     "POST /api/v1/orders/{order_id}/cancel": BUYER,
     "GET /api/v1/admin/refunds": ADMIN,
+    "GET /api/v1/flash-sales": PUBLIC,
+    "POST /api/v1/flash-sales/{sale_id}/purchase": BUYER,  # the token alone (no database read)
+    "GET /api/v1/flash-sales/reservations/{reservation_id}": BUYER,
     "POST /api/v1/admin/refunds/{refund_id}/retry": ADMIN,
 }
 # Outside the OpenAPI document, and public as well.
@@ -91,7 +94,13 @@ def world(client, admin, buyer, leader, product) -> World:
     # A partial refund: something behind {refund_id}, and the order stays paid.
     with client.application.app_context(), transaction() as s:
         refund = payment_service.refund_amount(s, order_id=order["id"], amount=1, reason="world")
-    ids = {"application_id": application["id"], "leader_id": approved["leader_id"],
+    now = datetime.now(timezone.utc)
+    sale = admin.post("/admin/flash-sales", json={
+        "sku_id": sku["id"], "price": 990, "stock": 5, "per_user_limit": 5, "starts_at": now.isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat()}).get_json()
+    reservation = buyer.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).get_json()
+    ids = {"sale_id": sale["id"], "reservation_id": reservation["reservation_id"],
+           "application_id": application["id"], "leader_id": approved["leader_id"],
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
            "sku_id": sku["id"], "delivery_date": order["delivery_date"],
            "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id}
@@ -132,6 +141,11 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/leader/pickups": lambda: {"pickup_code": "000000"},
         "POST /api/v1/leader/deliveries/{delivery_date}/shortages": lambda: {
             "lines": [{"sku_id": ids["sku_id"], "missing_qty": 1}]},
+        "POST /api/v1/admin/flash-sales": lambda: {
+            "sku_id": ids["sku_id"], "price": 990, "stock": 1, "per_user_limit": 1,
+            "starts_at": datetime.now(timezone.utc).isoformat(),
+            "ends_at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()},
+        "POST /api/v1/flash-sales/{sale_id}/purchase": lambda: {"qty": 1},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},

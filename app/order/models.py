@@ -39,6 +39,8 @@ class Order(SQLModel, table=True):
               postgresql_where=text("status = 'pending_payment'")),
         Index("ix_orders_source_ref", "source_ref", sqlite_where=text("source_ref IS NOT NULL"),
               postgresql_where=text("source_ref IS NOT NULL")),
+        # One order per thing it came from (a flash reservation): a drain batch run twice creates nothing twice.
+        UniqueConstraint("source", "source_ref", name="uq_orders_source_source_ref"),
         CheckConstraint("total >= 0", name="total_non_negative"),
     )
 

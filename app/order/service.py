@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, InvalidState, NotFound, Unprocessable
 from app.leader import service as leader_service
+from app.catalog.models import Product, Sku
 from app.order.models import Order, OrderItem, OrderSource, OrderStatus
 from app.pagination import keyset
 
@@ -537,3 +538,97 @@ def verify_pickup(session: Session, *, settings: Settings, pickup_point_id: int,
     commission_service.accrue(session, settings=settings, order_id=order.id, leader_id=order.leader_id,
                               total=commission_base(session, order), picked_up_at=order.picked_up_at)
     return order
+
+
+# ---- many single-line orders at once (a flash sale's drain) -----------------------------------
+
+@dataclass
+class BulkLine:
+    source_ref: str
+    buyer_id: int
+    pickup_point_id: int | None  # None: the buyer's bound point
+    sku_id: int
+    qty: int
+    unit_price: int
+
+
+@dataclass
+class BulkResult:
+    orders: dict[str, int]  # source_ref → order id, for every line that has an order (new or earlier)
+    created: set[str]  # the source_refs whose order this call created
+    failed: dict[str, str]  # source_ref → why it cannot be an order
+
+
+def place_orders_bulk(session: Session, *, settings: Settings, source: str, lines: list[BulkLine],
+                      pay_timeout_s: int) -> BulkResult:
+    """Create one pending_payment order per line, as sets: one INSERT for the orders (ON CONFLICT
+    on (source, source_ref) DO NOTHING, so a batch run twice creates nothing twice), one for their
+    items. No per-order timer job: the expiry sweep finds them by (status, pay_before).
+
+    The units are the caller's (a flash sale's own stock), so no SKU stock is taken, and the
+    buyer's unpaid-orders cap does not apply: the caller's own rule (a per-user limit) already
+    bounded what the buyer holds."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from app.auth.models import User
+    from app.leader.models import Leader
+    from app.pickup.models import PickupPoint
+
+    if not lines:
+        return BulkResult({}, set(), {})
+    refs = [ln.source_ref for ln in lines]
+    done = dict(session.exec(select(Order.source_ref, Order.id).where(Order.source == source,
+                                                                        Order.source_ref.in_(refs))).all())
+    todo = [ln for ln in lines if ln.source_ref not in done]
+    failed: dict[str, str] = {}
+    bound = dict(session.exec(select(User.id, User.pickup_point_id)
+                              .where(User.id.in_({ln.buyer_id for ln in todo}))).all()) if todo else {}
+    point_of = {ln.source_ref: ln.pickup_point_id or bound.get(ln.buyer_id) for ln in todo}
+    points = {pid: lid for pid, lid in session.exec(
+        select(PickupPoint.id, PickupPoint.leader_id).join(Leader, Leader.id == PickupPoint.leader_id)
+        .where(PickupPoint.id.in_({p for p in point_of.values() if p}), PickupPoint.active.is_(True),
+               Leader.active.is_(True))).all()} if todo else {}
+    names = {sku.id: (product.name, sku.name) for sku, product in session.exec(
+        select(Sku, Product).join(Product, Product.id == Sku.product_id)
+        .where(Sku.id.in_({ln.sku_id for ln in todo}))).all()} if todo else {}
+    now = utcnow()
+    rows = []
+    for ln in todo:
+        point_id = point_of[ln.source_ref]
+        if point_id is None:
+            failed[ln.source_ref] = "no_pickup_point"
+        elif point_id not in points:
+            failed[ln.source_ref] = "pickup_point_unavailable"
+        elif ln.sku_id not in names:
+            failed[ln.source_ref] = "sku_not_found"
+        else:
+            rows.append(dict(buyer_id=ln.buyer_id, pickup_point_id=point_id, leader_id=points[point_id],
+                             status=S.pending_payment.value, source=source, source_ref=ln.source_ref,
+                             total=ln.unit_price * ln.qty, delivery_date=delivery_date_for(now, settings),
+                             pay_before=now + timedelta(seconds=pay_timeout_s), created_at=now))
+    if rows:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        # Core statements with a list of rows: compiled once and sent as batched VALUES
+        # (SQLAlchemy's insertmanyvalues); a multi-row .values() would compile a bind per cell.
+        table = Order.__table__
+        created = dict(session.execute(
+            dialect.insert(table).on_conflict_do_nothing(index_elements=["source", "source_ref"])
+            .returning(table.c.source_ref, table.c.id), rows).all())
+        by_ref = {ln.source_ref: ln for ln in todo}
+        items = []
+        for ref, order_id in created.items():
+            ln = by_ref[ref]
+            product_name, sku_name = names[ln.sku_id]
+            items.append(dict(order_id=order_id, sku_id=ln.sku_id, product_name=product_name, sku_name=sku_name,
+                              qty=ln.qty, unit_price=ln.unit_price, amount=ln.unit_price * ln.qty))
+        if items:
+            session.execute(insert(OrderItem.__table__), items)
+        done.update(created)
+        # Lines another run inserted between our read and our INSERT (two drains racing).
+        raced = [r["source_ref"] for r in rows if r["source_ref"] not in done]
+        if raced:
+            done.update(session.exec(select(Order.source_ref, Order.id).where(Order.source == source,
+                                                                               Order.source_ref.in_(raced))).all())
+    else:
+        created = {}
+    return BulkResult(done, set(created), failed)

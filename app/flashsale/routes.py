@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import re
+
+from flask import request
+from flask_openapi3 import APIBlueprint, Tag
+
+from app.auth.security import BEARER, authenticated, token_authenticated, token_user_id
+from app.db import reading, transaction
+from app.errors import Unauthorized, field_error
+from app.extensions import limiter
+from app.flashsale import service
+from app.flashsale.schemas import (FlashSaleCreate, FlashSaleList, FlashSalePath, FlashSalePublic, FlashSaleQuery,
+                                   FlashSaleStats, PurchaseBody, PurchaseOut, ReservationOut, ReservationPath)
+from app.http import problem_response, respond, settings
+from app.idempotency import InvalidIdempotencyKey
+
+bp = APIBlueprint("flashsale", __name__, url_prefix="/api/v1",
+                  abp_tags=[Tag(name="flash sales", description="限时秒杀: limited stock in a time window")])
+
+IDEM_KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
+
+
+def _public(sale, left: int) -> FlashSalePublic:
+    return FlashSalePublic(id=sale.id, sku_id=sale.sku_id, price=sale.price, stock=sale.stock, stock_left=left,
+                           per_user_limit=sale.per_user_limit, starts_at=sale.starts_at, ends_at=sale.ends_at)
+
+
+@bp.post("/admin/flash-sales", operation_id="create_flash_sale", security=BEARER, responses={
+    201: FlashSalePublic, 409: problem_response("out_of_stock: the SKU has fewer units than the sale's stock; "
+                                                "sku_unavailable")},
+         summary="Create a flash sale (its stock is taken from the SKU's now)")
+@authenticated("admin")
+def create_sale(body: FlashSaleCreate):
+    with transaction() as s:
+        sale = service.create_sale(s, sku_id=body.sku_id, price=body.price, stock=body.stock,
+                                   starts_at=body.starts_at, ends_at=body.ends_at, per_user_limit=body.per_user_limit)
+        return respond(_public(sale, sale.stock), 201)
+
+
+@bp.get("/admin/flash-sales/<int:sale_id>", operation_id="get_flash_sale_stats", security=BEARER,
+        responses={200: FlashSaleStats}, summary="One flash sale with its figures for operators")
+@authenticated("admin")
+def sale_stats(path: FlashSalePath):
+    with reading() as s:
+        sale = service.get_sale(s, path.sale_id)
+        left = service.stock_left([sale])[sale.id]
+        st = service.stats(s, sale, left)
+        return respond(FlashSaleStats(**_public(sale, left).model_dump(), reserved=st.reserved,
+                                      confirmed=st.confirmed, paid=st.paid, expired=st.expired, returned=st.returned,
+                                      returned_to_sku=st.returned_to_sku, settled_at=sale.settled_at))
+
+
+@bp.get("/flash-sales", operation_id="list_flash_sales", responses={200: FlashSaleList},
+        summary="Flash sales not yet over (upcoming, or active: inside the window, sold out or not)")
+def list_sales(query: FlashSaleQuery):
+    with reading() as s:
+        sales = service.list_sales(s, status=query.status)
+    left = service.stock_left(sales)
+    return respond(FlashSaleList(items=[_public(x, left[x.id]) for x in sales]))
+
+
+def _user_key() -> str:
+    try:
+        return f"fsu:{token_user_id()}"
+    except Unauthorized:  # answered 401 by the access check; not a bucket of its own
+        return "fsu:anonymous"
+
+
+def _ip_key() -> str:
+    return f"fsip:{request.remote_addr or '?'}"
+
+
+@bp.post("/flash-sales/<int:sale_id>/purchase", operation_id="purchase_flash_sale", security=BEARER, responses={
+    202: PurchaseOut,
+    403: problem_response("user_blocked"),
+    409: problem_response("sold_out, limit_exceeded (past per_user_limit), not_started, ended")},
+         summary="Reserve flash-sale units (the order follows; poll the reservation)")
+@token_authenticated
+@limiter.limit(lambda: settings().flash_ratelimit_user, key_func=_user_key)
+@limiter.limit(lambda: settings().flash_ratelimit_ip, key_func=_ip_key)
+def purchase(path: FlashSalePath, body: PurchaseBody):
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEM_KEY.match(key):
+        raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
+                                    errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
+    res_id = service.purchase(sale_id=path.sale_id, user_id=token_user_id(), qty=body.qty,
+                              pickup_point_id=body.pickup_point_id, idem_key=key)
+    return respond(PurchaseOut(reservation_id=res_id, status="pending"), 202)
+
+
+@bp.get("/flash-sales/reservations/<reservation_id>", operation_id="get_flash_reservation", security=BEARER,
+        responses={200: ReservationOut}, summary="A reservation of mine: pending, confirmed (its order) or failed")
+@token_authenticated
+def get_reservation(path: ReservationPath):
+    view = service.reservation(res_id=path.reservation_id, user_id=token_user_id())
+    return respond(ReservationOut(status=view.status, order_id=view.order_id, reason=view.reason))

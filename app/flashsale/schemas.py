@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from app.http import Id, JsonBody, QueryModel
+
+
+class FlashSaleCreate(JsonBody):
+    sku_id: Id
+    price: int = Field(ge=1, le=10**10, description="fen")
+    stock: int = Field(ge=1, le=1_000_000)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    per_user_limit: int = Field(ge=1, le=99)
+
+
+class FlashSalePublic(BaseModel):
+    id: int
+    sku_id: int
+    price: int
+    stock: int
+    stock_left: int
+    per_user_limit: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+class FlashSaleList(BaseModel):
+    items: list[FlashSalePublic]
+
+
+class FlashSaleQuery(QueryModel):
+    status: Literal["upcoming", "active"] | None = None
+
+
+class FlashSalePath(BaseModel):
+    sale_id: Id
+
+
+class PurchaseBody(JsonBody):
+    qty: int = Field(default=1, ge=1, le=99)
+    pickup_point_id: Id | None = None
+
+
+class PurchaseOut(BaseModel):
+    reservation_id: str
+    status: Literal["pending"]
+
+
+class ReservationPath(BaseModel):
+    reservation_id: str = Field(pattern=r"^[1-9][0-9]{0,9}-[1-9][0-9]{0,15}$", max_length=27)
+
+
+class ReservationOut(BaseModel):
+    status: Literal["pending", "confirmed", "failed"]
+    order_id: int | None = None
+    reason: str | None = None
+
+
+class FlashSaleStats(FlashSalePublic):
+    reserved: int = Field(description="units taken in Redis (stock − stock_left)")
+    confirmed: int = Field(description="units that became orders")
+    paid: int
+    expired: int = Field(description="units of orders left unpaid past pay_before")
+    returned: int = Field(description="units of cancelled or refunded (unshipped) orders, back to the sale")
+    returned_to_sku: int = Field(description="unsold units given back to the SKU when the sale ended")
+    settled_at: datetime | None

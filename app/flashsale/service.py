@@ -1,0 +1,501 @@
+"""Flash sales: create (carving stock out of the SKU), purchase (one Redis script, no database),
+drain reservations into orders in batches, give units back, settle the unsold rest, rebuild Redis."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from redis import Redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ResponseError
+from sqlalchemy import func, or_, update
+from sqlmodel import Session, select
+
+from app.catalog import service as catalog_service
+from app.config import Settings
+from app.db import after_commit, reading, transaction, utcnow
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.flashsale import lua
+from app.flashsale.models import FlashSale
+from app.order import service as order_service
+from app.order.models import Order, OrderItem, OrderSource, OrderStatus
+
+log = logging.getLogger(__name__)
+SOURCE = OrderSource.flash_sale.value
+GROUP = "drain"
+BLOCKED = "flash:blocked"  # every blocked user; copied into each sale's own set (one shard per script)
+
+
+class FlashSaleNotFound(NotFound):
+    code = "flash_sale_not_found"
+
+
+class ReservationNotFound(NotFound):
+    code = "reservation_not_found"
+
+
+class SoldOut(Conflict):
+    code = "sold_out"
+
+
+class LimitExceeded(Conflict):
+    code = "limit_exceeded"
+
+
+class NotStarted(Conflict):
+    code = "not_started"
+
+
+class Ended(Conflict):
+    code = "ended"
+
+
+class UserBlocked(Forbidden):
+    code = "user_blocked"
+
+
+class BadWindow(Unprocessable):
+    code = "invalid_window"
+
+
+REFUSALS = {c.code: c for c in (SoldOut, LimitExceeded, NotStarted, Ended, UserBlocked)}
+REFUSAL_TEXT = {"sold_out": "The flash sale is sold out.",
+                "limit_exceeded": "That would take you past the sale's per-user limit.",
+                "not_started": "The flash sale has not started yet.", "ended": "The flash sale has ended.",
+                "user_blocked": "This account may not take part in flash sales."}
+
+
+# ---- Redis ------------------------------------------------------------------------------------
+
+def connect(settings: Settings):
+    url = settings.flash_redis_url or settings.redis_url
+    if url.startswith("redis+cluster://"):
+        return RedisCluster.from_url("redis://" + url[len("redis+cluster://"):], decode_responses=True)
+    if settings.flash_redis_cluster:
+        return RedisCluster.from_url(url, decode_responses=True)
+    return Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
+
+
+class _Scripts:
+    def __init__(self, r):
+        self.r = r
+        self.purchase = r.register_script(lua.PURCHASE)
+        self.give_back = r.register_script(lua.GIVE_BACK)
+        self.rebuild = r.register_script(lua.REBUILD)
+
+
+def scripts() -> _Scripts:
+    ext = current_app.extensions
+    if "linli.flash" not in ext:
+        ext["linli.flash"] = _Scripts(connect(ext["linli.settings"]))
+    return ext["linli.flash"]
+
+
+def rds():
+    return scripts().r
+
+
+def keys(sale_id: int) -> dict[str, str]:
+    return {name: f"{{fs:{sale_id}}}:{name}" for name in lua.KEY_NAMES}
+
+
+def _k(sale_id: int, *names: str) -> list[str]:
+    k = keys(sale_id)
+    return [k[n] for n in names]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+RES_ID = re.compile(r"^([1-9][0-9]{0,9})-([1-9][0-9]{0,15})$")
+
+
+def parse_reservation(res_id: str) -> tuple[int, int]:
+    m = RES_ID.match(res_id or "")
+    if not m:
+        raise ReservationNotFound(f"Reservation {res_id} does not exist.")
+    return int(m.group(1)), int(m.group(2))
+
+
+# ---- creating and listing -----------------------------------------------------------------------
+
+def create_sale(session: Session, *, sku_id: int, price: int, stock: int, starts_at: datetime, ends_at: datetime,
+                per_user_limit: int) -> FlashSale:
+    if ends_at <= starts_at:
+        raise BadWindow("ends_at must be after starts_at.")
+    if ends_at <= utcnow():
+        raise BadWindow("ends_at is in the past.")
+    catalog_service.sellable_skus(session, [sku_id])
+    # The sale's units are its own from now on: no unit is sold both in the sale and as a plain order.
+    catalog_service.take_stock(session, sku_id=sku_id, qty=stock)
+    sale = FlashSale(sku_id=sku_id, price=price, stock=stock, per_user_limit=per_user_limit,
+                     starts_at=starts_at, ends_at=ends_at)
+    session.add(sale)
+    session.flush()
+    sale_id = sale.id
+
+    def _after():
+        build_state(sale_id)
+        from app.flashsale.jobs import settle_flash_sale_job
+        from app.queue import get_queue
+
+        get_queue().enqueue_at(ends_at, settle_flash_sale_job, sale_id, job_id=f"flash-settle-{sale_id}")
+
+    after_commit(_after)
+    return sale
+
+
+def get_sale(session: Session, sale_id: int) -> FlashSale:
+    sale = session.get(FlashSale, sale_id)
+    if sale is None:
+        raise FlashSaleNotFound(f"Flash sale {sale_id} does not exist.")
+    return sale
+
+
+def list_sales(session: Session, *, status: str | None, now: datetime | None = None) -> list[FlashSale]:
+    now = now or utcnow()
+    q = select(FlashSale).where(FlashSale.ends_at > now)
+    if status == "active":
+        q = q.where(FlashSale.starts_at <= now)
+    elif status == "upcoming":
+        q = q.where(FlashSale.starts_at > now)
+    return list(session.exec(q.order_by(FlashSale.starts_at, FlashSale.id).limit(200)))
+
+
+def stock_left(sales: list[FlashSale]) -> dict[int, int]:
+    """Units left per sale, as Redis counts them; a sale without Redis state yet counts from the database."""
+    out = {}
+    for sale in sales:
+        v = rds().get(keys(sale.id)["left"])
+        out[sale.id] = int(v) if v is not None else max(0, sale.stock - sale.held)
+    return out
+
+
+# ---- the hot path -------------------------------------------------------------------------------
+
+def purchase(*, sale_id: int, user_id: int, qty: int, pickup_point_id: int | None, idem_key: str | None) -> str:
+    """Take qty units of the sale for the user in one script (window, blocked, limit, stock,
+    idempotency) and queue the reservation for the drain. No database read unless the sale has
+    no Redis state yet (first use, or Redis lost it)."""
+    args = [str(user_id), str(qty), str(pickup_point_id or ""), idem_key or ""]
+    out = scripts().purchase(keys=list(keys(sale_id).values()), args=args)
+    if out == "M":
+        build_state(sale_id)
+        out = scripts().purchase(keys=list(keys(sale_id).values()), args=args)
+    kind, _, value = out.partition("|")
+    if kind == "E":
+        raise REFUSALS[value](REFUSAL_TEXT[value])
+    if kind != "R":
+        raise FlashSaleNotFound(f"Flash sale {sale_id} does not exist.")
+    return f"{sale_id}-{value}"
+
+
+@dataclass
+class ReservationView:
+    status: str
+    order_id: int | None = None
+    reason: str | None = None
+
+
+def reservation(*, res_id: str, user_id: int) -> ReservationView:
+    sale_id, n = parse_reservation(res_id)
+    rec = rds().hget(keys(sale_id)["res"], str(n))
+    if rec is None:
+        return _reservation_from_db(res_id, user_id)
+    state, user, _qty, *rest = rec.split("|")
+    if user != str(user_id):  # another buyer's reservation answers like a missing one
+        raise ReservationNotFound(f"Reservation {res_id} does not exist.")
+    if state == "pending":
+        return ReservationView("pending")
+    if state == "failed":
+        return ReservationView("failed", reason=rest[0] if rest else None)
+    return ReservationView("confirmed", order_id=int(rest[0]))
+
+
+def _reservation_from_db(res_id: str, user_id: int) -> ReservationView:
+    with reading() as s:
+        order = s.exec(select(Order).where(Order.source == SOURCE, Order.source_ref == res_id)).first()
+    if order is None or order.buyer_id != user_id:
+        raise ReservationNotFound(f"Reservation {res_id} does not exist.")
+    return ReservationView("confirmed", order_id=order.id)
+
+
+# ---- Redis state from the database ------------------------------------------------------------------
+
+def _live_orders(session: Session, sale_id: int) -> list[tuple[str, int, int, int]]:
+    """(source_ref, buyer, units, order id) of the sale's orders that hold units."""
+    return list(session.exec(
+        select(Order.source_ref, Order.buyer_id, OrderItem.qty, Order.id)
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .where(Order.source == SOURCE, Order.source_ref.like(f"{sale_id}-%"),
+               or_(Order.status.notin_([OrderStatus.cancelled.value, OrderStatus.refunded.value]),
+                   Order.shipped_at.is_not(None)))).all())
+
+
+def build_state(sale_id: int, *, force: bool = False) -> int:
+    """Write the sale's Redis state from the database: units left = stock − units held by live
+    orders − units of reservations Redis still holds as pending; per-user counts alike; the
+    reservation counter above every number the database knows. Without force, a state already
+    there is kept (the first use after creation or a loss). Returns the units left (-1: kept)."""
+    with reading() as s:
+        sale = get_sale(s, sale_id)
+        live = _live_orders(s, sale_id)
+        max_n = max((int(ref.split("-")[1]) for ref, *_ in
+                     s.exec(select(Order.source_ref, 1).where(Order.source == SOURCE,
+                                                              Order.source_ref.like(f"{sale_id}-%"))).all()),
+                    default=0)
+    k = keys(sale_id)
+    r = rds()
+    blocked = r.smembers(BLOCKED)
+    if blocked:
+        r.sadd(k["blocked"], *blocked)
+    try:
+        r.xgroup_create(k["stream"], GROUP, id="0", mkstream=True)
+    except ResponseError as e:
+        if "BUSYGROUP" not in str(e):
+            raise
+    # A sale that is over or settled keeps no units to sell.
+    stock = 0 if sale.settled_at is not None else sale.stock
+    args = ["1" if force else "0", _ms(sale.starts_at), _ms(sale.ends_at), sale.per_user_limit, stock, max_n]
+    for ref, buyer, qty, oid in live:
+        args += [ref.split("-")[1], buyer, qty, oid]
+    return int(scripts().rebuild(keys=_k(sale_id, "meta", "left", "users", "res", "seq"), args=args))
+
+
+def reconcile(sale_id: int) -> int:
+    """After Redis lost data: drain what is still queued, then rebuild the state from the database."""
+    drain_sale(sale_id, consumer="reconcile", min_idle_ms=0)
+    return build_state(sale_id, force=True)
+
+
+def block_user(user_id: int, *, blocked: bool = True) -> None:
+    """Keep a user out of every flash sale (checked inside the purchase script)."""
+    r = rds()
+    (r.sadd if blocked else r.srem)(BLOCKED, str(user_id))
+    with reading() as s:
+        ids = list(s.exec(select(FlashSale.id).where(FlashSale.settled_at.is_(None))))
+    for sale_id in ids:
+        (r.sadd if blocked else r.srem)(keys(sale_id)["blocked"], str(user_id))
+
+
+# ---- the drain: reservations → orders, in batches ----------------------------------------------------
+
+def live_sale_ids() -> list[int]:
+    with reading() as s:
+        return list(s.exec(select(FlashSale.id).where(FlashSale.settled_at.is_(None)).order_by(FlashSale.id)))
+
+
+def _read(sale_id: int, consumer: str, count: int, min_idle_ms: int) -> list[tuple[str, dict]]:
+    r, stream = rds(), keys(sale_id)["stream"]
+    try:
+        # First what this consumer read and never acknowledged (it crashed), then what another
+        # consumer left idle too long, then new entries.
+        got = r.xreadgroup(GROUP, consumer, {stream: "0"}, count=count)
+        entries = got[0][1] if got else []
+        entries = [e for e in entries if e[1]]  # entries deleted meanwhile come back empty
+        if not entries:
+            claimed = r.xautoclaim(stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
+            entries = [e for e in claimed[1] if e[1]]
+        if not entries:
+            got = r.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
+            entries = got[0][1] if got else []
+    except ResponseError as e:
+        if "NOGROUP" not in str(e):
+            raise
+        build_state(sale_id)
+        return []
+    return entries
+
+
+def drain_sale(sale_id: int, *, consumer: str = "drain", batch: int | None = None, min_idle_ms: int = 30_000,
+               max_batches: int | None = None) -> int:
+    """Turn the sale's queued reservations into orders until none is left; returns how many
+    reservations were settled (confirmed or failed)."""
+    settings = current_app.extensions["linli.settings"]
+    batch = batch or settings.flash_drain_batch
+    total, rounds = 0, 0
+    while max_batches is None or rounds < max_batches:
+        entries = _read(sale_id, consumer, batch, min_idle_ms)
+        if not entries:
+            break
+        total += _drain_batch(sale_id, entries, settings)
+        rounds += 1
+    return total
+
+
+@dataclass
+class _Res:
+    entry_id: str
+    n: str
+    user: int
+    qty: int
+    point: int | None
+
+
+def _drain_batch(sale_id: int, entries, settings: Settings) -> int:
+    r, k = rds(), keys(sale_id)
+    items = [_Res(eid, f["n"], int(f["u"]), int(f["q"]), int(f["p"]) if f.get("p") else None) for eid, f in entries]
+    states = r.hmget(k["res"], [it.n for it in items])
+    # Already settled by an earlier run (it crashed before acknowledging): acknowledge only.
+    todo = [it for it, st in zip(items, states) if st is None or st.startswith("pending|")]
+    refs = {f"{sale_id}-{it.n}": it for it in todo}
+    confirmed: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    try:
+        with transaction() as s:
+            confirmed, failed = _confirm(s, sale_id, list(refs.values()), settings)
+    except _Overfull:
+        # The database refused the batch as a whole (Redis let through more than the sale holds,
+        # e.g. after a lost write): settle the reservations one by one, so only the excess fails.
+        for it in refs.values():
+            try:
+                with transaction() as s:
+                    c, f = _confirm(s, sale_id, [it], settings)
+            except _Overfull as e:
+                c, f = {}, {f"{sale_id}-{it.n}": e.reason}
+            confirmed.update(c)
+            failed.update(f)
+    pipe = r.pipeline(transaction=False)
+    for ref, oid in confirmed.items():
+        it = refs[ref]
+        pipe.hset(k["res"], it.n, f"confirmed|{it.user}|{it.qty}|{oid}")
+    pipe.execute()
+    for ref, reason in failed.items():
+        it = refs[ref]
+        scripts().give_back(keys=_k(sale_id, "meta", "left", "users", "res"),
+                            args=[it.n, "pending", f"failed|{it.user}|{it.qty}|{reason}"])
+    r.xack(k["stream"], GROUP, *[it.entry_id for it in items])
+    return len(items)
+
+
+class _Overfull(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _confirm(session: Session, sale_id: int, items: list[_Res], settings: Settings):
+    sale = session.get(FlashSale, sale_id)
+    if sale is None:
+        return {}, {f"{sale_id}-{it.n}": "sale_not_found" for it in items}
+    result = order_service.place_orders_bulk(
+        session, settings=settings, source=SOURCE, pay_timeout_s=settings.flash_payment_timeout_s,
+        lines=[order_service.BulkLine(source_ref=f"{sale_id}-{it.n}", buyer_id=it.user, pickup_point_id=it.point,
+                                      sku_id=sale.sku_id, qty=it.qty, unit_price=sale.price) for it in items])
+    by_ref = {f"{sale_id}-{it.n}": it for it in items}
+    units = sum(by_ref[ref].qty for ref in result.created)
+    if units:
+        # The database's own guard: units held by orders never exceed the sale's stock, and a
+        # settled sale (its rest given back to the SKU) takes no more.
+        ok = session.exec(update(FlashSale).where(FlashSale.id == sale_id, FlashSale.held + units <= FlashSale.stock,
+                                                  FlashSale.settled_at.is_(None))
+                          .values(held=FlashSale.held + units)).rowcount
+        if not ok:
+            raise _Overfull("sale_closed" if sale.settled_at is not None else "sold_out")
+    return result.orders, result.failed
+
+
+# ---- units coming back ------------------------------------------------------------------------------
+
+@order_service.on("cancelled", SOURCE)
+def _on_cancelled(session: Session, order: Order) -> None:
+    _give_back_units(session, order, reason=order.cancel_reason or "cancelled")
+
+
+@order_service.on("refunded", SOURCE)
+def _on_refunded(session: Session, order: Order) -> None:
+    if order.shipped_at is None:  # shipped units are gone
+        _give_back_units(session, order, reason="refunded")
+
+
+def _give_back_units(session: Session, order: Order, *, reason: str) -> None:
+    """A cancelled or expired flash order's units go back to the sale (database and Redis) and
+    to the buyer's limit; once the sale is settled, to the SKU instead."""
+    m = RES_ID.match(order.source_ref or "")
+    if not m:
+        return
+    sale_id, n = int(m.group(1)), m.group(2)
+    qty = int(session.exec(select(func.coalesce(func.sum(OrderItem.qty), 0))
+                           .where(OrderItem.order_id == order.id)).one())
+    row = session.execute(update(FlashSale).where(FlashSale.id == sale_id, FlashSale.held >= qty)
+                          .values(held=FlashSale.held - qty)
+                          .returning(FlashSale.settled_at, FlashSale.sku_id)
+                          .execution_options(synchronize_session=False)).first()
+    if row is None:
+        return
+    settled_at, sku_id = row
+    if settled_at is not None:
+        session.exec(update(FlashSale).where(FlashSale.id == sale_id)
+                     .values(returned_to_sku=FlashSale.returned_to_sku + qty))
+        catalog_service.return_stock(session, sku_id=sku_id, qty=qty)
+        return
+    user, oid = order.buyer_id, order.id
+    after_commit(lambda: scripts().give_back(keys=_k(sale_id, "meta", "left", "users", "res"),
+                                             args=[n, "confirmed", f"returned|{user}|{qty}|{oid}|{reason}"]))
+
+
+# ---- the end of a sale -------------------------------------------------------------------------------
+
+def settle(sale_id: int, *, now: datetime | None = None) -> int | None:
+    """Give the sale's unsold units back to the SKU, once, after its end: the reservations still
+    queued become orders first. Returns the units given back (None: not due or already done)."""
+    now = now or utcnow()
+    with reading() as s:
+        sale = s.get(FlashSale, sale_id)
+        if sale is None or sale.settled_at is not None or sale.ends_at > now:
+            return None
+    drain_sale(sale_id, consumer="settle", min_idle_ms=0)
+    with transaction() as s:
+        row = s.execute(update(FlashSale).where(FlashSale.id == sale_id, FlashSale.settled_at.is_(None),
+                                                FlashSale.ends_at <= now)
+                        .values(settled_at=now, returned_to_sku=FlashSale.stock - FlashSale.held)
+                        .returning(FlashSale.returned_to_sku, FlashSale.sku_id)
+                        .execution_options(synchronize_session=False)).first()
+        if row is None:
+            return None
+        back, sku_id = row
+        if back:
+            catalog_service.return_stock(s, sku_id=sku_id, qty=back)
+    k = keys(sale_id)
+    rds().set(k["left"], 0)  # nothing more to sell (the window is closed anyway)
+    rds().delete(k["idem"])  # replayed answers are only worth keeping while the sale runs
+    return int(back)
+
+
+def settle_due(*, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    with reading() as s:
+        ids = list(s.exec(select(FlashSale.id).where(FlashSale.settled_at.is_(None), FlashSale.ends_at <= now)))
+    return sum(1 for i in ids if settle(i, now=now) is not None)
+
+
+# ---- what operators see -------------------------------------------------------------------------------
+
+@dataclass
+class Stats:
+    stock: int
+    stock_left: int
+    reserved: int
+    confirmed: int
+    paid: int
+    expired: int
+    returned: int
+    returned_to_sku: int
+
+
+def stats(session: Session, sale: FlashSale, left: int) -> Stats:
+    o, i = Order, OrderItem
+    units = func.coalesce(func.sum(i.qty), 0)
+    base = select(units).join(o, o.id == i.order_id).where(o.source == SOURCE, o.source_ref.like(f"{sale.id}-%"))
+    confirmed = session.exec(base).one()
+    paid = session.exec(base.where(o.paid_at.is_not(None))).one()
+    expired = session.exec(base.where(o.status == OrderStatus.cancelled.value,
+                                      o.cancel_reason == "payment_timeout")).one()
+    returned = session.exec(base.where(o.status.in_([OrderStatus.cancelled.value, OrderStatus.refunded.value]),
+                                       o.shipped_at.is_(None))).one()
+    return Stats(stock=sale.stock, stock_left=left, reserved=sale.stock - left, confirmed=int(confirmed),
+                 paid=int(paid), expired=int(expired), returned=int(returned),
+                 returned_to_sku=sale.returned_to_sku)

@@ -1,0 +1,216 @@
+"""Benchmark: the flash-sale hot path (POST /api/v1/flash-sales/{id}/purchase) against /healthz on
+the same server, and one worker's reservations → orders drain rate.
+
+What it does, in order:
+
+1. A SQLite file in a temp dir and its own redis-server; `db upgrade`; an admin, a leader's point,
+   a SKU and one flash sale with stock enough for the whole run; ``--users`` buyers inserted in
+   bulk (bound to the point) and a token minted for each (the server's own signing key).
+2. In-process: what the caller's identity costs, the full principal (JWT + user and leader reads)
+   against the token-only one the purchase path uses.
+3. Starts ``linli serve`` (gunicorn gthread, the default worker count, rate limiting off) and runs
+   ``wrk -t2 -c64`` with a Lua script against /healthz and against purchase (each request a random
+   buyer's token), alternately for ``--rounds`` rounds; prints the median round.
+4. Stops the server and drains every reservation the purchase runs made into orders with one
+   in-process worker (`drain_sale`, batches of LINLI_FLASH_DRAIN_BATCH), timing orders/s.
+
+Floors (issue 7, this 2-core machine): purchase ≥ 0.6× /healthz requests/s, p99 < 50 ms at 64
+connections, drain ≥ 2,000 orders/s. Exit status 0 whether or not they are met.
+
+    python bench/flashsale.py                  # make bench
+    python bench/flashsale.py --duration 5 --rounds 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.ops.real_server import cli_env, migrate, start  # noqa: E402
+from tests.services import RedisServer  # noqa: E402
+
+SECRET = "bench-flash-secret-3f9a1c7e5b2d8046afce"
+
+WRK_SCRIPT = r"""
+local mode, sale = "%(mode)s", %(sale)d
+local tokens = {%(tokens)s}
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+function init(args)
+  math.randomseed(%(seed)d + tid * 7919)
+end
+local body = '{"qty": 1}'
+function request()
+  if mode == "healthz" then return wrk.format("GET", "/healthz") end
+  local t = tokens[math.random(#tokens)]
+  return wrk.format("POST", "/api/v1/flash-sales/" .. sale .. "/purchase",
+                    {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"}, body)
+end
+local codes = {}
+function response(status, headers, body)
+  codes[status] = (codes[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {\"requests\": %%d, \"duration_us\": %%d, \"p50_us\": %%d, \"p99_us\": %%d, " ..
+    "\"status_errors\": %%d, \"socket_errors\": %%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def wrk(port: int, mode: str, *, sale: int, tokens: list[str], duration: int, connections: int, tmp: Path,
+        seed: int) -> dict:
+    script = tmp / f"wrk-{mode}.lua"
+    script.write_text(WRK_SCRIPT % {"mode": mode, "sale": sale, "seed": seed,
+                                    "tokens": ",".join(f'"{t}"' for t in tokens)})
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(script),
+                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=duration + 60)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+    d = json.loads(line[len("WRKJSON "):])
+    return {"rps": d["requests"] / (d["duration_us"] / 1e6), "p50_ms": d["p50_us"] / 1000,
+            "p99_ms": d["p99_us"] / 1000, "requests": d["requests"], "errors": d["status_errors"] + d["socket_errors"]}
+
+
+def seed_world(app, n_users: int) -> tuple[int, list[str]]:
+    """An admin, a leader and point, a SKU, a sale, and n bound buyers with tokens, in bulk."""
+    from flask_jwt_extended import create_access_token
+    from sqlalchemy import insert, select
+
+    from app.auth.models import User
+    from app.catalog import service as catalog_service
+    from app.db import transaction
+    from app.flashsale import service as flash
+    from app.leader.models import Leader
+    from app.pickup import service as pickup_service
+
+    with app.app_context():
+        with transaction() as s:
+            lead = User(openid="bench-leader")
+            s.add(lead)
+            s.flush()
+            leader = Leader(user_id=lead.id, real_name="团长", phone="13900000000")
+            s.add(leader)
+            s.flush()
+            point = pickup_service.create_point(s, leader_id=leader.id, name="点", address="某路1号", lat=30.27,
+                                                lng=120.15, service_radius_m=3000, opening_hours=None)
+            _, skus = catalog_service.create_product(s, name="秒杀", description="", images=[],
+                                                     skus=[{"name": "一个", "price": 1990, "stock": 2_000_000}])
+            now = datetime.now(timezone.utc)
+            sale = flash.create_sale(s, sku_id=skus[0].id, price=990, stock=1_000_000, starts_at=now,
+                                     ends_at=now + timedelta(hours=2), per_user_limit=99)
+            s.execute(insert(User), [{"openid": f"bench-{i}", "nickname": "", "is_admin": False,
+                                      "pickup_point_id": point.id, "created_at": now} for i in range(n_users)])
+            ids = list(s.execute(select(User.id).where(User.openid.like("bench-%"), User.id != lead.id)).scalars())
+        sale_id = sale.id
+        tokens = [create_access_token(identity=str(i), additional_claims={"roles": ["buyer"]}) for i in ids]
+    return sale_id, tokens
+
+
+def principal_costs(app, token: str, n: int = 2000) -> tuple[float, float]:
+    from flask import g
+
+    from app.auth.security import load_principal, token_user_id
+
+    out = []
+    for fn in (load_principal, token_user_id):
+        with app.test_request_context(headers={"Authorization": f"Bearer {token}"}):
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                g.pop("principal", None)
+                g.pop("token_user_id", None)
+                fn()
+            out.append((time.perf_counter() - t0) / n * 1000)
+    return out[0], out[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=3000)
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=None, help="gunicorn processes (default: linli serve's)")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: scripts/ensure-packages.sh wrk")
+
+    tmp = Path(tempfile.mkdtemp(prefix="linli-bench-flash-"))
+    redis = RedisServer()
+    server = None
+    try:
+        env = cli_env(tmp, redis.url(0), LINLI_SECRET_KEY=SECRET, LINLI_ACCESS_LOG="off")
+        migrate(env)
+        os.environ.update({k: v for k, v in env.items() if k.startswith("LINLI_")})
+        from app import create_app
+        from app.config import Settings
+
+        app = create_app(Settings())
+        sale, tokens = seed_world(app, args.users)
+        full_ms, light_ms = principal_costs(app, tokens[0])
+
+        serve_args = ["serve"] + (["--workers", str(args.workers)] if args.workers else [])
+        server = start(serve_args, env, tmp, "serve")
+        server.wait_healthy()
+        rounds = {"healthz": [], "purchase": []}
+        for r in range(args.rounds):
+            for mode in ("healthz", "purchase"):
+                rounds[mode].append(wrk(server.port, mode, sale=sale, tokens=tokens, duration=args.duration,
+                                        connections=args.connections, tmp=tmp, seed=r))
+        server.stop_group()
+        server = None
+
+        from app.flashsale import service as flash
+
+        with app.app_context():
+            queued = flash.rds().xlen(flash.keys(sale)["stream"])
+            t0 = time.perf_counter()
+            drained = flash.drain_sale(sale, consumer="bench")
+            drain_s = time.perf_counter() - t0
+
+        def med(mode, key):
+            return statistics.median(x[key] for x in rounds[mode])
+
+        h_rps, p_rps = med("healthz", "rps"), med("purchase", "rps")
+        p50, p99 = med("purchase", "p50_ms"), med("purchase", "p99_ms")
+        errors = sum(x["errors"] for x in rounds["purchase"])
+        print(f"flash-sale bench: {os.cpu_count()} cores, wrk -t2 -c{args.connections} -d{args.duration}s, "
+              f"{args.rounds} round(s), median shown; {len(tokens)} buyers; SQLite; rate limits off")
+        print(f"  principal in-process: JWT + user/leader reads {full_ms:.3f} ms, token only {light_ms:.3f} ms")
+        print(f"  /healthz   {h_rps:8.0f} req/s   p50 {med('healthz', 'p50_ms'):6.2f} ms   "
+              f"p99 {med('healthz', 'p99_ms'):6.2f} ms")
+        print(f"  purchase   {p_rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
+              f"({p_rps / h_rps:.2f}x /healthz; non-202 answers: {errors})")
+        print(f"  drain      {drained} reservations of {queued} queued → orders in {drain_s:.2f} s = "
+              f"{drained / drain_s:8.0f} orders/s (one worker)")
+        ok = lambda c: "met" if c else "NOT met"  # noqa: E731
+        print(f"  floors: purchase ≥ 0.6x /healthz {ok(p_rps >= 0.6 * h_rps)}; p99 < 50 ms {ok(p99 < 50)}; "
+              f"drain ≥ 2,000/s {ok(drained / drain_s >= 2000)}; load average {os.getloadavg()[0]:.2f}")
+    finally:
+        if server is not None:
+            server.stop_group()
+        redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
