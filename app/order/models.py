@@ -26,6 +26,9 @@ class OrderSource(str, enum.Enum):
     bargain = "bargain"
 
 
+ONE_ORDER_PER_REF = text("source IN ('flash_sale', 'bargain')")
+
+
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
     __table_args__ = (
@@ -39,8 +42,10 @@ class Order(SQLModel, table=True):
               postgresql_where=text("status = 'pending_payment'")),
         Index("ix_orders_source_ref", "source_ref", sqlite_where=text("source_ref IS NOT NULL"),
               postgresql_where=text("source_ref IS NOT NULL")),
-        # One order per thing it came from (a flash reservation): a drain batch run twice creates nothing twice.
-        UniqueConstraint("source", "source_ref", name="uq_orders_source_source_ref"),
+        # One order per thing it came from where a ref names one order (a flash reservation, a bargain
+        # record): a drain batch run twice creates nothing twice. A group's ref names all its members.
+        Index("uq_orders_one_per_ref", "source", "source_ref", unique=True, sqlite_where=ONE_ORDER_PER_REF,
+              postgresql_where=ONE_ORDER_PER_REF),
         CheckConstraint("total >= 0", name="total_non_negative"),
     )
 

@@ -20,7 +20,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidState, NotFound, Unprocessable
 from app.leader import service as leader_service
 from app.catalog.models import Product, Sku
-from app.order.models import Order, OrderItem, OrderSource, OrderStatus
+from app.order.models import ONE_ORDER_PER_REF, Order, OrderItem, OrderSource, OrderStatus
 from app.pagination import keyset
 
 S = OrderStatus
@@ -612,7 +612,8 @@ def place_orders_bulk(session: Session, *, settings: Settings, source: str, line
         # (SQLAlchemy's insertmanyvalues); a multi-row .values() would compile a bind per cell.
         table = Order.__table__
         created = dict(session.execute(
-            dialect.insert(table).on_conflict_do_nothing(index_elements=["source", "source_ref"])
+            dialect.insert(table).on_conflict_do_nothing(index_elements=["source", "source_ref"],
+                                                       index_where=ONE_ORDER_PER_REF)
             .returning(table.c.source_ref, table.c.id), rows).all())
         by_ref = {ln.source_ref: ln for ln in todo}
         items = []

@@ -35,14 +35,15 @@ def upgrade() -> None:
     )
     op.create_index('ix_flash_sales_sku_id', 'flash_sales', ['sku_id'])
     op.create_index('ix_flash_sales_window', 'flash_sales', ['ends_at', 'settled_at'])
-    # A reservation becomes at most one order, however often a drain batch runs.
-    with op.batch_alter_table('orders') as batch:
-        batch.create_unique_constraint('uq_orders_source_source_ref', ['source', 'source_ref'])
+    # A reservation (or a bargain record) becomes at most one order, however often a drain batch
+    # runs; a group's ref is shared by its members, so the key is partial.
+    one_per_ref = sa.text("source IN ('flash_sale', 'bargain')")
+    op.create_index('uq_orders_one_per_ref', 'orders', ['source', 'source_ref'], unique=True,
+                    sqlite_where=one_per_ref, postgresql_where=one_per_ref)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('orders') as batch:
-        batch.drop_constraint('uq_orders_source_source_ref', type_='unique')
+    op.drop_index('uq_orders_one_per_ref', table_name='orders')
     op.drop_index('ix_flash_sales_window', table_name='flash_sales')
     op.drop_index('ix_flash_sales_sku_id', table_name='flash_sales')
     op.drop_table('flash_sales')
