@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     commission_freeze_days: int = Field(default=7, ge=0)
     commission_settle_interval_s: int = Field(default=600, ge=1)
 
+    # Group-buy deadlines and bargain records: how often the sweep looks for ones whose timer
+    # job was lost or ran while no worker was up.
+    group_sweep_interval_s: int = Field(default=60, ge=1)
+    bargain_helps_per_day: int = Field(default=5, ge=1)
+
     queue_name: str = "linli"
     # `linli serve`'s access log: "-" (stdout), a file path, or "off".
     access_log: str = "-"

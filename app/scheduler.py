@@ -38,7 +38,9 @@ def register_daily(cron: CronScheduler, func: Callable, at: time, settings: Sett
 def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, object]:
     app = create_app(settings)
     s = app.extensions["linli.settings"]
+    from app.bargain.jobs import expire_bargain_records_job
     from app.commission.jobs import settle_commissions_job
+    from app.groupbuy.jobs import close_due_groups_job
     from app.idempotency import purge_idempotency_keys_job
     from app.manifest.jobs import build_nightly_manifests_job
     from app.order.jobs import expire_overdue_orders_job
@@ -49,6 +51,8 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(settle_commissions_job, queue_name=s.queue_name, interval=s.commission_settle_interval_s)
     cron.register(purge_idempotency_keys_job, queue_name=s.queue_name, interval=3600)
     cron.register(redrive_refunds_job, queue_name=s.queue_name, interval=300)
+    cron.register(close_due_groups_job, queue_name=s.queue_name, interval=s.group_sweep_interval_s)
+    cron.register(expire_bargain_records_job, queue_name=s.queue_name, interval=s.group_sweep_interval_s)
     register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
     return cron, app
 
