@@ -55,8 +55,9 @@ def help_bargain(path: RecordPath):
         return respond(HelpOut(cut=cut, current_price=record.current_price, status=record.status))
 
 
-@bp.get("/bargain-records/<int:record_id>", operation_id="get_bargain_record", responses={200: RecordPublic},
+@bp.get("/bargain-records/<int:record_id>", operation_id="get_bargain_record", security=BEARER, responses={200: RecordPublic},
         summary="A bargain record with its helpers and their cuts")
+@authenticated()
 def get_bargain_record(path: RecordPath):
     with reading() as s:
         return respond(record_public(s, service.get_record(s, path.record_id)))

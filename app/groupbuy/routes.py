@@ -34,8 +34,9 @@ def create_group_buy(body: GroupBuyCreate):
         return respond(GroupBuyPublic.model_validate(campaign, from_attributes=True), 201)
 
 
-@bp.get("/group-buys", operation_id="list_group_buys", responses={200: GroupBuyList},
+@bp.get("/group-buys", operation_id="list_group_buys", security=BEARER, responses={200: GroupBuyList},
         summary="Group-buy campaigns inside their window")
+@authenticated()
 def list_group_buys():
     with reading() as s:
         return respond(GroupBuyList(items=[GroupBuyPublic.model_validate(c, from_attributes=True)
@@ -74,8 +75,9 @@ def join_group(path: GroupPath, body: JoinBody):
                        201)
 
 
-@bp.get("/groups/<int:group_id>", operation_id="get_group", responses={200: GroupPublic},
+@bp.get("/groups/<int:group_id>", operation_id="get_group", security=BEARER, responses={200: GroupPublic},
         summary="A group's share view: members, paid count, places still needed, deadline")
+@authenticated()
 def get_group(path: GroupPath):
     with reading() as s:
         return respond(group_public(s, path.group_id))

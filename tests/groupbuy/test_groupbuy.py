@@ -9,6 +9,7 @@ from app.groupbuy.models import Group
 from app.notify.models import Notification
 from app.order import service as order_service
 from app.payment.models import Payment, Refund
+from tests.conftest import login
 from tests.groupbuy.helpers import buyers, make_campaign, past_deadline
 
 
@@ -30,7 +31,7 @@ def test_opening_a_group_gives_a_forming_group_and_an_unpaid_undated_order(clien
     assert body["order"]["status"] == "pending_payment" and body["order"]["delivery_date"] is None
     assert body["order"]["total"] == 890  # the opener's price
     assert [m["nickname"] for m in body["group"]["members"]] == ["邻居0"]
-    assert client.get("/api/v1/group-buys").get_json()["items"][0]["id"] == campaign["id"]
+    assert login(client, "viewer").get("/group-buys").get_json()["items"][0]["id"] == campaign["id"]
 
 
 def test_one_open_group_per_buyer_and_campaign_and_one_membership_per_group(client, admin, leader, product):
@@ -55,9 +56,9 @@ def test_a_group_succeeds_when_paid_members_reach_its_size_and_its_orders_get_da
     unpaid = late.post(f"/groups/{gid}/join", json={}).get_json()
     paid = opener.post(f"/orders/{opened['order']['id']}/pay").get_json()["order"]
     assert paid["status"] == "paid" and paid["pickup_code"] is None and paid["delivery_date"] is None
-    assert client.get(f"/api/v1/groups/{gid}").get_json()["paid_count"] == 1
+    assert login(client, "viewer").get(f"/groups/{gid}").get_json()["paid_count"] == 1
     assert joiner.post(f"/orders/{joined['order']['id']}/pay").status_code == 200
-    view = client.get(f"/api/v1/groups/{gid}").get_json()
+    view = login(client, "viewer").get(f"/groups/{gid}").get_json()
     assert view["status"] == "succeeded" and view["paid_count"] == 2 and view["needed"] == 0
     for api, oid in ((opener, opened["order"]["id"]), (joiner, joined["order"]["id"])):
         o = api.get(f"/orders/{oid}").get_json()
@@ -132,10 +133,10 @@ def test_a_paid_member_who_cancels_while_forming_is_refunded_and_frees_the_place
     ob = b.post(f"/groups/{gid}/join", json={}).get_json()["order"]
     b.post(f"/orders/{ob['id']}/pay")
     a.post(f"/orders/{opened['order']['id']}/pay")
-    assert client.get(f"/api/v1/groups/{gid}").get_json()["paid_count"] == 2
+    assert login(client, "viewer").get(f"/groups/{gid}").get_json()["paid_count"] == 2
     r = b.post(f"/orders/{ob['id']}/cancel")
     assert r.status_code == 200 and r.get_json()["status"] == "refunded"
-    view = client.get(f"/api/v1/groups/{gid}").get_json()
+    view = login(client, "viewer").get(f"/groups/{gid}").get_json()
     assert view["paid_count"] == 1 and [m["nickname"] for m in view["members"]] == ["邻居0"]
     with app.app_context(), transaction() as s:
         assert [x.amount for x in s.exec(select(Refund).where(Refund.order_id == ob["id"]))] == [ob["total"]]
@@ -167,7 +168,7 @@ def test_an_unfilled_group_fails_at_its_deadline_once_a_worker_drains_and_refund
     with app.app_context():
         from app.groupbuy.jobs import close_due_groups_job
         assert close_due_groups_job() == 0
-    assert client.get(f"/api/v1/groups/{gid}").get_json()["status"] == "failed"
+    assert login(client, "viewer").get(f"/groups/{gid}").get_json()["status"] == "failed"
     assert a.get(f"/orders/{opened['order']['id']}").get_json()["status"] == "refunded"
     assert b.get(f"/orders/{ob['id']}").get_json()["status"] == "refunded"
     assert c.get(f"/orders/{oc['id']}").get_json()["status"] == "cancelled"
@@ -193,7 +194,7 @@ def test_virtual_fill_succeeds_a_group_missing_few_enough_members_at_its_deadlin
     with app.app_context():
         from app.groupbuy.jobs import close_due_groups_job
         assert close_due_groups_job() == 1
-    assert client.get(f"/api/v1/groups/{gid}").get_json()["status"] == "succeeded"
+    assert login(client, "viewer").get(f"/groups/{gid}").get_json()["status"] == "succeeded"
     assert b.get(f"/orders/{ob['id']}").get_json()["pickup_code"] is not None
 
 
