@@ -28,6 +28,14 @@ def close_due_groups_job(batch: int = 500) -> int:
                 closed += service.close_group(s, group_id=group_id, settings=settings(), now=now) is not None
         except Exception:
             log.exception("could not close group %s; the next sweep retries", group_id)
+    with transaction() as s:
+        unsettled = service.unsettled_groups(s, limit=batch)
+    for group_id in unsettled:
+        try:
+            with transaction() as s:
+                service.settle_members(s, group_id=group_id, settings=settings())
+        except Exception:
+            log.exception("could not settle group %s; the next sweep retries", group_id)
     if closed:
         log.info("group sweep closed %d groups", closed)
     return closed

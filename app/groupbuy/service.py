@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -290,10 +290,44 @@ def _settings() -> Settings:
 
 # ---- success and failure -----------------------------------------------------------------------
 
-def _orders_of(session: Session, group_id: int, status: OrderStatus) -> list[Order]:
-    return list(session.exec(select(Order).join(GroupMember, GroupMember.order_id == Order.id)
-                             .where(GroupMember.group_id == group_id, Order.status == status.value)
-                             .order_by(Order.id)))
+def _orders_of(session: Session, group_id: int, status: OrderStatus, *, undated_only: bool = False) -> list[Order]:
+    """The group's orders in a status, locked, skipping those another transaction holds.
+
+    A payment or a refund locks its order first and the group second; settling locks the group
+    first and then the orders. Waiting here would deadlock, so a held order is left to its own
+    transaction (a payment is then refused by the closed group, a refund completes) and, should it
+    roll back instead, to the sweep (`unsettled_groups`)."""
+    q = (select(Order).join(GroupMember, GroupMember.order_id == Order.id)
+         .where(GroupMember.group_id == group_id, Order.status == status.value))
+    if undated_only:
+        q = q.where(Order.delivery_date.is_(None))
+    return list(session.exec(q.order_by(Order.id).with_for_update(skip_locked=True, of=Order)))
+
+
+def settle_members(session: Session, *, group_id: int, settings: Settings) -> list[Order]:
+    """Bring a closed group's orders in line with it: a succeeded group's paid orders dated by the
+    cut-off rule at the moment it succeeded (and given pickup codes), a failed group's paid orders
+    refunded through the payment path (once: the order moves paid → refunded once), unpaid orders
+    of either cancelled. Returns the paid orders it settled. Safe to run again."""
+    group = get_group(session, group_id)
+    session.refresh(group)  # its status was just moved by a conditional UPDATE
+    if group.status == G.forming.value:
+        return []
+    if group.status == G.succeeded.value:
+        day = order_service.delivery_date_for(group.closed_at, settings)
+        paid = _orders_of(session, group_id, OS.paid, undated_only=True)
+        for order in paid:
+            order_service.set_delivery_date(session, order_id=order.id, delivery_date=day)
+        reason = "group_full"
+    else:
+        paid = _orders_of(session, group_id, OS.paid)
+        for order in paid:
+            # The payment domain's "refunded" hook refunds this member's own payment.
+            order_service.mark_refunded(session, order_id=order.id, allowed_from=(OS.paid,), reason="group_failed")
+        reason = "group_failed"
+    for order in _orders_of(session, group_id, OS.pending_payment):
+        order_service.cancel_unpaid(session, order_id=order.id, reason=reason)
+    return paid
 
 
 def _succeed(session: Session, *, group_id: int, now: datetime, settings: Settings,
@@ -312,16 +346,12 @@ def _succeed(session: Session, *, group_id: int, now: datetime, settings: Settin
                        .execution_options(synchronize_session=False)).rowcount
     if not won:
         return False
-    delivery_date = order_service.delivery_date_for(now, settings)
-    paid = _orders_of(session, group_id, OS.paid)
-    for order in paid:
-        order_service.set_delivery_date(session, order_id=order.id, delivery_date=delivery_date)
-    for order in _orders_of(session, group_id, OS.pending_payment):
-        order_service.cancel_unpaid(session, order_id=order.id, reason="group_full")
+    paid = settle_members(session, group_id=group_id, settings=settings)
+    day = order_service.delivery_date_for(now, settings).isoformat()
     _tell(session, group_id=group_id, orders=paid, event="group.succeeded", title="拼团成功",
-          body=f"您参与的拼团已成团，预计 {delivery_date.isoformat()} 到自提点提货。",
-          leader_body=f"一个拼团已成团，{len(paid)} 笔订单将于 {delivery_date.isoformat()} 送达您的自提点。",
-          data={"group_id": group_id, "delivery_date": delivery_date.isoformat()})
+          body=f"您参与的拼团已成团，预计 {day} 到自提点提货。",
+          leader_body=f"一个拼团已成团，{len(paid)} 笔订单将于 {day} 送达您的自提点。",
+          data={"group_id": group_id, "delivery_date": day})
     return True
 
 
@@ -343,17 +373,25 @@ def close_group(session: Session, *, group_id: int, settings: Settings, now: dat
                        .execution_options(synchronize_session=False)).rowcount
     if not won:
         return None
-    paid = _orders_of(session, group_id, OS.paid)
-    for order in paid:
-        # The payment domain's "refunded" hook refunds this member's own payment, once.
-        order_service.mark_refunded(session, order_id=order.id, allowed_from=(OS.paid,), reason="group_failed")
-    for order in _orders_of(session, group_id, OS.pending_payment):
-        order_service.cancel_unpaid(session, order_id=order.id, reason="group_failed")
+    paid = settle_members(session, group_id=group_id, settings=settings)
     _tell(session, group_id=group_id, orders=paid, event="group.failed", title="拼团失败",
           body="很遗憾，您参与的拼团未能在时限内成团，款项将原路退回。",
           leader_body=f"一个拼团未能成团，{len(paid)} 笔已付款订单已退款。",
           data={"group_id": group_id})
     return G.failed.value
+
+
+def unsettled_groups(session: Session, *, limit: int = 500) -> list[int]:
+    """Closed groups with an order left behind by settle_members (held by a transaction that
+    then rolled back): a failed group's paid or unpaid order, a succeeded group's unpaid or
+    undated paid order."""
+    left = or_(and_(Group.status == G.failed.value, Order.status.in_([OS.paid.value, OS.pending_payment.value])),
+               and_(Group.status == G.succeeded.value,
+                    or_(Order.status == OS.pending_payment.value,
+                        and_(Order.status == OS.paid.value, Order.delivery_date.is_(None)))))
+    return list(session.exec(select(Group.id).join(GroupMember, GroupMember.group_id == Group.id)
+                             .join(Order, Order.id == GroupMember.order_id).where(left).distinct()
+                             .order_by(Group.id).limit(limit)))
 
 
 def due_groups(session: Session, *, now: datetime, limit: int = 500) -> list[int]:
