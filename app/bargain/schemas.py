@@ -71,5 +71,13 @@ class RecordPath(BaseModel):
     record_id: Id
 
 
-class RecordOrderBody(JsonBody):
+class _BodyOptional(JsonBody):
+    """Every field optional, so a POST without a body means {} (the contract lists the body as optional)."""
+
+    @classmethod
+    def model_validate(cls, obj, **kwargs):
+        return super().model_validate({} if obj is None else obj, **kwargs)
+
+
+class RecordOrderBody(_BodyOptional):
     pickup_point_id: Id | None = None

@@ -43,7 +43,15 @@ class GroupBuyList(BaseModel):
     items: list[GroupBuyPublic]
 
 
-class JoinBody(JsonBody):
+class _BodyOptional(JsonBody):
+    """Every field optional, so a POST without a body means {} (the contract lists the body as optional)."""
+
+    @classmethod
+    def model_validate(cls, obj, **kwargs):
+        return super().model_validate({} if obj is None else obj, **kwargs)
+
+
+class JoinBody(_BodyOptional):
     qty: int = Field(default=1, ge=1, le=99)
     pickup_point_id: Id | None = None
 

@@ -144,3 +144,18 @@ def test_a_floor_only_bargain_refuses_an_order_above_the_floor(client, admin, pr
     assert h.post(f"/bargain-records/{rec['id']}/help").get_json()["current_price"] == 990
     r = owner.post(f"/bargain-records/{rec['id']}/order", json={})
     assert r.status_code == 201 and r.get_json()["total"] == 990
+
+
+def test_an_order_needs_no_body_and_a_campaigns_own_stock_is_taken_and_given_back(client, admin, product, owner,
+                                                                                   app):
+    from app.bargain.models import Bargain
+    b = make_bargain(admin, product["skus"][0]["id"], stock=1)
+    rec = owner.post(f"/bargains/{b['id']}/start").get_json()
+    r = owner.post(f"/bargain-records/{rec['id']}/order")
+    assert r.status_code == 201, r.get_json()
+    with app.app_context(), transaction() as s:
+        assert s.get(Bargain, b["id"]).stock_left == 0
+    assert owner.post(f"/orders/{r.get_json()['id']}/cancel").get_json()["status"] == "cancelled"
+    with app.app_context(), transaction() as s:
+        assert s.get(Bargain, b["id"]).stock_left == 1
+    assert client.get("/api/v1/products").get_json()["items"][0]["skus"][0]["stock_available"] == 99

@@ -217,3 +217,56 @@ def test_a_group_order_is_shipped_on_the_manifest_only_after_its_group_succeeded
     r = admin.post(f"/admin/manifests/{day}/build")
     assert r.status_code in (200, 201), r.get_json()
     assert b.get(f"/orders/{ob['id']}").get_json()["status"] == "shipped"
+
+
+def test_opening_and_joining_honour_an_idempotency_key_and_need_no_body(client, admin, leader, product):
+    campaign, point, _ = _setup(client, admin, leader, product)
+    a, b = buyers(client, 2, point)
+    first = a.post(f"/group-buys/{campaign['id']}/groups", headers={"Idempotency-Key": "open-1"})
+    again = a.post(f"/group-buys/{campaign['id']}/groups", headers={"Idempotency-Key": "open-1"})
+    assert first.status_code == again.status_code == 201, first.get_json()
+    assert again.get_json()["order"]["id"] == first.get_json()["order"]["id"]
+    gid = first.get_json()["group"]["id"]
+    j1 = b.post(f"/groups/{gid}/join", json={}, headers={"Idempotency-Key": "join-1"})
+    j2 = b.post(f"/groups/{gid}/join", json={}, headers={"Idempotency-Key": "join-1"})
+    assert j1.status_code == j2.status_code == 201 and j1.get_json()["order"]["id"] == j2.get_json()["order"]["id"]
+    assert len(b.get("/orders").get_json()["items"]) == 1
+
+
+def test_the_per_user_limit_counts_units_over_the_campaign(client, admin, leader, product):
+    campaign, point, _ = _setup(client, admin, leader, product, per_user_limit=2)
+    a, b, c = buyers(client, 3, point)
+    g1 = a.post(f"/group-buys/{campaign['id']}/groups", json={"qty": 2}).get_json()["group"]
+    g2 = b.post(f"/group-buys/{campaign['id']}/groups", json={}).get_json()["group"]
+    assert c.post(f"/groups/{g1['id']}/join", json={"qty": 2}).status_code == 201
+    r = c.post(f"/groups/{g2['id']}/join", json={"qty": 1})
+    assert r.status_code == 409 and r.get_json()["code"] == "limit_exceeded"
+
+
+def test_a_campaigns_own_stock_is_carved_from_the_sku_and_comes_back_to_the_campaign(
+        client, admin, leader, product, app):
+    from app.groupbuy.models import GroupBuy
+    campaign, point, _ = _setup(client, admin, leader, product, stock=2)
+    assert client.get("/api/v1/products").get_json()["items"][0]["skus"][0]["stock_available"] == 98
+    a, b, c = buyers(client, 3, point)
+    opened = a.post(f"/group-buys/{campaign['id']}/groups", json={}).get_json()
+    gid = opened["group"]["id"]
+    assert b.post(f"/groups/{gid}/join", json={}).status_code == 201
+    r = c.post(f"/groups/{gid}/join", json={})
+    assert r.status_code == 409 and r.get_json()["code"] == "sold_out"
+    assert a.post(f"/orders/{opened['order']['id']}/cancel").get_json()["status"] == "cancelled"
+    with app.app_context(), transaction() as s:
+        assert s.get(GroupBuy, campaign["id"]).stock_left == 1
+    assert client.get("/api/v1/products").get_json()["items"][0]["skus"][0]["stock_available"] == 98
+    assert c.post(f"/groups/{gid}/join", json={}).status_code == 201
+
+
+def test_the_leader_cannot_hand_over_a_paid_order_of_a_forming_group(client, admin, leader, product):
+    leader_api, _ = leader
+    campaign, point, _ = _setup(client, admin, leader, product)
+    [a] = buyers(client, 1, point)
+    opened = a.post(f"/group-buys/{campaign['id']}/groups", json={}).get_json()
+    paid = a.post(f"/orders/{opened['order']['id']}/pay").get_json()["order"]
+    assert paid["status"] == "paid" and paid["pickup_code"] is None and paid["delivery_date"] is None
+    r = leader_api.post("/leader/pickups", json={"pickup_code": "000000"})
+    assert r.status_code == 404 and r.get_json()["code"] == "unknown_code"
