@@ -17,7 +17,8 @@ bp = APIBlueprint("bargain", __name__, url_prefix="/api/v1",
 
 
 def record_public(s, record) -> RecordPublic:
-    helpers = [HelperPublic(nickname=name, cut=h.cut, created_at=h.created_at) for h, name in service.helps_of(s, record.id)]
+    helpers = [HelperPublic(nickname=name, cut=h.cut, created_at=h.created_at)
+               for h, name in service.helps_of(s, record.id)]
     return RecordPublic(id=record.id, campaign_id=record.campaign_id, start_price=record.start_price,
                         current_price=record.current_price, floor_price=record.floor_price,
                         helpers_needed=record.helpers_needed, helpers=helpers, expires_at=record.expires_at,
@@ -51,11 +52,13 @@ def start_bargain(path: BargainPath):
 @authenticated()
 def help_bargain(path: RecordPath):
     with transaction() as s:
-        cut, record = service.help_cut(s, settings=settings(), record_id=path.record_id, helper_id=current().user_id)
+        cut, record = service.help_cut(s, settings=settings(), record_id=path.record_id,
+                                       helper_id=current().user_id)
         return respond(HelpOut(cut=cut, current_price=record.current_price, status=record.status))
 
 
-@bp.get("/bargain-records/<int:record_id>", operation_id="get_bargain_record", security=BEARER, responses={200: RecordPublic},
+@bp.get("/bargain-records/<int:record_id>", operation_id="get_bargain_record", security=BEARER,
+        responses={200: RecordPublic},
         summary="A bargain record with its helpers and their cuts")
 @authenticated()
 def get_bargain_record(path: RecordPath):

@@ -203,7 +203,9 @@ def help_cut(session: Session, *, settings: Settings, record_id: int, helper_id:
             if last:
                 notify_service.notify(session, user_id=record.user_id, event="bargain.completed",
                                       data={"record_id": record.id, "price": record.current_price},
-                                      title="砍价成功", body=f"好友已帮您砍到底价 {record.current_price / 100:.2f} 元，快去下单吧。")
+                                      title="砍价成功",
+                                      body=f"好友已帮您砍到底价 {record.current_price / 100:.2f} 元，"
+                                           "快去下单吧。")
             return cut, record
     raise CutConflict("Too many helpers at once; try again.")
 

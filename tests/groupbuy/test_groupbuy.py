@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from app.db import transaction
+from app.db import transaction, utcnow
 from app.groupbuy.models import Group
 from app.notify.models import Notification
 from app.order import service as order_service
+from app.payment import service as payment_service
 from app.payment.models import Payment, Refund
+from app.payment.providers import PaymentEvent
 from tests.conftest import login
 from tests.groupbuy.helpers import buyers, make_campaign, past_deadline
 
@@ -81,17 +83,11 @@ def test_a_payment_landing_after_the_group_filled_is_recorded_and_refunded(clien
     # c's payment is prepared but lands after the group filled: simulate the provider's notice.
     assert a.post(f"/orders/{opened['order']['id']}/pay").status_code == 200
     with app.app_context(), transaction() as s:
-        from app.payment import service as payment_service
-        from app.payment.providers import PaymentEvent
-        from app.db import utcnow
         # b pays, then c's money arrives for a group that was full in between.
         payment_service.confirm_payment(s, provider_name="sandbox", event=PaymentEvent(
             out_trade_no=payment_service.out_trade_no(ob["id"]), transaction_id="t-b", amount=ob["total"],
             paid_at=utcnow()))
     with app.app_context(), transaction() as s:
-        from app.payment import service as payment_service
-        from app.payment.providers import PaymentEvent
-        from app.db import utcnow
         # The group succeeded, so c's order was cancelled; a late payment still is recorded.
         payment_service.confirm_payment(s, provider_name="sandbox", event=PaymentEvent(
             out_trade_no=payment_service.out_trade_no(oc["id"]), transaction_id="t-c", amount=oc["total"],
@@ -206,12 +202,16 @@ def test_a_group_order_is_shipped_on_the_manifest_only_after_its_group_succeeded
     gid = opened["group"]["id"]
     a.post(f"/orders/{opened['order']['id']}/pay")
     ob = b.post(f"/groups/{gid}/join", json={}).get_json()["order"]
-    # Forming: paid but undated, and even dated by hand it would not ship.
+    # Forming: paid but undated; even dated by hand, the manifest build leaves it unshipped.
+    day = a.get("/orders").get_json()["items"][0]
+    assert day["status"] == "paid" and day["delivery_date"] is None
+    from datetime import date, timedelta
+    tomorrow = date.today() + timedelta(days=1)
     with app.app_context(), transaction() as s:
-        from datetime import date
-        order_service.set_delivery_date(s, order_id=opened["order"]["id"], delivery_date=date(2030, 1, 2))
-    with app.app_context(), transaction() as s:
-        assert order_service.ship_paid_orders(s, delivery_date=date(2030, 1, 2)) == []
+        order_service.set_delivery_date(s, order_id=opened["order"]["id"], delivery_date=tomorrow)
+    r = admin.post(f"/admin/manifests/{tomorrow.isoformat()}/build")
+    assert r.status_code in (200, 201), r.get_json()
+    assert a.get(f"/orders/{opened['order']['id']}").get_json()["status"] == "paid"
     b.post(f"/orders/{ob['id']}/pay")
     day = b.get(f"/orders/{ob['id']}").get_json()["delivery_date"]
     r = admin.post(f"/admin/manifests/{day}/build")
