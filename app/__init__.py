@@ -134,8 +134,10 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     _jwt_problems(jwt)
 
     from app.auth.routes import bp as auth_bp
+    from app.bargain.routes import bp as bargain_bp
     from app.catalog.routes import bp as catalog_bp
     from app.flashsale.routes import bp as flashsale_bp
+    from app.groupbuy.routes import bp as groupbuy_bp
     from app.leader.routes import bp as leader_bp
     from app.manifest.routes import bp as manifest_bp
     from app.order.routes import bp as order_bp
@@ -143,7 +145,8 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.pickup.routes import bp as pickup_bp
     from app.web.routes import register_web
 
-    for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp):
+    for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
+               groupbuy_bp, bargain_bp):
         app.register_api(bp)
     register_web(app)
 

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     flash_drain_batch: int = Field(default=500, ge=1, le=10_000)
     flash_ratelimit_user: str = "5 per second"
     flash_ratelimit_ip: str = "200 per second"
+    # Group-buy deadlines and bargain records: how often the sweep looks for ones whose timer
+    # job was lost or ran while no worker was up.
+    group_sweep_interval_s: int = Field(default=60, ge=1)
+    bargain_helps_per_day: int = Field(default=5, ge=1)
 
     queue_name: str = "linli"
     # `linli serve`'s access log: "-" (stdout), a file path, or "off".

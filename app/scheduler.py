@@ -38,7 +38,10 @@ def register_daily(cron: CronScheduler, func: Callable, at: time, settings: Sett
 def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, object]:
     app = create_app(settings)
     s = app.extensions["linli.settings"]
+    from app.bargain.jobs import expire_bargain_records_job
     from app.commission.jobs import settle_commissions_job
+    from app.flashsale.jobs import drain_flash_sales_job, settle_due_flash_sales_job
+    from app.groupbuy.jobs import close_due_groups_job
     from app.idempotency import purge_idempotency_keys_job
     from app.manifest.jobs import build_nightly_manifests_job
     from app.order.jobs import expire_overdue_orders_job
@@ -49,10 +52,11 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(settle_commissions_job, queue_name=s.queue_name, interval=s.commission_settle_interval_s)
     cron.register(purge_idempotency_keys_job, queue_name=s.queue_name, interval=3600)
     cron.register(redrive_refunds_job, queue_name=s.queue_name, interval=300)
-    register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
-    from app.flashsale.jobs import drain_flash_sales_job, settle_due_flash_sales_job
+    cron.register(close_due_groups_job, queue_name=s.queue_name, interval=s.group_sweep_interval_s)
+    cron.register(expire_bargain_records_job, queue_name=s.queue_name, interval=s.group_sweep_interval_s)
     cron.register(settle_due_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(drain_flash_sales_job, queue_name=s.queue_name, interval=60)
+    register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
     return cron, app
 
 

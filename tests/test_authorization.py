@@ -45,6 +45,15 @@ OPERATIONS = {
     "GET /api/v1/flash-sales": PUBLIC,
     "POST /api/v1/flash-sales/{sale_id}/purchase": BUYER,  # the token alone (no database read)
     "GET /api/v1/flash-sales/reservations/{reservation_id}": BUYER,
+    # Share links open inside the mini-program, which logs in at launch: readers carry a token.
+    "GET /api/v1/group-buys": BUYER,
+    "GET /api/v1/groups/{group_id}": BUYER,
+    "POST /api/v1/group-buys/{group_buy_id}/groups": BUYER,
+    "POST /api/v1/groups/{group_id}/join": BUYER,
+    "POST /api/v1/bargains/{bargain_id}/start": BUYER,
+    "POST /api/v1/bargain-records/{record_id}/help": BUYER,
+    "GET /api/v1/bargain-records/{record_id}": BUYER,
+    "POST /api/v1/bargain-records/{record_id}/order": BUYER,
     "POST /api/v1/admin/refunds/{refund_id}/retry": ADMIN,
 }
 # Outside the OpenAPI document, and public as well.
@@ -99,8 +108,20 @@ def world(client, admin, buyer, leader, product) -> World:
         "sku_id": sku["id"], "price": 990, "stock": 5, "per_user_limit": 5, "starts_at": now.isoformat(),
         "ends_at": (now + timedelta(hours=1)).isoformat()}).get_json()
     reservation = buyer.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).get_json()
+    window = {"starts_at": "2020-01-01T00:00:00+00:00", "ends_at": "2099-01-01T00:00:00+00:00"}
+    group_buy = admin.post("/admin/group-buys", json={"sku_id": sku["id"], "group_price": 900, "group_size": 2,
+                                                      "duration_s": 3600, **window}).get_json()
+    # The opener picks up at a third point, so the two leaders' order lists stay as they were.
+    _, third = make_leader(client, admin, lat=22.5431, lng=114.0579)
+    opener = login(client, "group-opener")
+    group = opener.post(f"/group-buys/{group_buy['id']}/groups",
+                        json={"pickup_point_id": third["pickup_point_id"]}).get_json()["group"]
+    bargain = admin.post("/admin/bargains", json={"sku_id": sku["id"], "start_price": 1990, "floor_price": 990,
+                                                  "helpers_needed": 3, "duration_s": 3600, **window}).get_json()
+    record = opener.post(f"/bargains/{bargain['id']}/start").get_json()
     ids = {"sale_id": sale["id"], "reservation_id": reservation["reservation_id"],
-           "application_id": application["id"], "leader_id": approved["leader_id"],
+           "application_id": application["id"], "group_buy_id": group_buy["id"], "group_id": group["id"],
+           "bargain_id": bargain["id"], "record_id": record["id"], "leader_id": approved["leader_id"],
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
            "sku_id": sku["id"], "delivery_date": order["delivery_date"],
            "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id}
@@ -146,6 +167,13 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
             "starts_at": datetime.now(timezone.utc).isoformat(),
             "ends_at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()},
         "POST /api/v1/flash-sales/{sale_id}/purchase": lambda: {"qty": 1},
+        "POST /api/v1/admin/group-buys": lambda: {"sku_id": ids["sku_id"], "group_price": 900, "group_size": 2,
+                                                  "duration_s": 3600, "starts_at": "2020-01-01T00:00:00+00:00",
+                                                  "ends_at": "2099-01-01T00:00:00+00:00"},
+        "POST /api/v1/admin/bargains": lambda: {"sku_id": ids["sku_id"], "start_price": 1990, "floor_price": 990,
+                                                "helpers_needed": 3, "duration_s": 3600,
+                                                "starts_at": "2020-01-01T00:00:00+00:00",
+                                                "ends_at": "2099-01-01T00:00:00+00:00"},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import column, exists, func, insert, or_, table, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -362,8 +362,14 @@ def draw_pickup_code() -> str:
 
 def shippable_clause():
     """The one SQL predicate that says a paid order may ship. Group-buy orders wait for their
-    group to succeed: until the group-buy domain joins its groups table in here, none ships."""
-    return Order.source != OrderSource.group.value
+    group to succeed: a group order ships only through a membership of a succeeded group.
+
+    The group-buy tables are named here, not imported: group-buy depends on orders, not back."""
+    member, group = table("group_members", column("order_id"), column("group_id")), \
+        table("buy_groups", column("id"), column("status"))
+    succeeded = exists().where(member.c.order_id == Order.id, group.c.id == member.c.group_id,
+                               group.c.status == "succeeded")
+    return or_(Order.source != OrderSource.group.value, succeeded)
 
 
 def _ship(delivery_date: date, now: datetime, pickup_point_id: int | None = None):
