@@ -4,6 +4,7 @@
 def load_all() -> None:
     import app.auth.models  # noqa: F401
     import app.catalog.models  # noqa: F401
+    import app.chat.models  # noqa: F401
     import app.commission.models  # noqa: F401
     import app.idempotency  # noqa: F401
     import app.leader.models  # noqa: F401
