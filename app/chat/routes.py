@@ -113,14 +113,20 @@ def post_message(path: ConversationPath, body: MessageCreate):
     with transaction() as s:
         msg, conv = service.post_message(
             s, conversation_id=path.conversation_id, **_me(), type=body.type, text=body.text,
-            image_url=body.image_url, order_id=body.order_id,
-            leader_online=lambda user_id: live.is_online(redis, user_id))
+            image_url=body.image_url, order_id=body.order_id)
         card = service.order_cards(s, [msg.order_id]).get(msg.order_id) if msg.order_id else None
         out = message_public(msg, card)
         buyer_user, leader_user = service.party_user_ids(s, conv)
         event = {"event": "message.created", "data": out.model_dump(mode="json")}
         # The recipient's sockets and the sender's other sockets (the sender's own tab dedupes by seq).
         service.publish_after_commit([(buyer_user, event), (leader_user, event)])
+    # Outside the transaction: a Redis wait must never hold the database's write lock.
+    if out.sender_id == buyer_user and not live.is_online(redis, leader_user):
+        try:
+            with transaction() as s:
+                service.tell_offline_leader(s, conversation_id=out.conversation_id)
+        except Exception:  # noqa: BLE001 - the message is sent; a missed nudge is not an error
+            log.warning("could not notify leader of conversation %s", out.conversation_id, exc_info=True)
     return respond(out, 201)
 
 

@@ -121,7 +121,7 @@ class ReadResult(BaseModel):
 
 class BroadcastCreate(JsonBody):
     text: Text[2000]
-    segment: Literal["all"] = Field(default="all", description=(
+    segment: Literal["all"] = Field(default="all", json_schema_extra={"enum": ["all"]}, description=(
         "Only `all` for now (every buyer bound to my point); new/active/lapsed come with the fans issue"))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, update
@@ -148,8 +147,8 @@ def last_messages(session: Session, convs: list[Conversation]) -> dict[int, Mess
 # ---- messages ----------------------------------------------------------------------------
 
 def post_message(session: Session, *, conversation_id: int, user_id: int, leader_id: int | None, type: str,
-                 text: str | None = None, image_url: str | None = None, order_id: int | None = None,
-                 leader_online: Callable[[int], bool] | None = None) -> tuple[Message, Conversation]:
+                 text: str | None = None, image_url: str | None = None,
+                 order_id: int | None = None) -> tuple[Message, Conversation]:
     conv, side = get_for_party(session, conversation_id=conversation_id, user_id=user_id, leader_id=leader_id)
     if type == "order":
         order = session.get(Order, order_id) if order_id else None
@@ -173,17 +172,15 @@ def post_message(session: Session, *, conversation_id: int, user_id: int, leader
     session.flush()
     session.execute(update(Conversation).where(Conversation.id == conv.id, Conversation.last_message_id < msg.id)
                     .values(last_message_id=msg.id).execution_options(synchronize_session=False))
-    if side == "buyer" and leader_online is not None:
-        _tell_offline_leader(session, conv, leader_online)
     return msg, conv
 
 
-def _tell_offline_leader(session: Session, conv: Conversation, leader_online: Callable[[int], bool]) -> None:
+def tell_offline_leader(session: Session, *, conversation_id: int) -> None:
     """A leader with no open socket learns of new messages from a notification, once per
-    conversation until they read it (the flag flips atomically, so two messages give one)."""
+    conversation until they read it (the flag flips atomically, so two messages give one).
+    The caller checks presence (Redis) before this transaction: no network wait inside it."""
+    conv = session.get(Conversation, conversation_id)
     leader_user = leader_user_ids(session, [conv.leader_id])[conv.leader_id]
-    if leader_online(leader_user):
-        return
     flipped = session.execute(update(Conversation).where(Conversation.id == conv.id,
                                                          Conversation.leader_noticed.is_(False))
                               .values(leader_noticed=True).execution_options(synchronize_session=False)).rowcount
@@ -275,10 +272,10 @@ def broadcast(session: Session, *, leader_id: int, leader_user_id: int, pickup_p
                  "broadcast_id": b.id, "created_at": now} for cid, _, seq in taken]
         ids = session.execute(insert(Message).returning(Message.id, Message.conversation_id,
                                                         sort_by_parameter_order=True), rows).all()
-        session.execute(update(Conversation).where(Conversation.id == bindparam("cid"),
-                                                   Conversation.last_message_id < bindparam("mid"))
-                        .values(last_message_id=bindparam("mid")).execution_options(synchronize_session=False),
-                        [{"cid": cid, "mid": mid} for mid, cid in ids])
+        table = Conversation.__table__
+        session.connection().execute(
+            table.update().where(table.c.id == bindparam("cid"), table.c.last_message_id < bindparam("mid"))
+            .values(last_message_id=bindparam("mid")), [{"cid": cid, "mid": mid} for mid, cid in ids])
         buyer_of = {cid: buyer for cid, buyer, _ in taken}
         for (mid, cid), row in zip(ids, rows):
             sent.append((buyer_of[cid], Message(id=mid, **row)))

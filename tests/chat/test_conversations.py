@@ -194,3 +194,50 @@ def test_messages_are_rate_limited_per_user(make_settings, redis_server):
              for _ in range(4)]
     assert codes == [201, 201, 201, 429]
     application.extensions["linli.engine"].dispose()
+
+
+def test_an_announcement_gives_each_bound_buyer_one_message(app, client, admin, leader, product):
+    leader_api, approved = leader
+    other_leader, other = make_leader(client, admin, lat=30.30, lng=120.10)
+    fans = [login(client, f"fan-{i}") for i in range(5)]
+    for f in fans:
+        assert f.put("/me/pickup-point", json={"pickup_point_id": approved["pickup_point_id"]}).status_code == 200
+    elsewhere = login(client, "elsewhere")
+    elsewhere.put("/me/pickup-point", json={"pickup_point_id": other["pickup_point_id"]})
+    existing = open_conv(fans[0], approved["leader_id"]).get_json()["id"]
+    say(fans[0], existing, "团长好")
+    r = leader_api.post("/leader/broadcasts", json={"text": "西瓜到了, 下午 4 点前来取"})
+    assert r.status_code == 201 and r.get_json()["recipients"] == 5
+    for f in fans:
+        convs = f.get("/conversations").get_json()["items"]
+        assert len(convs) == 1 and convs[0]["last_message"]["text"] == "西瓜到了, 下午 4 点前来取"
+        assert convs[0]["unread_count"] == 1
+    assert [c["last_message"]["seq"] for c in fans[0].get("/conversations").get_json()["items"]] == [2]
+    assert elsewhere.get("/conversations").get_json()["items"] == []
+    assert len(leader_api.get("/conversations").get_json()["items"]) == 5
+    bad = leader_api.post("/leader/broadcasts", json={"text": "hi", "segment": "lapsed"})
+    assert bad.status_code == 422 and bad.get_json()["code"] == "validation_error"
+    assert fans[1].post("/leader/broadcasts", json={"text": "hi"}).status_code == 403
+
+
+def test_notifications_list_newest_first_and_mark_read(app, client, leader, buyer, product):
+    _, approved = leader
+    order = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": 1}],
+                                        "pickup_point_id": approved["pickup_point_id"]}).get_json()
+    buyer.post(f"/orders/{order['id']}/pay")
+    buyer.post(f"/orders/{order['id']}/cancel")
+    page = buyer.get("/me/notifications").get_json()
+    kinds = [(n["kind"], n["data"]["status"]) for n in page["items"]]
+    assert kinds[0][0] == "order.updated" and ("order.updated", "paid") in kinds
+    assert page["unread_count"] == len(page["items"]) and page["items"][0]["title"]
+    first = buyer.get("/me/notifications?limit=1").get_json()
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    newest = page["items"][0]["id"]
+    r = buyer.post("/me/notifications/read", json={"up_to_id": page["items"][-1]["id"]})
+    assert r.status_code == 200 and r.get_json()["unread_count"] == len(page["items"]) - 1
+    unread = buyer.get("/me/notifications?unread=true").get_json()
+    assert [n["id"] for n in unread["items"]] == [i["id"] for i in page["items"][:-1]]
+    buyer.post("/me/notifications/read", json={"up_to_id": newest})
+    assert buyer.get("/me/notifications").get_json()["unread_count"] == 0
+    assert login(client, "nobody").get("/me/notifications").get_json() == {"items": [], "next_cursor": None,
+                                                                           "unread_count": 0}
