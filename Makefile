@@ -31,6 +31,7 @@ bench: setup
 	bash scripts/ensure-packages.sh redis-server wrk postgresql
 	$(BIN)/python bench/nearby.py
 	$(BIN)/python bench/manifest.py
+	$(BIN)/python bench/chat.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
