@@ -88,6 +88,7 @@ class Hub:
     def _run(self) -> None:
         import time
 
+        pause = 0.5
         while True:
             conn = Redis.from_url(self.redis_url, socket_timeout=None, socket_keepalive=True,
                                   health_check_interval=0, decode_responses=True)
@@ -97,10 +98,12 @@ class Hub:
                 for item in pubsub.listen():
                     if item["type"] == "psubscribe":
                         self.ready.set()
+                        pause = 0.5
                     elif item["type"] == "pmessage":
                         self._dispatch(item["channel"], item["data"])
-            except Exception:  # noqa: BLE001 - reconnect; what was missed is caught up by clients
-                log.warning("chat subscription lost; closing local sockets and resubscribing", exc_info=True)
+            except Exception as e:  # noqa: BLE001 - reconnect; what was missed is caught up by clients
+                log.warning("chat subscription lost (%s); closing local sockets, resubscribing in %.1fs",
+                            type(e).__name__, pause)
             finally:
                 self.ready.clear()
                 try:
@@ -112,7 +115,8 @@ class Hub:
                 everyone = [c for cs in self.clients.values() for c in cs]
             for c in everyone:
                 c.close()
-            time.sleep(0.5)
+            time.sleep(pause)
+            pause = min(pause * 2, 10)
 
 
 _hubs: dict[str, Hub] = {}
