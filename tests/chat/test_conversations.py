@@ -241,3 +241,30 @@ def test_notifications_list_newest_first_and_mark_read(app, client, leader, buye
     assert buyer.get("/me/notifications").get_json()["unread_count"] == 0
     assert login(client, "nobody").get("/me/notifications").get_json() == {"items": [], "next_cursor": None,
                                                                            "unread_count": 0}
+
+
+def test_every_status_change_of_an_order_tells_the_buyer_once(app, client, leader, buyer, product):
+    """Told by the order domain's own state changes (hooks), whichever path made them: shipping
+    is the nightly set-based UPDATE, arrival and pickup the leader's workbench."""
+    from datetime import date
+
+    from app.db import utcnow
+    from app.order import service as order_service
+
+    leader_api, approved = leader
+    order = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": 1}],
+                                        "pickup_point_id": approved["pickup_point_id"]}).get_json()
+    paid = buyer.post(f"/orders/{order['id']}/pay").get_json()["order"]
+    day = paid["delivery_date"]
+    with app.app_context(), transaction() as s:
+        assert order_service.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow()) == 1
+    assert leader_api.post(f"/leader/deliveries/{day}/receive").get_json() == {"arrived": 1}
+    assert leader_api.post("/leader/pickups", json={"pickup_code": paid["pickup_code"],
+                                                    "delivery_date": day}).status_code == 200
+    other = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": 1}],
+                                        "pickup_point_id": approved["pickup_point_id"]}).get_json()
+    buyer.post(f"/orders/{other['id']}/cancel")
+    items = buyer.get("/me/notifications").get_json()["items"]
+    told = [(n["data"]["id"], n["data"]["status"]) for n in reversed(items) if n["kind"] == "order.updated"]
+    assert told == [(order["id"], s) for s in ("paid", "shipped", "arrived", "picked_up")] + [(other["id"], "cancelled")]
+    assert all(n["title"] for n in items)
