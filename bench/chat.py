@@ -1,11 +1,13 @@
 """Benchmark: chat message → socket delivery latency with 1,000 open sockets on one `linli serve
 --ws` copy (gevent workers), while 100 messages/s flow.
 
-Setup (not timed): a SQLite file and a redis-server in a temp dir, one `serve --ws` process, one
-leader and 999 buyers, each buyer with a conversation with the leader; 1,000 sockets (every user
-one). Then for DURATION seconds the leader's side posts 100 messages/s over HTTP, each into a
-random buyer's conversation (the same server, as one copy would take both in a small install);
-every message is delivered to its buyer's socket and the leader's own socket (2 deliveries).
+Setup (not timed): a SQLite file and a redis-server in a temp dir; the production layout of the
+README: one `serve --ws` copy (gevent) holding the sockets and one `serve` copy (gthread) taking
+the JSON API; one leader and 999 buyers, each buyer with a conversation with the leader; 1,000
+sockets on the `--ws` copy (every user one). Then for DURATION seconds the leader's side posts
+100 messages/s over HTTP to the API copy, each into a random buyer's conversation; every message
+is delivered to its buyer's socket and the leader's own socket (2 deliveries), through Redis.
+`--same` posts to the `--ws` copy instead (one process doing both, as a small install might).
 
 Latency per delivery = time the socket received it − time the POST was sent (includes the HTTP
 request, the insert and commit, the Redis publish and the push), and − the message's own
@@ -51,7 +53,8 @@ def main() -> None:
     ap.add_argument("--sockets", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--duration", type=float, default=20)
-    ap.add_argument("--workers", type=int, default=1, help="gevent worker processes of the one serve copy")
+    ap.add_argument("--workers", type=int, default=1, help="gevent worker processes of the one serve --ws copy")
+    ap.add_argument("--same", action="store_true", help="post to the --ws copy too (no separate API copy)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sockets + 256)), hard))
@@ -63,23 +66,29 @@ def main() -> None:
                LINLI_RATELIMIT_ENABLED="0", LINLI_ACCESS_LOG="off",
                LINLI_SECRET_KEY="bench-chat-secret-8e2d6b0f4a9c1e7d3b5a")
     subprocess.run([sys.executable, "-m", "app.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
-    port = free_port()
+    port, api_port = free_port(), free_port()
     log = open(tmp / "serve.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--ws", "--port", str(port), "--workers",
-                               str(args.workers), "--connections", str(args.sockets + 500)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/api/v1"
+    servers = [subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--ws", "--port", str(port), "--workers",
+                                 str(args.workers), "--connections", str(args.sockets + 500)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)]
+    if not args.same:
+        servers.append(subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(api_port),
+                                         "--workers", "2", "--threads", "8"],
+                                        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    base = f"http://127.0.0.1:{port if args.same else api_port}/api/v1"
     try:
-        for _ in range(300):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
+        for p in (port,) if args.same else (port, api_port):
+            for _ in range(300):
+                try:
+                    if requests.get(f"http://127.0.0.1:{p}/healthz", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    time.sleep(0.1)
         run(base, port, args)
     finally:
-        os.killpg(server.pid, 9)
-        server.wait()
+        for server in servers:
+            os.killpg(server.pid, 9)
+            server.wait()
         redis.stop()
 
 
