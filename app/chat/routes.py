@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import time
 
 from flask import Blueprint, current_app
 from flask_openapi3 import APIBlueprint, Tag
@@ -192,20 +193,25 @@ def websocket(ws):
             return
         live.mark_online(redis, principal.user_id, cfg.ws_presence_ttl_s)
         ws.send(json.dumps({"event": "ready", "data": {"user_id": principal.user_id}}))
+        beat = time.monotonic()
         while ws.connected and not client.closed:
             try:
-                raw = client.queue.get(timeout=cfg.ws_heartbeat_s)
+                # Short waits, so that a socket the peer closed is let go within seconds.
+                raw = client.queue.get(timeout=min(5, cfg.ws_heartbeat_s))
             except queue.Empty:
-                # Heartbeat: the protocol ping (SOCK_SERVER_OPTIONS ping_interval) closes dead
-                # peers; this refreshes presence and lets a closed socket's loop end.
-                try:
-                    live.mark_online(redis, principal.user_id, cfg.ws_presence_ttl_s)
-                except Exception:  # noqa: BLE001
-                    pass
-                continue
+                raw = ""
             if raw is None:
                 break
-            ws.send(raw)
+            if raw:
+                ws.send(raw)
+            if time.monotonic() - beat >= cfg.ws_heartbeat_s:
+                # Heartbeat: the protocol ping (SOCK_SERVER_OPTIONS ping_interval) closes dead
+                # peers; this keeps the user "online" for offline-leader notifications.
+                beat = time.monotonic()
+                try:
+                    live.mark_online(redis, principal.user_id, cfg.ws_presence_ttl_s)
+                except Exception:  # noqa: BLE001 - presence is a hint
+                    pass
     finally:
         hub.remove(client)
         if principal.user_id not in hub.clients:

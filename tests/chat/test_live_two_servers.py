@@ -22,7 +22,9 @@ from tests.ops.real_server import cli_env, migrate, start
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory, redis_server):
     tmp = tmp_path_factory.mktemp("chat")
-    env = cli_env(tmp, redis_server.url(9), LINLI_SECRET_KEY="chat-test-secret-5d1c9e7a3b2f8e6d4c0a")
+    # A 1 s heartbeat and a 3 s presence, so that a test can outlive a few of them.
+    env = cli_env(tmp, redis_server.url(9), LINLI_SECRET_KEY="chat-test-secret-5d1c9e7a3b2f8e6d4c0a",
+                  LINLI_WS_HEARTBEAT_S="1", LINLI_WS_PRESENCE_TTL_S="3")
     migrate(env)
     procs = [start(["serve", "--ws", "--workers", "1"], env, tmp, f"serve{i}") for i in (1, 2)]
     try:
@@ -49,7 +51,8 @@ class User:
 
 class Socket:
     def __init__(self, host: str, user: User):
-        self.ws = connect(f"ws://{host}/api/v1/ws?token={user.token}", open_timeout=10)
+        # max_queue=None: a test that reads late must not stop the client answering pings.
+        self.ws = connect(f"ws://{host}/api/v1/ws?token={user.token}", open_timeout=10, max_queue=None)
         assert json.loads(self.ws.recv(timeout=10))["event"] == "ready"
 
     def events(self, n: int | None = None, quiet: float = 0.5, timeout: float = 20) -> list[dict]:
@@ -131,6 +134,27 @@ def test_a_socket_without_a_valid_token_is_refused(servers):
         with pytest.raises(InvalidStatus) as e:
             connect(url, open_timeout=10)
         assert e.value.response.status_code == 401
+
+
+def test_a_leader_with_a_live_socket_is_not_nagged_and_one_without_is_told_once(servers, people):
+    a, b = servers
+    leader, approved = make_leader(a, people["admin"], "leader-presence")
+    buyer = User(a, "buyer-presence")
+    cid = conversation(a, buyer, approved["leader_id"])
+    sock = Socket(b, leader)
+    try:
+        time.sleep(5)  # past the presence TTL: only the heartbeat keeps the leader online
+        buyer.call(a, "POST", f"/conversations/{cid}/messages", json={"type": "text", "text": "在吗"})
+        assert created(sock.events(1))[0]["text"] == "在吗"
+    finally:
+        sock.close()
+    notes = lambda: [n for n in leader.call(a, "GET", "/me/notifications").json()["items"]  # noqa: E731
+                     if n["kind"] == "chat.unread"]
+    assert notes() == []
+    time.sleep(4)  # the socket is gone and its presence has lapsed
+    for text in ("还在吗", "急"):
+        buyer.call(b, "POST", f"/conversations/{cid}/messages", json={"type": "text", "text": text})
+    assert [n["data"]["conversation_id"] for n in notes()] == [cid]
 
 
 def test_order_updates_reach_the_buyers_socket(servers, people):
