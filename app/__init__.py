@@ -134,8 +134,8 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     _jwt_problems(jwt)
 
     from app.auth.routes import bp as auth_bp
-    from app.chat.routes import bp as chat_bp, sock, ws_bp
     from app.catalog.routes import bp as catalog_bp
+    from app.chat.routes import bp as chat_bp, sock, ws_bp
     from app.leader.routes import bp as leader_bp
     from app.manifest.routes import bp as manifest_bp
     from app.notify.routes import bp as notify_bp
