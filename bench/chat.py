@@ -151,26 +151,32 @@ def run(base: str, port: int, args) -> None:
     stop = threading.Event()
     ready = threading.Event()
     opened = [0]
+    failed: list[str] = []
 
     async def sockets():
         async def one(token: str):
-            async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws?token={token}", open_timeout=60,
-                                          max_queue=None) as ws:
-                assert json.loads(await ws.recv())["event"] == "ready"
-                opened[0] += 1
-                async for raw in ws:  # no per-socket timers: the client's own CPU would skew the figures
-                    now = time.time()
-                    e = json.loads(raw)
-                    if e["event"] == "message.created":
-                        d = e["data"]
-                        deliveries.append((d["conversation_id"], d["seq"], now, d["created_at"]))
+            try:
+                async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws?token={token}", open_timeout=60,
+                                              ping_interval=None, max_queue=None) as ws:
+                    assert json.loads(await ws.recv())["event"] == "ready"
+                    opened[0] += 1
+                    async for raw in ws:  # no per-socket timers: the client's own CPU would skew the figures
+                        now = time.time()
+                        e = json.loads(raw)
+                        if e["event"] == "message.created":
+                            d = e["data"]
+                            deliveries.append((d["conversation_id"], d["seq"], now, d["created_at"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                failed.append(repr(e)[:200])
 
         tokens = [leader["token"]] + [b["token"] for b, _ in buyers]
         tasks = []
         for i in range(0, len(tokens), 50):  # open in waves, as clients arrive
             tasks += [asyncio.create_task(one(t)) for t in tokens[i:i + 50]]
             await asyncio.sleep(0.05)
-        while opened[0] < len(tokens):
+        while opened[0] + len(failed) < len(tokens):
             await asyncio.sleep(0.05)
         ready.set()
         while not stop.is_set():
@@ -183,7 +189,8 @@ def run(base: str, port: int, args) -> None:
     t1 = time.time()
     loop_thread.start()
     ready.wait(300)
-    print(f"{opened[0]} sockets open in {time.time() - t1:.1f}s")
+    print(f"{opened[0]} sockets open in {time.time() - t1:.1f}s" + (f"; {len(failed)} failed, e.g. {failed[0]}"
+                                                                   if failed else ""))
 
     # The posts come from another process, so that its threads do not hold this one's GIL while
     # a socket's message waits to be timestamped.
