@@ -157,7 +157,7 @@ def run(base: str, port: int, args) -> None:
         async def one(token: str):
             try:
                 async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws?token={token}", open_timeout=60,
-                                              ping_interval=None, max_queue=None) as ws:
+                                              ping_interval=None, max_queue=None, compression=None) as ws:
                     assert json.loads(await ws.recv())["event"] == "ready"
                     opened[0] += 1
                     async for raw in ws:  # no per-socket timers: the client's own CPU would skew the figures

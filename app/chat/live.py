@@ -143,3 +143,22 @@ def is_online(redis, user_id: int) -> bool:
         return bool(redis.exists(f"{PRESENCE_PREFIX}{user_id}"))
     except Exception:  # noqa: BLE001 - unknown: a notification too many beats one missed
         return False
+
+
+class WholeFrames:
+    """The socket under a simple-websocket connection, sending whole frames one at a time.
+    simple-websocket writes with `sock.send`, which may write part of a frame when the peer's
+    buffer is full (gevent) and lets its ping thread write between our frames: the peer then reads
+    garbage ("reserved bits must be 0"). `sendall` under a lock writes each frame whole."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def send(self, data) -> int:
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)

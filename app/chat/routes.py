@@ -182,6 +182,7 @@ def _ws_auth():
 
 @sock.route("/api/v1/ws", bp=ws_bp)
 def websocket(ws):
+    ws.sock = live.WholeFrames(ws.sock)
     principal = websocket_principal()
     cfg = settings()
     redis = current_app.extensions["linli.redis"]
