@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python bench/nearby.py
 	$(BIN)/python bench/manifest.py
 	$(BIN)/python bench/flashsale.py
+	$(BIN)/python bench/chat.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

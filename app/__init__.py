@@ -138,16 +138,22 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.catalog.routes import bp as catalog_bp
     from app.flashsale.routes import bp as flashsale_bp
     from app.groupbuy.routes import bp as groupbuy_bp
+    from app.chat.routes import bp as chat_bp, sock, ws_bp
     from app.leader.routes import bp as leader_bp
     from app.manifest.routes import bp as manifest_bp
+    from app.notify.routes import bp as notify_bp
     from app.order.routes import bp as order_bp
     from app.payment.routes import bp as payment_bp
     from app.pickup.routes import bp as pickup_bp
     from app.web.routes import register_web
 
     for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
-               groupbuy_bp, bargain_bp):
+               groupbuy_bp, bargain_bp, chat_bp, notify_bp):
         app.register_api(bp)
+    # The WebSocket: a plain blueprint (not an OpenAPI operation); protocol pings find dead peers.
+    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": settings.ws_heartbeat_s}
+    app.register_blueprint(ws_bp)
+    sock.init_app(app)
     register_web(app)
 
     from app.auth.security import check_access_first

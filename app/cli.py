@@ -52,16 +52,21 @@ def db_upgrade(revision: str) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", "nworkers", default=None, type=int, help="gunicorn processes (default: 2 × cores + 1)")
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve(host: str, port: int, nworkers: int | None, threads: int) -> None:
-    """The HTTP API under gunicorn (gthread workers), with an access log (LINLI_ACCESS_LOG)."""
+@click.option("--ws", is_flag=True, help="The WebSocket pool: gevent workers for /api/v1/ws (see README)")
+@click.option("--connections", default=2000, show_default=True, type=int,
+              help="With --ws: open sockets per worker process")
+def serve(host: str, port: int, nworkers: int | None, threads: int, ws: bool, connections: int) -> None:
+    """The HTTP API under gunicorn (gthread workers), with an access log (LINLI_ACCESS_LOG);
+    with --ws, the WebSocket pool (gevent workers)."""
     from app.server import run_server
 
     settings = _settings()
     refusal = settings.bind_refusal(host)
     if refusal:
         raise click.ClickException(refusal)
-    run_server(settings, host=host, port=port, workers=nworkers or (2 * (os.cpu_count() or 1) + 1),
-               threads=threads)
+    default_workers = (os.cpu_count() or 1) if ws else 2 * (os.cpu_count() or 1) + 1
+    run_server(settings, host=host, port=port, workers=nworkers or default_workers, threads=threads, ws=ws,
+               connections=connections)
 
 
 @main.command()

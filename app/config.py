@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     ratelimit_enabled: bool = True
     ratelimit_default: str = "600 per minute"
     ratelimit_auth: str = "30 per minute"
+    # Chat: messages one user may post (flask-limiter syntax), the WebSocket heartbeat (protocol
+    # ping, presence refresh) and how long "online" outlives the last heartbeat.
+    chat_message_rate: str = "60 per minute"
+    ws_heartbeat_s: int = Field(default=25, ge=1, le=300)
+    ws_presence_ttl_s: int = Field(default=60, ge=2)
 
     timezone: str = "Asia/Shanghai"
     order_cutoff: time = time(23, 0)

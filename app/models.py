@@ -5,6 +5,7 @@ def load_all() -> None:
     import app.auth.models  # noqa: F401
     import app.bargain.models  # noqa: F401
     import app.catalog.models  # noqa: F401
+    import app.chat.models  # noqa: F401
     import app.commission.models  # noqa: F401
     import app.flashsale.models  # noqa: F401
     import app.groupbuy.models  # noqa: F401

@@ -1,5 +1,7 @@
 """`linli serve`: gunicorn with gthread workers whose own error answers (414, 431, bad headers or
-chunks) are problem+json like the app's, and an access log without query strings."""
+chunks) are problem+json like the app's, and an access log without query strings.
+`linli serve --ws`: the same app on gevent workers, the pool that holds WebSockets (`/api/v1/ws`):
+one greenlet per socket instead of one thread, so a process holds thousands."""
 from __future__ import annotations
 
 import json
@@ -53,9 +55,9 @@ class _CapturedSocket:
             return 400, "Bad Request"
 
 
-class ProblemJSONWorker(ThreadWorker):
-    """gthread, but the errors gunicorn answers itself (414, 431, bad headers or chunks) are
-    problem+json like the app's. gunicorn decides the status (and logs); we write the body."""
+class ProblemJSONErrors:
+    """The errors gunicorn answers itself (414, 431, bad headers or chunks) are problem+json like
+    the app's. gunicorn decides the status (and logs); we write the body."""
 
     def handle_error(self, req, client, addr, exc):
         captured = _CapturedSocket()
@@ -66,6 +68,18 @@ class ProblemJSONWorker(ThreadWorker):
             util.write_nonblock(client, gunicorn_problem(status, reason, request_id_from(sent)))
         except Exception:  # noqa: BLE001 - the client may be gone; gunicorn does the same
             self.log.debug("Failed to send error message.")
+
+
+class ProblemJSONWorker(ProblemJSONErrors, ThreadWorker):
+    """gthread with problem+json errors: the JSON API's pool."""
+
+
+def gevent_worker_class():
+    """gevent with problem+json errors: the WebSocket pool. Built on demand, so that gevent is
+    imported only in a process that runs it (gunicorn monkey-patches in the worker, after fork)."""
+    from gunicorn.workers.ggevent import GeventWorker
+
+    return type("ProblemJSONGeventWorker", (ProblemJSONErrors, GeventWorker), {"__module__": __name__})
 
 
 class EscapedAtoms(SafeAtoms):
@@ -80,8 +94,10 @@ class AccessLogger(Logger):
     atoms_wrapper_class = EscapedAtoms
 
 
-def run_server(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> None:
-    """gunicorn in the foreground. Refuses a bind the settings do not allow (see bind_refusal)."""
+def run_server(settings: Settings, *, host: str, port: int, workers: int, threads: int, ws: bool = False,
+               connections: int = 2000) -> None:
+    """gunicorn in the foreground. Refuses a bind the settings do not allow (see bind_refusal).
+    `ws`: gevent workers of up to `connections` open sockets each (the WebSocket pool)."""
 
     refusal = settings.bind_refusal(host)
     if refusal:
@@ -92,8 +108,12 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
         def load_config(self):
             self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "app.server.ProblemJSONWorker")
-            self.cfg.set("threads", threads)
+            if ws:
+                self.cfg.set("worker_class", gevent_worker_class())
+                self.cfg.set("worker_connections", connections)
+            else:
+                self.cfg.set("worker_class", "app.server.ProblemJSONWorker")
+                self.cfg.set("threads", threads)
             self.cfg.set("logger_class", "app.server.AccessLogger")
             self.cfg.set("accesslog", access_log)
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)

@@ -54,6 +54,14 @@ OPERATIONS = {
     "POST /api/v1/bargain-records/{record_id}/help": BUYER,
     "GET /api/v1/bargain-records/{record_id}": BUYER,
     "POST /api/v1/bargain-records/{record_id}/order": BUYER,
+    # Chat: any signed-in user; only the two parties of a conversation get past the service (404).
+    "POST /api/v1/conversations": BUYER,
+    "GET /api/v1/conversations": BUYER,
+    "GET /api/v1/conversations/{conversation_id}/messages": BUYER,
+    "POST /api/v1/conversations/{conversation_id}/messages": BUYER,
+    "POST /api/v1/conversations/{conversation_id}/read": BUYER,
+    "GET /api/v1/me/notifications": BUYER,
+    "POST /api/v1/me/notifications/read": BUYER,
     "POST /api/v1/admin/refunds/{refund_id}/retry": ADMIN,
 }
 # Outside the OpenAPI document, and public as well.
@@ -103,6 +111,7 @@ def world(client, admin, buyer, leader, product) -> World:
     # A partial refund: something behind {refund_id}, and the order stays paid.
     with client.application.app_context(), transaction() as s:
         refund = payment_service.refund_amount(s, order_id=order["id"], amount=1, reason="world")
+    conversation = buyer.post("/conversations", json={"leader_id": approved["leader_id"]}).get_json()
     now = datetime.now(timezone.utc)
     sale = admin.post("/admin/flash-sales", json={
         "sku_id": sku["id"], "price": 990, "stock": 5, "per_user_limit": 5, "starts_at": now.isoformat(),
@@ -120,6 +129,7 @@ def world(client, admin, buyer, leader, product) -> World:
                                                   "helpers_needed": 3, "duration_s": 3600, **window}).get_json()
     record = opener.post(f"/bargains/{bargain['id']}/start").get_json()
     ids = {"sale_id": sale["id"], "reservation_id": reservation["reservation_id"],
+           "conversation_id": conversation["id"],
            "application_id": application["id"], "group_buy_id": group_buy["id"], "group_id": group["id"],
            "bargain_id": bargain["id"], "record_id": record["id"], "leader_id": approved["leader_id"],
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
@@ -174,6 +184,11 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
                                                 "helpers_needed": 3, "duration_s": 3600,
                                                 "starts_at": "2020-01-01T00:00:00+00:00",
                                                 "ends_at": "2099-01-01T00:00:00+00:00"},
+        "POST /api/v1/conversations": lambda: {"leader_id": ids["leader_id"]},
+        "POST /api/v1/conversations/{conversation_id}/messages": lambda: {"type": "text", "text": "你好"},
+        "POST /api/v1/conversations/{conversation_id}/read": lambda: {"up_to_seq": 1},
+        "POST /api/v1/leader/broadcasts": lambda: {"text": "西瓜到了, 下午 4 点前来取"},
+        "POST /api/v1/me/notifications/read": lambda: {"up_to_id": 1},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},
@@ -388,3 +403,17 @@ def test_a_leader_sees_only_their_own_points_manifest(client, world):
 
     assert [p["order_id"] for p in mine["pickups"]] == [world.order["id"]]
     assert theirs["pickup_point"]["id"] == world.ids["other_point_id"] and theirs["pickups"] == []
+
+
+# ---- ownership: a conversation belongs to its buyer and its leader ----------------------------
+
+def test_only_the_two_parties_reach_a_conversation(client, world):
+    cid = world.ids["conversation_id"]
+    for outsider in (world.other_buyer, world.other_leader, world.admin):
+        for method, path, body in (("GET", f"/api/v1/conversations/{cid}/messages", None),
+                                   ("POST", f"/api/v1/conversations/{cid}/messages", {"type": "text", "text": "嗨"}),
+                                   ("POST", f"/api/v1/conversations/{cid}/read", {"up_to_seq": 1})):
+            r = call(client, method, path, outsider.headers, json=body)
+            assert r.status_code == 404 and r.get_json()["code"] == "conversation_not_found", (method, path)
+    for party in (world.buyer, world.leader):
+        assert call(client, "GET", f"/api/v1/conversations/{cid}/messages", party.headers).status_code == 200

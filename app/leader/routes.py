@@ -136,10 +136,6 @@ def receive(path: DeliveryPath):
     with transaction() as s:
         orders = order_service.receive_delivery(s, pickup_point_id=current().leader_point_id,
                                                 delivery_date=path.delivery_date)
-        for o in orders:
-            notify_service.notify(s, user_id=o.buyer_id, event="order.updated",
-                                  data={"id": o.id, "status": o.status, "pickup_point_id": o.pickup_point_id,
-                                        "delivery_date": o.delivery_date})
         return respond(Received(arrived=len(orders)))
 
 
@@ -198,8 +194,6 @@ def pickup(body: PickupBody):
     with transaction() as s:
         order = order_service.verify_pickup(s, settings=settings(), pickup_point_id=current().leader_point_id,
                                             pickup_code=body.pickup_code, delivery_date=body.delivery_date)
-        notify_service.notify(s, user_id=order.buyer_id, event="order.updated",
-                              data={"id": order.id, "status": order.status})
         return respond(order_views.order_public_one(s, order))
 
 

@@ -38,3 +38,35 @@ def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any], 
 
     after_commit(_publish)
     return note
+
+
+def list_for(session: Session, *, user_id: int, unread_only: bool, before_id: int | None,
+             limit: int) -> tuple[list[Notification], int]:
+    """A page of my notifications, newest first, and how many are unread in all."""
+    from sqlmodel import select
+
+    from app.pagination import keyset
+
+    q = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        q = q.where(Notification.read_at.is_(None))
+    rows = list(session.exec(keyset(q, Notification.id, before_id, limit)))
+    return rows, unread_count(session, user_id=user_id)
+
+
+def unread_count(session: Session, *, user_id: int) -> int:
+    from sqlmodel import func, select
+
+    return session.exec(select(func.count(Notification.id)).where(Notification.user_id == user_id,
+                                                                 Notification.read_at.is_(None))).one()
+
+
+def mark_read(session: Session, *, user_id: int, up_to_id: int) -> int:
+    """Everything of mine up to this id is read (one UPDATE; already read rows keep their time)."""
+    from sqlalchemy import update
+
+    from app.db import utcnow
+
+    return session.exec(update(Notification).where(Notification.user_id == user_id, Notification.id <= up_to_id,
+                                                   Notification.read_at.is_(None))
+                        .values(read_at=utcnow()).execution_options(synchronize_session=False)).rowcount

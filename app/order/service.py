@@ -70,6 +70,22 @@ def on(event: str, source: str):
     return deco
 
 
+# A set-based change (shipping a night's orders in one UPDATE) tells its hooks the ids at once.
+_set_hooks: dict[str, list[Callable[[Session, list[int]], None]]] = defaultdict(list)
+
+
+def on_set(event: str):
+    def deco(fn):
+        _set_hooks[event].append(fn)
+        return fn
+    return deco
+
+
+def _fire_set(session: Session, event: str, order_ids: list[int]) -> None:
+    for fn in _set_hooks[event]:
+        fn(session, order_ids)
+
+
 def _fire(session: Session, event: str, order: Order) -> str | None:
     """Run the hooks for the order's source, then those for every source; the first refusal
     stops the rest and is returned."""
@@ -381,13 +397,17 @@ def _ship(delivery_date: date, now: datetime, pickup_point_id: int | None = None
 def ship_for_delivery(session: Session, *, delivery_date: date, now: datetime) -> int:
     """paid → shipped for every shippable order of a delivery date, in one UPDATE (the nightly
     manifest build). Idempotent: a shipped order no longer matches `status = 'paid'`."""
-    return session.exec(_ship(delivery_date, now)).rowcount
+    ids = [r[0] for r in session.exec(_ship(delivery_date, now).returning(Order.id)).all()]
+    _fire_set(session, "shipped", ids)
+    return len(ids)
 
 
 def ship_paid_orders(session: Session, *, delivery_date: date, pickup_point_id: int | None = None) -> list[int]:
     """The same set-based UPDATE, for one point if given, answering the ids it shipped."""
     rows = session.exec(_ship(delivery_date, utcnow(), pickup_point_id).returning(Order.id)).all()
-    return sorted(r[0] for r in rows)
+    ids = sorted(r[0] for r in rows)
+    _fire_set(session, "shipped", ids)
+    return ids
 
 
 # ---- the leader's side -------------------------------------------------------------------
@@ -432,8 +452,10 @@ def receive_delivery(session: Session, *, pickup_point_id: int, delivery_date: d
                                                    Order.delivery_date == delivery_date,
                                                    Order.status == S.shipped.value)))
     now = utcnow()
-    arrived = [i for i in ids if _transition(session, i, (S.shipped,), S.arrived, arrived_at=now)]
-    return [get_order(session, i) for i in arrived]
+    arrived = [get_order(session, i) for i in ids if _transition(session, i, (S.shipped,), S.arrived, arrived_at=now)]
+    for order in arrived:
+        _fire(session, "arrived", order)
+    return arrived
 
 
 # ---- shortages: units that never reached the point -----------------------------------------
@@ -541,6 +563,7 @@ def verify_pickup(session: Session, *, settings: Settings, pickup_point_id: int,
         raise InvalidState(f"Order {order.id} is {order.status}; only an arrived order can be picked up.",
                            status_now=order.status, order_id=order.id)
     session.refresh(order)
+    _fire(session, "picked_up", order)
     commission_service.accrue(session, settings=settings, order_id=order.id, leader_id=order.leader_id,
                               total=commission_base(session, order), picked_up_at=order.picked_up_at)
     return order
