@@ -52,6 +52,23 @@ class InvalidState(Conflict):
     code = "invalid_state"
 
 
+# Refusals every time-boxed campaign shares (flash sale, group-buy, bargain): one code each.
+class NotStarted(Conflict):
+    code = "not_started"
+
+
+class Ended(Conflict):
+    code = "ended"
+
+
+class SoldOut(Conflict):
+    code = "sold_out"
+
+
+class LimitExceeded(Conflict):
+    code = "limit_exceeded"
+
+
 class Unprocessable(DomainError):
     status, code = 422, "unprocessable"
 

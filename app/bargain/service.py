@@ -14,7 +14,7 @@ from app.bargain.models import Bargain, BargainHelp, BargainRecord, RecordStatus
 from app.catalog import service as catalog_service
 from app.config import Settings
 from app.db import utcnow
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, Ended, NotFound, NotStarted, SoldOut, Unprocessable
 from app.notify import service as notify_service
 from app.order import service as order_service
 from app.order.models import Order, OrderSource
@@ -62,18 +62,6 @@ class AlreadyOrdered(Conflict):
 
 class FloorNotReached(Conflict):
     code = "floor_not_reached"
-
-
-class NotStarted(Conflict):
-    code = "not_started"
-
-
-class Ended(Conflict):
-    code = "ended"
-
-
-class SoldOut(Conflict):
-    code = "sold_out"
 
 
 class CutConflict(Conflict):

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from app.catalog import service as catalog_service
 from app.config import Settings
 from app.db import after_commit, reading, transaction, utcnow
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, Ended, Forbidden, LimitExceeded, NotFound, NotStarted, SoldOut, Unprocessable
 from app.flashsale import lua
 from app.flashsale.models import FlashSale
 from app.order import service as order_service
@@ -35,22 +35,6 @@ class FlashSaleNotFound(NotFound):
 
 class ReservationNotFound(NotFound):
     code = "reservation_not_found"
-
-
-class SoldOut(Conflict):
-    code = "sold_out"
-
-
-class LimitExceeded(Conflict):
-    code = "limit_exceeded"
-
-
-class NotStarted(Conflict):
-    code = "not_started"
-
-
-class Ended(Conflict):
-    code = "ended"
 
 
 class UserBlocked(Forbidden):

@@ -13,7 +13,7 @@ from app.auth import service as auth_service
 from app.catalog import service as catalog_service
 from app.config import Settings
 from app.db import utcnow
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, Ended, LimitExceeded, NotFound, NotStarted, SoldOut, Unprocessable
 from app.groupbuy.models import Group, GroupBuy, GroupMember, GroupStatus
 from app.leader import service as leader_service
 from app.notify import service as notify_service
@@ -48,22 +48,6 @@ class AlreadyMember(Conflict):
 
 class AlreadyOpen(Conflict):
     code = "group_already_open"
-
-
-class NotStarted(Conflict):
-    code = "not_started"
-
-
-class Ended(Conflict):
-    code = "ended"
-
-
-class LimitExceeded(Conflict):
-    code = "limit_exceeded"
-
-
-class SoldOut(Conflict):
-    code = "sold_out"
 
 
 class InvalidCampaign(Unprocessable):

@@ -44,8 +44,8 @@ def test_the_console_loads_its_script_and_styles_from_this_server_only(client):
     for url in local:
         r = client.get(url)
         assert r.status_code == 200, url
-        kinds[r.mimetype] = r.get_data(as_text=True)
-    assert "/auth/dev-login" in kinds["text/javascript"]
+        kinds[r.mimetype] = kinds.get(r.mimetype, "") + r.get_data(as_text=True)
+    assert "/auth/dev-login" in kinds["text/javascript"] and "LinliChat" in kinds["text/javascript"]
     assert "@media print" in kinds["text/css"]
 
 
