@@ -1,5 +1,6 @@
 """Every module that defines RQ jobs, imported once by workers before they take jobs."""
 import app.bargain.jobs  # noqa: F401
+import app.chat.jobs  # noqa: F401
 import app.commission.jobs  # noqa: F401
 import app.flashsale.jobs  # noqa: F401
 import app.groupbuy.jobs  # noqa: F401

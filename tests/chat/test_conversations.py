@@ -243,7 +243,7 @@ def test_notifications_list_newest_first_and_mark_read(app, client, leader, buye
                                                                            "unread_count": 0}
 
 
-def test_every_status_change_of_an_order_tells_the_buyer_once(app, client, leader, buyer, product):
+def test_every_status_change_of_an_order_tells_the_buyer_once(app, client, leader, buyer, product, drain):
     """Told by the order domain's own state changes (hooks), whichever path made them: shipping
     is the nightly set-based UPDATE, arrival and pickup the leader's workbench."""
     from datetime import date
@@ -258,6 +258,9 @@ def test_every_status_change_of_an_order_tells_the_buyer_once(app, client, leade
     day = paid["delivery_date"]
     with app.app_context(), transaction() as s:
         assert order_service.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow()) == 1
+    # Shipping tells buyers from a job after the build commits (the build never waits on 300,000 notices).
+    assert [n for n in buyer.get("/me/notifications").get_json()["items"] if n["data"].get("status") == "shipped"] == []
+    assert drain() >= 1
     assert leader_api.post(f"/leader/deliveries/{day}/receive").get_json() == {"arrived": 1}
     assert leader_api.post("/leader/pickups", json={"pickup_code": paid["pickup_code"],
                                                     "delivery_date": day}).status_code == 200
