@@ -5,7 +5,6 @@ commissions follow. The races use real threads against both databases (on SQLite
 turns, so there the race is a queue; PostgreSQL is the real test)."""
 from __future__ import annotations
 
-import threading
 from datetime import date, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from app.notify.models import Notification
 from app.order import service as order_service
 from app.order.models import Order
 from app.payment.models import Payment, Refund
+from tests.concurrency import run_together
 from tests.conftest import login, make_leader, make_product
 
 A_PRICE, B_PRICE = 1990, 1090
@@ -215,23 +215,6 @@ def test_a_malformed_report_is_a_validation_error(day_at_point, lines):
     assert r.status_code == 422 and r.get_json()["code"] == "validation_error"
 
 
-def run_together(n: int, fn) -> list:
-    start = threading.Barrier(n)
-    results: list = [None] * n
-
-    def one(i):
-        start.wait(30)
-        try:
-            results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 - the test looks at what each thread met
-            results[i] = e
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
-    return results
 
 
 def test_concurrent_identical_reports_refund_once(app, day_at_point):

@@ -21,6 +21,7 @@ from app.payment.jobs import redrive_refunds_job, refund_job
 from app.payment.models import Payment, Refund
 from app.payment.providers import out_trade_no
 from app.payment.wechatpay import WechatPayProvider
+from tests.concurrency import run_together
 from tests.payment.helpers import (notify, order_status, paid_notification, payment_by_id, place_order, refund_by_id,
                                    refunds_of)
 
@@ -60,24 +61,6 @@ def sweep(app, **kw) -> dict:
         return redrive_refunds_job(**kw)
 
 
-def run_together(n: int, fn) -> list:
-    """fn(i) in n threads released at once; each result or the exception it raised."""
-    start = threading.Barrier(n)
-    results: list = [None] * n
-
-    def one(i):
-        start.wait(30)
-        try:
-            results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 - the test looks at what each thread met
-            results[i] = e
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
-    return results
 
 
 # ---- partial refunds ----------------------------------------------------------------------------
