@@ -16,7 +16,7 @@ import queue
 import threading
 from collections import defaultdict
 
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,29 @@ def hub_for(redis_url: str) -> Hub:
 
 # ---- presence: "does this user have an open socket anywhere?" ---------------------------------
 
+_presence: dict[str, Redis] = {}
+
+
+def presence_redis(redis_url: str) -> Redis:
+    """The sockets' own client for presence writes: a pool whose callers WAIT for a free
+    connection. The shared client's pool (redis-py: 100 connections, then MaxConnectionsError)
+    fails the 101st caller at once; with a thousand greenlets opening sockets in the same second
+    and Redis slow for a moment, presence writes outnumber it (bench/chat.py: 37 in 1,000)."""
+    with _hubs_lock:
+        if redis_url not in _presence:
+            pool = BlockingConnectionPool.from_url(redis_url, max_connections=50, timeout=10, socket_timeout=5,
+                                                   health_check_interval=30)
+            _presence[redis_url] = Redis(connection_pool=pool)
+        return _presence[redis_url]
+
+
 def mark_online(redis, user_id: int, ttl_s: int) -> None:
-    """Refreshed by each socket's heartbeat; expires by itself when the last socket goes quiet."""
-    redis.set(f"{PRESENCE_PREFIX}{user_id}", "1", ex=ttl_s)
+    """Refreshed by each socket's heartbeat; expires by itself when the last socket goes quiet.
+    A hint only: a failure is logged, never the socket's end."""
+    try:
+        redis.set(f"{PRESENCE_PREFIX}{user_id}", "1", ex=ttl_s)
+    except Exception:  # noqa: BLE001 - the leader may get a notification too many, nothing worse
+        log.warning("could not mark user %s online", user_id, exc_info=True)
 
 
 def is_online(redis, user_id: int) -> bool:
@@ -147,9 +167,11 @@ def is_online(redis, user_id: int) -> bool:
 
 class WholeFrames:
     """The socket under a simple-websocket connection, sending whole frames one at a time.
-    simple-websocket writes with `sock.send`, which may write part of a frame when the peer's
-    buffer is full (gevent) and lets its ping thread write between our frames: the peer then reads
-    garbage ("reserved bits must be 0"). `sendall` under a lock writes each frame whole."""
+    simple-websocket writes with `sock.send`, which under gevent sends what fits and returns the
+    count (ignored: the rest of the frame is lost) when a slow reader's buffer is full, and its
+    reader greenlet (pongs, close replies, pings) writes the same socket as our sender; two
+    greenlets waiting to write one gevent socket is a ConcurrentObjectUseError. `sendall` under a
+    (gevent-patched) lock writes each frame whole and one writer at a time."""
 
     def __init__(self, sock):
         self._sock = sock

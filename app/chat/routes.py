@@ -5,9 +5,10 @@ import logging
 import queue
 import time
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, g
 from flask_openapi3 import APIBlueprint, Tag
 from flask_sock import Sock
+from simple_websocket import ConnectionClosed
 
 from app.auth.security import BEARER, authenticated, current, websocket_principal
 from app.chat import live, service
@@ -182,17 +183,35 @@ def _ws_auth():
 
 @sock.route("/api/v1/ws", bp=ws_bp)
 def websocket(ws):
+    # The 101 is written by now: an error leaving this function would become Flask's 500,
+    # written by gunicorn onto the upgraded socket, whose peer reads "HTTP/1.1 500" as a frame
+    # ("H" = 0x48 has RSV1 set: "reserved bits must be 0"), while gunicorn goes on parsing the
+    # peer's frames as the next request. Whatever fails closes the socket instead (1011); the
+    # client reconnects and catches up with after_seq.
+    try:
+        _serve_socket(ws)
+    except ConnectionClosed:
+        pass
+    except Exception:  # noqa: BLE001 - logged; the peer gets a close frame, not a broken stream
+        log.exception("socket of user %s failed", getattr(g.get("principal"), "user_id", None))
+        try:
+            ws.close(reason=1011, message="internal error")
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+
+
+def _serve_socket(ws) -> None:
     ws.sock = live.WholeFrames(ws.sock)
     principal = websocket_principal()
     cfg = settings()
-    redis = current_app.extensions["linli.redis"]
+    presence = live.presence_redis(cfg.redis_url)
     hub = live.hub_for(cfg.redis_url)
     client = live.Client(principal.user_id)
     try:
         if not hub.add(client):
             ws.close(reason=1011, message="subscription unavailable")
             return
-        live.mark_online(redis, principal.user_id, cfg.ws_presence_ttl_s)
+        live.mark_online(presence, principal.user_id, cfg.ws_presence_ttl_s)
         ws.send(json.dumps({"event": "ready", "data": {"user_id": principal.user_id}}))
         beat = time.monotonic()
         while ws.connected and not client.closed:
@@ -209,14 +228,11 @@ def websocket(ws):
                 # Heartbeat: the protocol ping (SOCK_SERVER_OPTIONS ping_interval) closes dead
                 # peers; this keeps the user "online" for offline-leader notifications.
                 beat = time.monotonic()
-                try:
-                    live.mark_online(redis, principal.user_id, cfg.ws_presence_ttl_s)
-                except Exception:  # noqa: BLE001 - presence is a hint
-                    pass
+                live.mark_online(presence, principal.user_id, cfg.ws_presence_ttl_s)
     finally:
         hub.remove(client)
         if principal.user_id not in hub.clients:
             try:
-                redis.delete(f"{live.PRESENCE_PREFIX}{principal.user_id}")
+                presence.delete(f"{live.PRESENCE_PREFIX}{principal.user_id}")
             except Exception:  # noqa: BLE001
                 pass
