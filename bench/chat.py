@@ -85,6 +85,7 @@ def main() -> None:
                         break
                 except requests.RequestException:
                     time.sleep(0.1)
+        args.redis_url = redis.url()
         run(base, port, args)
     finally:
         for server in servers:
@@ -101,9 +102,9 @@ def login(base: str, openid: str, admin: bool = False) -> dict:
 
 def post_all(base: str, token: str, conversations: list[int], rate: float, duration: float, results) -> None:
     """In its own process: post `rate` messages a second for `duration` seconds, each into a random
-    conversation; answer {(conversation, seq): time the POST was sent}."""
+    conversation; answer {(conversation, seq): (time the POST was sent, time its 201 came back)}."""
     local = threading.local()
-    sent: dict[tuple[int, int], float] = {}
+    sent: dict[tuple[int, int], tuple[float, float]] = {}
 
     def post(conv_id: int, n: int):
         s = getattr(local, "s", None)
@@ -113,7 +114,7 @@ def post_all(base: str, token: str, conversations: list[int], rate: float, durat
         start = time.time()
         r = s.post(f"{base}/conversations/{conv_id}/messages", json={"type": "text", "text": f"第{n}条"}, timeout=30)
         if r.status_code == 201:
-            sent[(conv_id, r.json()["seq"])] = start
+            sent[(conv_id, r.json()["seq"])] = (start, time.time())
 
     rng = random.Random(7)
     with ThreadPoolExecutor(16) as pool:
@@ -122,6 +123,25 @@ def post_all(base: str, token: str, conversations: list[int], rate: float, durat
             time.sleep(max(0.0, begin + n / rate - time.time()))
             pool.submit(post, rng.choice(conversations), n)
     results.put(sent)
+
+
+def watch_redis(redis_url: str, seen, started, stop) -> None:
+    """In its own process: a subscriber like a socket process's hub, answering {(conversation,
+    seq): first time the publish reached a subscriber} (the hop between commit and the hub)."""
+    from redis import Redis
+
+    pubsub = Redis.from_url(redis_url, decode_responses=True).pubsub(ignore_subscribe_messages=True)
+    pubsub.psubscribe("linli:user:*")
+    out: dict[tuple[int, int], float] = {}
+    started.set()
+    while not stop.is_set():
+        item = pubsub.get_message(timeout=0.2)
+        if item and item["type"] == "pmessage":
+            now = time.time()
+            e = json.loads(item["data"])
+            if e["event"] == "message.created":
+                out.setdefault((e["data"]["conversation_id"], e["data"]["seq"]), now)
+    seen.put(out)
 
 
 def run(base: str, port: int, args) -> None:
@@ -195,28 +215,50 @@ def run(base: str, port: int, args) -> None:
     # The posts come from another process, so that its threads do not hold this one's GIL while
     # a socket's message waits to be timestamped.
     ctx = multiprocessing.get_context("spawn")
-    results = ctx.Queue()
+    results, seen, watching, watch_stop = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
+    watcher = ctx.Process(target=watch_redis, args=(args.redis_url, seen, watching, watch_stop))
+    watcher.start()
+    watching.wait(30)
+    load_before = os.getloadavg()
     poster = ctx.Process(target=post_all, args=(base, leader["token"], [c for _, c in buyers], args.rate,
                                                 args.duration, results))
     poster.start()
     sent_at.update(results.get(timeout=args.duration + 120))
     poster.join(30)
     time.sleep(2)
+    load_after = os.getloadavg()
     stop.set()
+    watch_stop.set()
+    published = seen.get(timeout=30)
+    watcher.join(10)
     loop_thread.join(10)
 
     lat, ins = [], []
+    hops: dict[str, list[float]] = {k: [] for k in ("post", "answer", "publish", "push")}
     for conv, seq, received, created in deliveries:
         if (conv, seq) in sent_at:
-            lat.append((received - sent_at[(conv, seq)]) * 1000)
-            ins.append((received - datetime.fromisoformat(created).timestamp()) * 1000)
+            start, answered = sent_at[(conv, seq)]
+            inserted = datetime.fromisoformat(created).timestamp()
+            lat.append((received - start) * 1000)
+            ins.append((received - inserted) * 1000)
+            hops["post"].append((inserted - start) * 1000)
+            hops["answer"].append((answered - inserted) * 1000)
+            if (conv, seq) in published:
+                hops["publish"].append((published[(conv, seq)] - inserted) * 1000)
+                hops["push"].append((received - published[(conv, seq)]) * 1000)
     expected = 2 * len(sent_at)
     print(f"{len(sent_at)} messages posted at {args.rate:.0f}/s for {args.duration:.0f}s; "
-          f"{len(lat)} of {expected} deliveries received")
+          f"{len(lat)} of {expected} deliveries received, {expected - len(lat)} lost")
     print(f"POST sent → socket:     p50 {pct(lat, 0.5):.1f} ms  p99 {pct(lat, 0.99):.1f} ms  max {max(lat):.1f} ms")
     print(f"insert → socket:        p50 {pct(ins, 0.5):.1f} ms  p99 {pct(ins, 0.99):.1f} ms  max {max(ins):.1f} ms")
+    print("hops (p50 / p99 ms): " + "; ".join(
+        f"{name} {pct(v, 0.5):.1f} / {pct(v, 0.99):.1f}" for name, v in (
+            ("POST sent → insert", hops["post"]), ("insert → 201 back", hops["answer"]),
+            ("insert → Redis subscriber", hops["publish"]), ("Redis subscriber → socket", hops["push"]))))
     floor = pct(lat, 0.99) < 50
     print(f"floor p99 < 50 ms: {'met' if floor else 'NOT met'} (median of all: {statistics.median(lat):.1f} ms)")
+    print(f"load average (1 min) {load_before[0]:.2f} before posting, {load_after[0]:.2f} after, "
+          f"on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
