@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 import websockets  # noqa: E402
 
-from tests.services import RedisServer, free_port  # noqa: E402
+from tests.services import PostgresCluster, RedisServer, free_port  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -56,14 +56,20 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--workers", type=int, default=1, help="gevent worker processes of the one serve --ws copy")
     ap.add_argument("--same", action="store_true", help="post to the --ws copy too (no separate API copy)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="a throwaway PostgreSQL cluster (production's database) instead of a SQLite file")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sockets + 256)), hard))
 
     tmp = Path(tempfile.mkdtemp(prefix="linli-bench-chat-"))
     redis = RedisServer()
+    pg = PostgresCluster() if args.postgres else None
+    database_url = pg.create_database("bench_chat") if pg else f"sqlite:///{tmp}/linli.db"
+    print(f"database: {'PostgreSQL (throwaway cluster)' if pg else 'SQLite file'}; "
+          f"API pool: {'the --ws copy itself (--same)' if args.same else 'a separate `serve` copy (gthread)'}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
-    env.update(LINLI_ENV="dev", LINLI_DATABASE_URL=f"sqlite:///{tmp}/linli.db", LINLI_REDIS_URL=redis.url(),
+    env.update(LINLI_ENV="dev", LINLI_DATABASE_URL=database_url, LINLI_REDIS_URL=redis.url(),
                LINLI_RATELIMIT_ENABLED="0", LINLI_ACCESS_LOG="off",
                LINLI_SECRET_KEY="bench-chat-secret-8e2d6b0f4a9c1e7d3b5a")
     subprocess.run([sys.executable, "-m", "app.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -86,12 +92,30 @@ def main() -> None:
                 except requests.RequestException:
                     time.sleep(0.1)
         args.redis_url = redis.url()
+        args.pools = {"ws pool": servers[0].pid} | ({} if args.same else {"API pool": servers[1].pid})
         run(base, port, args)
     finally:
         for server in servers:
             os.killpg(server.pid, 9)
             server.wait()
         redis.stop()
+        if pg:
+            pg.stop()
+
+
+def cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the processes of one process group (a gunicorn
+    master and its workers), from /proc; 0 where /proc is not Linux's."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # fields[2] is pgrp; utime, stime are fields[11], [12]
+                total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def login(base: str, openid: str, admin: bool = False) -> dict:
@@ -220,11 +244,13 @@ def run(base: str, port: int, args) -> None:
     watcher.start()
     watching.wait(30)
     load_before = os.getloadavg()
+    cpu_before, t_before = {k: cpu_seconds(pid) for k, pid in args.pools.items()}, time.time()
     poster = ctx.Process(target=post_all, args=(base, leader["token"], [c for _, c in buyers], args.rate,
                                                 args.duration, results))
     poster.start()
     sent_at.update(results.get(timeout=args.duration + 120))
     poster.join(30)
+    cpu = {k: (cpu_seconds(pid) - cpu_before[k]) / (time.time() - t_before) for k, pid in args.pools.items()}
     time.sleep(2)
     load_after = os.getloadavg()
     stop.set()
@@ -258,7 +284,8 @@ def run(base: str, port: int, args) -> None:
     floor = pct(lat, 0.99) < 50
     print(f"floor p99 < 50 ms: {'met' if floor else 'NOT met'} (median of all: {statistics.median(lat):.1f} ms)")
     print(f"load average (1 min) {load_before[0]:.2f} before posting, {load_after[0]:.2f} after, "
-          f"on {os.cpu_count()} CPUs")
+          f"on {os.cpu_count()} CPUs; CPU used while posting: "
+          + ", ".join(f"{k} {v:.2f} cores" for k, v in cpu.items()))
 
 
 if __name__ == "__main__":
