@@ -12,9 +12,14 @@ is delivered to its buyer's socket and the leader's own socket (2 deliveries), t
 Latency per delivery = time the socket received it − time the POST was sent (includes the HTTP
 request, the insert and commit, the Redis publish and the push), and − the message's own
 `created_at` (insert → delivery). Prints p50/p99/max; the floor is p99 < 50 ms (aim 20 ms).
+Then each hop: POST sent → insert (`created_at`: the API pool's queue, auth, the wait for the
+database's write lock), insert → 201 back, insert → the publish seen by a Redis subscriber of
+our own (what a socket process's hub sees), subscriber → socket (the `--ws` copy and the client);
+and the CPU each pool used per message, with the load average: on a shared machine the API
+pool's share of the CPUs decides the first hop.
 
 Run (from the project root):  python bench/chat.py [--sockets 1000] [--rate 100] [--duration 20]
-Exit status 0 whether or not the floor is met.
+[--postgres]. Exit status 0 whether or not the floor is met.
 """
 from __future__ import annotations
 
