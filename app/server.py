@@ -94,6 +94,9 @@ class AccessLogger(Logger):
     atoms_wrapper_class = EscapedAtoms
 
 
+WS_REQUEST_WAIT_S = 20  # the socket pool: how long a connection may take to send its request
+
+
 def run_server(settings: Settings, *, host: str, port: int, workers: int, threads: int, ws: bool = False,
                connections: int = 2000) -> None:
     """gunicorn in the foreground. Refuses a bind the settings do not allow (see bind_refusal).
@@ -111,6 +114,12 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
             if ws:
                 self.cfg.set("worker_class", gevent_worker_class())
                 self.cfg.set("worker_connections", connections)
+                # gunicorn's async workers read even a connection's FIRST request under the
+                # keep-alive timeout (2 s by default) and close it silently when it runs out: a
+                # client slow to send its upgrade request (a phone on a poor network, or 1,000
+                # sockets opening at once) saw "did not receive a valid HTTP response". A waiting
+                # connection costs a greenlet here, not a thread.
+                self.cfg.set("keepalive", WS_REQUEST_WAIT_S)
             else:
                 self.cfg.set("worker_class", "app.server.ProblemJSONWorker")
                 self.cfg.set("threads", threads)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -113,7 +114,7 @@ def test_a_burst_of_sockets_with_pushes_in_flight_opens_every_socket_with_whole_
     finally:
         stop.set()
         poster.join(30)
-    failures = [repr(r)[:200] for r in results if isinstance(r, BaseException)]
+    failures = [f"{r!r} from {r.__cause__!r}"[:300] for r in results if isinstance(r, BaseException)]
     assert failures == [], f"{len(failures)} of {len(tokens)} sockets failed, e.g. {failures[:3]}\n" + \
         "\n".join(line for line in proc.output().splitlines() if "Error" in line)[-3000:]
     assert posted and all(frames > 0 for frames in results[:50])  # the leader's sockets were pushed to
@@ -123,3 +124,24 @@ def test_a_burst_of_sockets_with_pushes_in_flight_opens_every_socket_with_whole_
 async def _open_one(host: str, token: str) -> dict:
     async with websockets.connect(f"ws://{host}/api/v1/ws?token={token}", open_timeout=30) as ws:
         return json.loads(await ws.recv())
+
+
+def test_a_socket_whose_upgrade_request_comes_late_still_opens(ws_server):
+    """gunicorn's gevent worker read a connection's first request under the 2 s keep-alive
+    timeout and closed it silently after that: a client slow to send its upgrade request (a
+    phone on a poor network; here, some of a burst's sockets on a loaded machine) failed with
+    "did not receive a valid HTTP response"."""
+    host, _, _ = ws_server
+    token = login(host, "late-opener")
+    hostname, port = host.split(":")
+    with socket.create_connection((hostname, int(port)), timeout=30) as s:
+        time.sleep(3)
+        s.sendall((f"GET /api/v1/ws?token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            assert chunk, f"closed by the server after {data!r}"
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 101"), data
