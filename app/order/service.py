@@ -263,7 +263,9 @@ def expire_overdue_batch(session: Session, *, now: datetime, limit: int = 1000) 
     """Cancel up to `limit` orders left unpaid past pay_before, as a set: one UPDATE for the
     orders (RETURNING the ones this call won, so a racing payment or cancel keeps its own),
     one UPDATE per SKU for the stock, then each order's "cancelled" hooks."""
-    ids = list(session.exec(select(Order.id).where(Order.status == S.pending_payment.value, Order.pay_before <= now)
+    # (paid_at/cancelled_at IS NULL: said so that the partial index ix_orders_unpaid_pay_before applies)
+    ids = list(session.exec(select(Order.id).where(Order.status == S.pending_payment.value, Order.pay_before <= now,
+                                                   Order.paid_at.is_(None), Order.cancelled_at.is_(None))
                             .order_by(Order.id).limit(limit)))
     if not ids:
         return 0
