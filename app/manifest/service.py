@@ -103,7 +103,9 @@ def build_manifests(session: Session, *, delivery_date: date, now: datetime | No
     shipped = order_service.ship_for_delivery(session, delivery_date=delivery_date, now=now)
 
     first = warehouse.version == 0
-    listed = [O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None)]
+    # (shipped_at <= now: an order stamped later, by a clock ahead of ours, is the next build's,
+    # as it is off this version's pickup list; counting it now would count it twice.)
+    listed = [O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None), O.c.shipped_at <= now]
     if first:
         new = listed
     else:
