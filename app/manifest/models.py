@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import ts_field
@@ -52,19 +52,3 @@ class ManifestLine(SQLModel, table=True):
     sku_id: int = Field(primary_key=True)
     name: str = Field(max_length=201)
     qty: int
-
-
-class ManifestPickup(SQLModel, table=True):
-    """An order on a point's pickup list, as it was when first shipped. Its items are the
-    order's own item rows, which never change once the order is placed."""
-
-    __tablename__ = "manifest_pickups"
-    __table_args__ = (Index("ix_manifest_pickups_date_point", "delivery_date", "pickup_point_id"),)
-
-    order_id: int = Field(primary_key=True)
-    delivery_date: date
-    pickup_point_id: int
-    buyer: str = Field(max_length=64)
-    phone: str | None = Field(default=None, max_length=32)  # masked: 139****0000
-    phone_tail: str | None = Field(default=None, max_length=4)
-    added_at: datetime = ts_field(nullable=False)

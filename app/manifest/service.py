@@ -1,9 +1,10 @@
 """Building manifests (set-based, in the database) and reading them back for the documents.
 
 The build never loads an order as an object: it ships with one UPDATE (the order domain's),
-copies the newly shipped orders onto the pickup lists with one INSERT … SELECT, and aggregates
-the receiving / picking lines with one INSERT … SELECT … GROUP BY. Manifests only read the
-order, user and pickup-point tables; the one write to orders goes through the order service.
+aggregates the receiving / picking lines with one INSERT … SELECT … GROUP BY and the points'
+manifests with another. The pickup lists are not copied: they are read from the shipped orders
+(see build_manifests). Manifests only read the order, user and pickup-point tables; the one
+write to orders goes through the order service.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import NotFound
 from app.leader.models import Leader
-from app.manifest.models import ManifestLine, ManifestPickup, PointManifest, WarehouseManifest
+from app.manifest.models import ManifestLine, PointManifest, WarehouseManifest
 from app.notify import service as notify_service
 from app.order import service as order_service
 from app.order.models import Order, OrderItem
@@ -29,7 +30,6 @@ from app.pickup.models import PickupPoint
 W = WarehouseManifest.__table__
 P = PointManifest.__table__
 L = ManifestLine.__table__
-K = ManifestPickup.__table__  # picKup lines
 O = Order.__table__
 I = OrderItem.__table__  # noqa: E741
 U = User.__table__
@@ -89,68 +89,66 @@ def _take_build_lock(session: Session, delivery_date: date):
 
 def build_manifests(session: Session, *, delivery_date: date, now: datetime | None = None) -> BuildSummary:
     """Ship the date's paid orders and (re)build the manifests they change. Safe to run any
-    number of times: a run that ships nothing new and finds no order missing from the pickup
-    lists changes nothing (same versions, same lines)."""
+    number of times: a run that ships nothing new and finds no order shipped since the last
+    build changes nothing (same versions, same lines).
+
+    Nothing is copied per order: a point's pickup list is read from its orders shipped up to its
+    manifest's built_at (the orders and their items are the record; they never change once
+    placed), so the build writes one row per (point, SKU) and one per point, not one per order.
+    An order on a version of the list is one shipped at or before that version was built; the
+    orders a build adds are those shipped after the previous build (by it, or by other means
+    since), which is what makes the rebuild cost in proportion to what it adds."""
     now = now or utcnow()
     warehouse = _take_build_lock(session, delivery_date)
     shipped = order_service.ship_for_delivery(session, delivery_date=delivery_date, now=now)
 
-    # Every shipped order of the date that is not on a pickup list yet (those shipped just now,
-    # and any shipped by other means) joins its point's list. Before the date's first build none
-    # can be listed, and the anti-join is left out: planned against a still-empty table, it would
-    # scan that table once per inserted row (PostgreSQL, quadratic).
     first = warehouse.version == 0
-    missing = (select(O.c.id, O.c.delivery_date, O.c.pickup_point_id, U.c.nickname, _masked_phone(U.c.phone),
-                      _phone_tail(U.c.phone), literal(now, W.c.built_at.type))
-               .select_from(O.join(U, U.c.id == O.c.buyer_id))
-               .where(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None)))
-    if not first:
-        missing = missing.where(~exists().where(K.c.order_id == O.c.id))
-    session.execute(insert(K).from_select(
-        ["order_id", "delivery_date", "pickup_point_id", "buyer", "phone", "phone_tail", "added_at"], missing))
-    # (asked, not read from rowcount: psycopg answers -1 for INSERT … SELECT)
-    added = session.execute(select(exists().where(K.c.delivery_date == delivery_date, K.c.added_at == now))).scalar()
-    if not added and not first:
-        return summary(session, delivery_date=delivery_date, orders_shipped=shipped)
+    # (shipped_at <= now: an order stamped later, by a clock ahead of ours, is the next build's,
+    # as it is off this version's pickup list; counting it now would count it twice.)
+    listed = [O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None), O.c.shipped_at <= now]
+    if first:
+        new = listed
+    else:
+        new = [*listed, O.c.shipped_at > warehouse.built_at]
+        if not session.execute(select(exists().where(*new))).scalar():
+            return summary(session, delivery_date=delivery_date, orders_shipped=shipped)
 
-    changed = (select(K.c.pickup_point_id).where(K.c.delivery_date == delivery_date, K.c.added_at == now)
-               .distinct().scalar_subquery())
-    # The lines grow by what the newly listed orders carry (an upsert adds to a point's SKU
-    # line), so a rebuild costs in proportion to the orders it adds, not to the date's total.
-    # The first build takes every shipped order of the date straight from orders.
-    lines = (select(literal(delivery_date, L.c.delivery_date.type), O.c.pickup_point_id, I.c.sku_id,
+    # The receiving lines (and, read by SKU, the picking list) in one INSERT … SELECT … GROUP BY.
+    # A rebuild adds what the newly listed orders carry to the points' SKU lines (an upsert).
+    # Grouped by point_id + 0, not point_id: SQLite would otherwise walk the orders through the
+    # (point, date, code) index to have them by point and look each row up in the table for
+    # shipped_at, in no useful order (twice the time of reading the table; the GROUP BY sorts
+    # anyway). PostgreSQL hashes either way.
+    point = (O.c.pickup_point_id + 0).label("pickup_point_id")
+    lines = (select(literal(delivery_date, L.c.delivery_date.type), point, I.c.sku_id,
                     func.max(I.c.product_name).concat(" ").concat(func.max(I.c.sku_name)).label("name"),
                     func.sum(I.c.qty).label("qty"))
-             .select_from(I.join(O, O.c.id == I.c.order_id))
-             .group_by(O.c.pickup_point_id, I.c.sku_id))
+             .select_from(I.join(O, O.c.id == I.c.order_id)).where(*new)
+             .group_by(point, I.c.sku_id))
+    columns = ["delivery_date", "pickup_point_id", "sku_id", "name", "qty"]
     if first:
-        lines = lines.where(O.c.delivery_date == delivery_date, O.c.shipped_at.is_not(None))
-        session.execute(insert(L).from_select(["delivery_date", "pickup_point_id", "sku_id", "name", "qty"], lines))
+        session.execute(insert(L).from_select(columns, lines))
     else:
-        lines = lines.join(K, K.c.order_id == O.c.id).where(K.c.delivery_date == delivery_date, K.c.added_at == now)
-        ins = _dialect_insert(session, L).from_select(["delivery_date", "pickup_point_id", "sku_id", "name", "qty"],
-                                                      lines)
+        ins = _dialect_insert(session, L).from_select(columns, lines)
         session.execute(ins.on_conflict_do_update(index_elements=["delivery_date", "pickup_point_id", "sku_id"],
                                                   set_={"qty": L.c.qty + ins.excluded.qty}))
 
-    orders_at = (select(func.count()).select_from(K)
-                 .where(K.c.delivery_date == delivery_date, K.c.pickup_point_id == P.c.pickup_point_id)
-                 .scalar_subquery())
-    if not first:
-        session.execute(update(P).where(P.c.delivery_date == delivery_date, P.c.pickup_point_id.in_(changed))
-                        .values(version=P.c.version + 1, built_at=now, order_count=orders_at))
-    new_points = (select(literal(delivery_date, P.c.delivery_date.type), K.c.pickup_point_id,
-                         literal(1, Integer), literal(now, P.c.built_at.type), func.count())
-                  .where(K.c.delivery_date == delivery_date).group_by(K.c.pickup_point_id))
-    if not first:  # (the same reason as above for leaving the anti-join out of the first build)
-        new_points = new_points.where(~exists().where(P.c.delivery_date == delivery_date,
-                                                      P.c.pickup_point_id == K.c.pickup_point_id))
-    session.execute(insert(P).from_select(["delivery_date", "pickup_point_id", "version", "built_at", "order_count"],
-                                          new_points))
+    # One row per point with new orders: a new one at version 1, or the next version of its row.
+    counts = (select(literal(delivery_date, P.c.delivery_date.type), point,
+                     literal(1, Integer), literal(now, P.c.built_at.type), func.count())
+              .where(*new).group_by(point))
+    cols = ["delivery_date", "pickup_point_id", "version", "built_at", "order_count"]
+    if first:
+        session.execute(insert(P).from_select(cols, counts))
+    else:
+        ins = _dialect_insert(session, P).from_select(cols, counts)
+        session.execute(ins.on_conflict_do_update(
+            index_elements=["delivery_date", "pickup_point_id"],
+            set_={"version": P.c.version + 1, "built_at": now, "order_count": P.c.order_count + ins.excluded.order_count}))
+    points = select(func.count(), func.coalesce(func.sum(P.c.order_count), 0)).where(P.c.delivery_date == delivery_date)
+    point_count, order_count = session.execute(points).one()
     session.execute(update(W).where(W.c.delivery_date == delivery_date).values(
-        version=W.c.version + 1, built_at=now,
-        order_count=select(func.count()).select_from(K).where(K.c.delivery_date == delivery_date).scalar_subquery(),
-        point_count=select(func.count()).select_from(P).where(P.c.delivery_date == delivery_date).scalar_subquery()))
+        version=W.c.version + 1, built_at=now, order_count=order_count, point_count=point_count))
 
     changed_count = session.execute(select(func.count()).select_from(P)
                                     .where(P.c.delivery_date == delivery_date, P.c.built_at == now)).scalar()
@@ -239,13 +237,20 @@ def pickup_entries(session: Session, *, delivery_date: date, pickup_point_id: in
     """The pickup list in hand-out order. Leaders never see pickup codes (the buyer shows one to
     prove it is them), so the list is sorted the way buyers are asked at the counter in
     community group-buying: by the phone's last four digits (手机尾号), then nickname; buyers
-    with no phone come last, by nickname."""
+    with no phone come last, by nickname.
+
+    The orders are those shipped to the point for the date up to its manifest's built_at (one
+    shipped by other means since is on the next version); the buyer's name and masked phone are
+    read as they are now. One point's orders: an indexed read (orders by point and date)."""
+    tail = _phone_tail(U.c.phone)
     rows = session.execute(
-        select(K.c.order_id, K.c.buyer, K.c.phone, I.c.sku_id,
+        select(O.c.id, U.c.nickname, _masked_phone(U.c.phone), I.c.sku_id,
                I.c.product_name.concat(" ").concat(I.c.sku_name), I.c.qty)
-        .select_from(K.join(I, I.c.order_id == K.c.order_id))
-        .where(K.c.delivery_date == delivery_date, K.c.pickup_point_id == pickup_point_id)
-        .order_by(K.c.phone_tail.is_(None), K.c.phone_tail, K.c.buyer, K.c.order_id, I.c.sku_id))
+        .select_from(P.join(O, and_(O.c.pickup_point_id == P.c.pickup_point_id, O.c.delivery_date == P.c.delivery_date))
+                     .join(U, U.c.id == O.c.buyer_id).join(I, I.c.order_id == O.c.id))
+        .where(P.c.delivery_date == delivery_date, P.c.pickup_point_id == pickup_point_id,
+               O.c.shipped_at.is_not(None), O.c.shipped_at <= P.c.built_at)
+        .order_by(tail.is_(None), tail, U.c.nickname, O.c.id, I.c.sku_id))
     out: list[PickupEntry] = []
     for order_id, buyer, phone, sku_id, name, qty in rows:
         if not out or out[-1].order_id != order_id:

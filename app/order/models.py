@@ -27,19 +27,27 @@ class OrderSource(str, enum.Enum):
 
 
 ONE_ORDER_PER_REF = text("source IN ('flash_sale', 'bargain')")
+# A pending_payment order: neither paid nor cancelled yet (both stamps are set once, on leaving it).
+UNPAID = text("paid_at IS NULL AND cancelled_at IS NULL")
+ORDERS_FILLFACTOR = 50
 
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("pickup_point_id", "delivery_date", "pickup_code", name="uq_orders_point_date_code"),
-        Index("ix_orders_point_date_status", "pickup_point_id", "delivery_date", "status"),
-        # Partial, so that an order leaves these indexes as it is paid (or never enters the second):
-        # the nightly shipping UPDATE of every paid order then writes two indexes fewer (each
-        # non-HOT update inserts into every index whose predicate the new row matches).
-        # The expiry sweep looks for unpaid orders only; other domains look orders up by their ref.
-        Index("ix_orders_unpaid_pay_before", "pay_before", sqlite_where=text("status = 'pending_payment'"),
-              postgresql_where=text("status = 'pending_payment'")),
+        # The nightly shipping UPDATE changes status and shipped_at of every paid order of a date.
+        # On PostgreSQL it is a HOT update (a new row version on the same page and no index
+        # entry at all) only if no index names a column it changes, in its keys or its WHERE,
+        # and the page has room: hence no index on status, a pending-payment index whose
+        # predicate is written with paid_at/cancelled_at (set once, never by shipping), and
+        # pages filled to half (an order is rewritten at payment, shipping, arrival and pickup;
+        # a page of orders of one date is shipped at once, and each needs room for its new version).
+        # Orders by point and date use uq_orders_point_date_code; by date (the build), this one.
+        Index("ix_orders_delivery_date", "delivery_date"),
+        # The expiry sweep looks for unpaid orders only (it also says paid_at/cancelled_at IS NULL,
+        # so that the planner can use this index).
+        Index("ix_orders_unpaid_pay_before", "pay_before", sqlite_where=UNPAID, postgresql_where=UNPAID),
         Index("ix_orders_source_ref", "source_ref", sqlite_where=text("source_ref IS NOT NULL"),
               postgresql_where=text("source_ref IS NOT NULL")),
         # One order per thing it came from where a ref names one order (a flash reservation, a bargain
@@ -47,6 +55,7 @@ class Order(SQLModel, table=True):
         Index("uq_orders_one_per_ref", "source", "source_ref", unique=True, sqlite_where=ONE_ORDER_PER_REF,
               postgresql_where=ONE_ORDER_PER_REF),
         CheckConstraint("total >= 0", name="total_non_negative"),
+        {"postgresql_with": {"fillfactor": ORDERS_FILLFACTOR}},
     )
 
     id: int | None = Field(default=None, primary_key=True)

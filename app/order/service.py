@@ -263,7 +263,9 @@ def expire_overdue_batch(session: Session, *, now: datetime, limit: int = 1000) 
     """Cancel up to `limit` orders left unpaid past pay_before, as a set: one UPDATE for the
     orders (RETURNING the ones this call won, so a racing payment or cancel keeps its own),
     one UPDATE per SKU for the stock, then each order's "cancelled" hooks."""
-    ids = list(session.exec(select(Order.id).where(Order.status == S.pending_payment.value, Order.pay_before <= now)
+    # (paid_at/cancelled_at IS NULL: said so that the partial index ix_orders_unpaid_pay_before applies)
+    ids = list(session.exec(select(Order.id).where(Order.status == S.pending_payment.value, Order.pay_before <= now,
+                                                   Order.paid_at.is_(None), Order.cancelled_at.is_(None))
                             .order_by(Order.id).limit(limit)))
     if not ids:
         return 0
@@ -389,23 +391,26 @@ def shippable_clause():
 
 
 def _ship(delivery_date: date, now: datetime, pickup_point_id: int | None = None):
-    stmt = (update(Order).where(Order.status == S.paid.value, Order.delivery_date == delivery_date, shippable_clause())
-            .values(status=S.shipped.value, shipped_at=now).execution_options(synchronize_session=False))
-    return stmt if pickup_point_id is None else stmt.where(Order.pickup_point_id == pickup_point_id)
+    # On the table, not the Order entity: the ids come back as plain rows (a night's 300,000
+    # through the ORM's loading took longer than the UPDATE itself on SQLite), and no ORM
+    # session state is touched (it would not be synchronised anyway).
+    o = Order.__table__
+    stmt = (update(o).where(o.c.status == S.paid.value, o.c.delivery_date == delivery_date, shippable_clause())
+            .values(status=S.shipped.value, shipped_at=now).returning(o.c.id))
+    return stmt if pickup_point_id is None else stmt.where(o.c.pickup_point_id == pickup_point_id)
 
 
 def ship_for_delivery(session: Session, *, delivery_date: date, now: datetime) -> int:
     """paid → shipped for every shippable order of a delivery date, in one UPDATE (the nightly
     manifest build). Idempotent: a shipped order no longer matches `status = 'paid'`."""
-    ids = [r[0] for r in session.exec(_ship(delivery_date, now).returning(Order.id)).all()]
+    ids = session.execute(_ship(delivery_date, now)).scalars().all()
     _fire_set(session, "shipped", ids)
     return len(ids)
 
 
 def ship_paid_orders(session: Session, *, delivery_date: date, pickup_point_id: int | None = None) -> list[int]:
     """The same set-based UPDATE, for one point if given, answering the ids it shipped."""
-    rows = session.exec(_ship(delivery_date, utcnow(), pickup_point_id).returning(Order.id)).all()
-    ids = sorted(r[0] for r in rows)
+    ids = sorted(session.execute(_ship(delivery_date, utcnow(), pickup_point_id)).scalars().all())
     _fire_set(session, "shipped", ids)
     return ids
 

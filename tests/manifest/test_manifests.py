@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,11 +12,13 @@ from sqlalchemy import func, select, update
 
 from app.auth.models import User
 from app.config import Settings
-from app.db import reading, transaction
+from app.db import reading, transaction, utcnow
 from app.manifest import jobs
+from app.manifest import service as manifest_service
 from app.manifest.schemas import BuildResult
 from app.manifest.service import MANIFEST_READY, next_delivery_date_to_build
 from app.notify.models import Notification
+from app.order import service as order_service
 from app.order.models import Order
 from tests.conftest import login, make_leader, make_product
 
@@ -137,6 +139,54 @@ def test_orders_paid_after_a_build_appear_in_a_new_version_of_their_points_manif
     drain()
     assert [n["version"] for n in ready_notes(app, w["l1"].user["id"])] == [1, 2]
     assert [n["version"] for n in ready_notes(app, w["l2"].user["id"])] == [1]
+
+
+def test_an_order_shipped_by_other_means_joins_its_points_list_at_the_next_build_only(app, world, drain):
+    # The pickup list is read from the shipped orders (not copied): an order shipped after a build
+    # must not slip into the version already built (its receiving list would not count it).
+    w = world
+    o1 = paid_order(w["b1"], [w["melon"]], w["p1"])
+    day = o1["delivery_date"]
+    w["admin"].post(f"/admin/manifests/{day}/build")
+    before = w["l1"].get(f"/leader/manifests/{day}").get_json()
+    o2 = paid_order(w["b2"], [w["melon"], w["half"]], w["p1"], qty=2)
+    with app.app_context(), transaction() as s:
+        assert order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(day)) == [o2["id"]]
+
+    assert w["l1"].get(f"/leader/manifests/{day}").get_json() == before
+
+    r = w["admin"].post(f"/admin/manifests/{day}/build").get_json()
+    assert r["version"] == 2 and r["orders_shipped"] == 0 and r["points_changed"] == 1 and r["orders"] == 2
+    m = w["l1"].get(f"/leader/manifests/{day}").get_json()
+    assert m["version"] == 2 and [p["order_id"] for p in m["pickups"]] == [o1["id"], o2["id"]]
+    assert m["receiving"] == [{"sku_id": w["melon"], "name": "麒麟西瓜 一个装约4斤", "qty": 3},
+                              {"sku_id": w["half"], "name": "麒麟西瓜 半个装约2斤", "qty": 2}]
+    again = w["admin"].post(f"/admin/manifests/{day}/build").get_json()
+    assert again == r | {"points_changed": 0}
+    assert w["l1"].get(f"/leader/manifests/{day}").get_json() == m
+
+
+def test_an_order_stamped_after_the_build_by_a_clock_ahead_is_counted_once_by_the_next_build(app, world):
+    w = world
+    o1 = paid_order(w["b1"], [w["melon"]], w["p1"])
+    o2 = paid_order(w["b2"], [w["melon"]], w["p1"], qty=4)
+    day = date.fromisoformat(o1["delivery_date"])
+    ahead = utcnow() + timedelta(hours=1)
+    with app.app_context(), transaction() as s:
+        order_service.ship_paid_orders(s, delivery_date=day)
+        s.execute(update(Order).where(Order.id == o2["id"]).values(shipped_at=ahead))
+
+    def build(now=None):
+        with app.app_context(), transaction() as s:
+            r = manifest_service.build_manifests(s, delivery_date=day, now=now)
+            return r.orders, manifest_service.receiving_lines(s, delivery_date=day, pickup_point_id=w["p1"])
+
+    assert build() == (1, [(w["melon"], "麒麟西瓜 一个装约4斤", 1)])
+    m = w["l1"].get(f"/leader/manifests/{day}").get_json()
+    assert [p["order_id"] for p in m["pickups"]] == [o1["id"]]
+    later = ahead + timedelta(minutes=1)
+    assert build(later) == (2, [(w["melon"], "麒麟西瓜 一个装约4斤", 5)])
+    assert build(later + timedelta(minutes=1)) == (2, [(w["melon"], "麒麟西瓜 一个装约4斤", 5)])
 
 
 def test_a_group_buy_order_is_never_shipped_nor_on_a_manifest(app, world):
