@@ -1,0 +1,103 @@
+"""A leader's fans: the buyers bound to their pickup point, what they ordered there, and the
+segments (new, active, lapsed), defined once here as SQL for the fans list and for broadcasts."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import and_, func
+from sqlmodel import Session, select
+
+from app.auth.models import User
+from app.db import utcnow
+from app.order.models import Order, OrderItem
+from app.order.service import LIVE
+from app.pagination import keyset
+
+Segment = Literal["all", "new", "active", "lapsed"]
+SEGMENTS: tuple[str, ...] = ("all", "new", "active", "lapsed")
+NEW_DAYS, ACTIVE_DAYS, LAPSED_DAYS = 7, 14, 30
+
+# "Ordered" means an order that reached paid: paid, shipped, arrived, picked up. An order with units
+# refunded for a shortage keeps its status and counts (net of what was refunded); a wholly refunded
+# or cancelled order, or one never paid, does not. Only orders at the leader's own point count.
+ORDERED = LIVE
+
+SEGMENT_DESCRIPTION = f"""\
+Buyers bound to my pickup point (not me), newest first (by user id). Numbers count only orders
+at my point that reached paid (`paid`, `shipped`, `arrived`, `picked_up`; an order partly refunded
+for a shortage keeps its status and counts); cancelled, unpaid and wholly refunded orders do not.
+`total_spent` is in fen, net of the units refunded for shortages; `last_order_at` is when the
+latest such order was placed. Segments, relative to now:
+`new`: bound to my point in the last {NEW_DAYS} days, never ordered here;
+`active`: ordered here in the last {ACTIVE_DAYS} days;
+`lapsed`: ordered here before, but not in the last {LAPSED_DAYS} days;
+`all`: every fan. A buyer who ordered here but is now bound elsewhere is no longer my fan."""
+
+
+def _ordered_here(pickup_point_id: int, since: datetime | None = None):
+    """EXISTS: the users row being filtered has an order at the point that reached paid."""
+    q = select(Order.id).where(Order.buyer_id == User.id, Order.pickup_point_id == pickup_point_id,
+                               Order.status.in_(ORDERED))
+    if since is not None:
+        q = q.where(Order.created_at >= since)
+    return q.exists()
+
+
+def fans_clause(*, pickup_point_id: int, leader_user_id: int, segment: str, now: datetime):
+    """The WHERE clause (on users) of the fans of a point in a segment: THE definition of the
+    segments, for the fans list and for broadcasts alike. Correlated EXISTS on orders, answered
+    from the orders (buyer_id) index: a buyer's few orders, never a scan of the point's."""
+    fans = and_(User.pickup_point_id == pickup_point_id, User.id != leader_user_id)
+    if segment == "all":
+        return fans
+    if segment == "new":
+        return and_(fans, User.bound_at >= now - timedelta(days=NEW_DAYS), ~_ordered_here(pickup_point_id))
+    if segment == "active":
+        return and_(fans, _ordered_here(pickup_point_id, now - timedelta(days=ACTIVE_DAYS)))
+    if segment == "lapsed":
+        return and_(fans, _ordered_here(pickup_point_id),
+                    ~_ordered_here(pickup_point_id, now - timedelta(days=LAPSED_DAYS)))
+    raise ValueError(f"unknown segment {segment!r}")  # the schemas let only SEGMENTS through
+
+
+def list_fans(session: Session, *, pickup_point_id: int, leader_user_id: int, segment: str,
+              before_id: int | None, limit: int, now: datetime | None = None) -> list:
+    """One page (limit + 1 rows, for page_of) in ONE statement: the page of fans (a CTE, keyset on
+    user id) LEFT JOIN the aggregate of their orders at the point, so the aggregate reads only
+    this page's buyers' orders, whatever the size of the point."""
+    now = now or utcnow()
+    page = keyset(select(User.id, User.nickname, User.bound_at)
+                  .where(fans_clause(pickup_point_id=pickup_point_id, leader_user_id=leader_user_id,
+                                     segment=segment, now=now)),
+                  User.id, before_id, limit).cte("fans_page")
+    refunded = (select(func.coalesce(func.sum(OrderItem.refunded_qty * OrderItem.unit_price), 0))
+                .where(OrderItem.order_id == Order.id).scalar_subquery())
+    spent = (select(Order.buyer_id, func.count(Order.id).label("order_count"),
+                    func.sum(Order.total - refunded).label("total_spent"),
+                    func.max(Order.created_at).label("last_order_at"))
+             .where(Order.buyer_id.in_(select(page.c.id)), Order.pickup_point_id == pickup_point_id,
+                    Order.status.in_(ORDERED))
+             .group_by(Order.buyer_id).subquery("spent"))
+    return session.exec(
+        select(page.c.id.label("user_id"), page.c.nickname, page.c.bound_at,
+               func.coalesce(spent.c.order_count, 0).label("order_count"),
+               func.coalesce(spent.c.total_spent, 0).label("total_spent"), spent.c.last_order_at)
+        .select_from(page.outerjoin(spent, spent.c.buyer_id == page.c.id))
+        .order_by(page.c.id.desc())).all()
+
+
+def fan_ids_in_batches(session: Session, *, pickup_point_id: int, leader_user_id: int, segment: str,
+                       batch: int, now: datetime | None = None) -> Iterator[list[int]]:
+    """The fans' user ids in a segment, ascending, a batch (one keyset query) at a time: a
+    broadcast never holds a point's whole list in memory."""
+    now = now or utcnow()
+    clause = fans_clause(pickup_point_id=pickup_point_id, leader_user_id=leader_user_id, segment=segment, now=now)
+    after = 0
+    while True:
+        ids = list(session.exec(select(User.id).where(clause, User.id > after).order_by(User.id).limit(batch)))
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
