@@ -10,9 +10,10 @@ from app.db import ts_field
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    # A point's buyers newest first (GET /leader/fans pages by id within a point): on PostgreSQL a
-    # (pickup_point_id) index alone leaves every page to sort all of the point's buyers.
-    __table_args__ = (Index("ix_users_point_id", "pickup_point_id", "id"),)
+    # A point's buyers by id (GET /leader/fans pages by id within a point: a (pickup_point_id) index
+    # alone leaves every page to sort all of the point's buyers on PostgreSQL), with bound_at so that
+    # the `new` segment tests it in the index instead of reading every fan's row.
+    __table_args__ = (Index("ix_users_point_id", "pickup_point_id", "id", "bound_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     openid: str = Field(max_length=128, unique=True)

@@ -64,11 +64,12 @@ def fans_clause(*, pickup_point_id: int, leader_user_id: int, segment: str, now:
 
 def list_fans(session: Session, *, pickup_point_id: int, leader_user_id: int, segment: str,
               before_id: int | None, limit: int, now: datetime | None = None) -> list:
-    """One page (limit + 1 rows, for page_of) in ONE statement: the page of fans (a CTE, keyset on
-    user id) LEFT JOIN the aggregate of their orders at the point, so the aggregate reads only
-    this page's buyers' orders, whatever the size of the point."""
+    """One page (limit + 1 rows, for page_of) in ONE statement: the page's ids (a CTE, keyset on
+    user id, answered from the users (pickup_point_id, id, bound_at) index and the orders' without
+    reading the fans' rows), then their rows LEFT JOIN the aggregate of their orders at the point,
+    so the aggregate reads only this page's buyers' orders, whatever the size of the point."""
     now = now or utcnow()
-    page = keyset(select(User.id, User.nickname, User.bound_at)
+    page = keyset(select(User.id)
                   .where(fans_clause(pickup_point_id=pickup_point_id, leader_user_id=leader_user_id,
                                      segment=segment, now=now)),
                   User.id, before_id, limit).cte("fans_page")
@@ -81,11 +82,11 @@ def list_fans(session: Session, *, pickup_point_id: int, leader_user_id: int, se
                     Order.status.in_(ORDERED))
              .group_by(Order.buyer_id).subquery("spent"))
     return session.exec(
-        select(page.c.id.label("user_id"), page.c.nickname, page.c.bound_at,
+        select(User.id.label("user_id"), User.nickname, User.bound_at,
                func.coalesce(spent.c.order_count, 0).label("order_count"),
                func.coalesce(spent.c.total_spent, 0).label("total_spent"), spent.c.last_order_at)
-        .select_from(page.outerjoin(spent, spent.c.buyer_id == page.c.id))
-        .order_by(page.c.id.desc())).all()
+        .select_from(page.join(User, User.id == page.c.id).outerjoin(spent, spent.c.buyer_id == page.c.id))
+        .order_by(User.id.desc())).all()
 
 
 def fan_ids_in_batches(session: Session, *, pickup_point_id: int, leader_user_id: int, segment: str,
