@@ -286,3 +286,33 @@ def test_binding_dates_the_binding_and_rebinding_the_same_point_keeps_it(app, cl
     assert abs(bound_at() - (now - timedelta(days=30))) < timedelta(seconds=1)
     buyer.put("/me/pickup-point", json={"pickup_point_id": other["pickup_point_id"]})
     assert abs(bound_at() - now) < timedelta(minutes=1)
+
+
+def test_the_migration_dates_existing_bindings_at_sign_up(backend, pg_cluster, tmp_path):
+    """Buyers bound before bound_at existed get their sign-up time (not "now": that would make
+    every one of them a `new` fan for a week); unbound buyers stay null."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from app.migrate import upgrade
+
+    url = (f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite"
+           else pg_cluster.create_database(f"m_{uuid.uuid4().hex[:8]}"))
+    upgrade(url, "0009_chat")
+    engine = create_engine(url)
+    signed_up = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    stamp = signed_up.replace(tzinfo=None) if backend == "sqlite" else signed_up
+    with engine.begin() as c:
+        for uid, point in ((1, 7), (2, None)):
+            c.execute(text("INSERT INTO users (id, openid, nickname, is_admin, pickup_point_id, created_at) "
+                           "VALUES (:id, :o, 'n', false, :p, :t)"), {"id": uid, "o": f"o{uid}", "p": point, "t": stamp})
+    try:
+        upgrade(url, "0012_fans")
+        with engine.connect() as c:
+            rows = dict(c.execute(text("SELECT id, bound_at FROM users ORDER BY id")).all())
+    finally:
+        engine.dispose()
+    bound = rows[1] if isinstance(rows[1], datetime) else datetime.fromisoformat(rows[1])
+    bound = bound.astimezone(timezone.utc) if bound.tzinfo else bound.replace(tzinfo=timezone.utc)
+    assert bound == signed_up and rows[2] is None
