@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy import and_, func
 from sqlmodel import Session, select
@@ -16,7 +16,7 @@ from app.order.service import LIVE
 from app.pagination import keyset
 
 Segment = Literal["all", "new", "active", "lapsed"]
-SEGMENTS: tuple[str, ...] = ("all", "new", "active", "lapsed")
+SEGMENTS: tuple[str, ...] = get_args(Segment)
 NEW_DAYS, ACTIVE_DAYS, LAPSED_DAYS = 7, 14, 30
 
 # "Ordered" means an order that reached paid: paid, shipped, arrived, picked up. An order with units
