@@ -187,13 +187,14 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/conversations": lambda: {"leader_id": ids["leader_id"]},
         "POST /api/v1/conversations/{conversation_id}/messages": lambda: {"type": "text", "text": "你好"},
         "POST /api/v1/conversations/{conversation_id}/read": lambda: {"up_to_seq": 1},
-        "POST /api/v1/leader/broadcasts": lambda: {"text": "西瓜到了, 下午 4 点前来取"},
+        "POST /api/v1/leader/broadcasts": lambda: {"text": "西瓜到了, 下午 4 点前来取", "segment": "active"},
         "POST /api/v1/me/notifications/read": lambda: {"up_to_id": 1},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},
         "GET /api/v1/leader/orders": {"delivery_date": ids["delivery_date"]},
         "GET /api/v1/leader/summary": {"delivery_date": ids["delivery_date"]},
+        "GET /api/v1/leader/fans": {"segment": "active"},
         "GET /api/v1/leader/manifests/{delivery_date}": {"format": "csv"},
         "GET /api/v1/admin/manifests/{delivery_date}": {"format": "csv"},
     }
@@ -352,6 +353,21 @@ def test_a_leader_sees_only_the_orders_of_their_own_point(client, world, product
     summary = world.other_leader.get("/leader/summary", query_string={"delivery_date": theirs["delivery_date"]})
     assert summary.get_json()["order_count"] == 1
     assert [line["qty"] for line in summary.get_json()["lines"]] == [3]
+
+
+def test_a_leader_sees_only_the_fans_of_their_own_point(client, world):
+    world.buyer.put("/me/pickup-point", json={"pickup_point_id": world.ids["point_id"]})
+    world.other_buyer.put("/me/pickup-point", json={"pickup_point_id": world.ids["other_point_id"]})
+
+    for segment in ("all", "new", "active", "lapsed"):
+        mine = world.leader.get("/leader/fans", query_string={"segment": segment}).get_json()["items"]
+        theirs = world.other_leader.get("/leader/fans", query_string={"segment": segment}).get_json()["items"]
+        assert world.other_buyer.user["id"] not in {f["user_id"] for f in mine}
+        assert world.buyer.user["id"] not in {f["user_id"] for f in theirs}
+    mine = world.leader.get("/leader/fans").get_json()["items"]
+    assert [(f["user_id"], f["order_count"]) for f in mine] == [(world.buyer.user["id"], 1)]
+    theirs = world.other_leader.get("/leader/fans").get_json()["items"]
+    assert [(f["user_id"], f["order_count"]) for f in theirs] == [(world.other_buyer.user["id"], 0)]
 
 
 def ship(app, delivery_date: str) -> None:

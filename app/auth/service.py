@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.db import apply_changes
+from app.db import apply_changes, utcnow
 
 from app.auth.models import User
 from app.auth.security import roles_of
@@ -51,7 +51,12 @@ def profile(session: Session, user_id: int) -> dict:
 
 
 def update_profile(session: Session, *, user_id: int, **changes) -> User:
-    return apply_changes(session, session.get(User, user_id), changes)
+    user = session.get(User, user_id)
+    # bound_at dates the binding to this point: binding again to the same point keeps it (a buyer
+    # tapping their own point again is not a new fan).
+    if "pickup_point_id" in changes and changes["pickup_point_id"] != user.pickup_point_id:
+        changes["bound_at"] = utcnow()
+    return apply_changes(session, user, changes)
 
 
 def bind_pickup_point(session: Session, *, user_id: int, pickup_point_id: int) -> User:

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from app.http import HttpsUrl, Id, JsonBody, QueryModel, Text
+from app.leader.fans import Segment
 from app.pagination import PageQuery
 
 MessageType = Literal["text", "image", "order"]
@@ -121,8 +122,9 @@ class ReadResult(BaseModel):
 
 class BroadcastCreate(JsonBody):
     text: Text[2000]
-    segment: Literal["all"] = Field(default="all", json_schema_extra={"enum": ["all"]}, description=(
-        "Only `all` for now (every buyer bound to my point); new/active/lapsed come with the fans issue"))
+    segment: Segment = Field(default="all", description=(
+        "Who gets it: `all` (every buyer bound to my point) or only the fans of a segment, exactly as "
+        "`GET /leader/fans?segment=` lists them (`new`, `active`, `lapsed`)"))
 
 
 class BroadcastCreated(BaseModel):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, update
 from sqlmodel import Session, select
 
 from app.auth import service as auth_service
-from app.auth.models import User
 from app.chat.models import Broadcast, Conversation, Message
 from app.db import after_commit, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
+from app.leader import fans as leader_fans
 from app.leader.models import Leader
 from app.notify import service as notify_service
 from app.notify.models import Notification
@@ -245,22 +246,23 @@ def order_cards(session: Session, order_ids: list[int]) -> dict[int, dict]:
 # ---- announcements -----------------------------------------------------------------------
 
 def broadcast(session: Session, *, leader_id: int, leader_user_id: int, pickup_point_id: int | None, text: str,
-              segment: str = "all") -> tuple[Broadcast, list[tuple[int, Message]]]:
-    """One message from the leader into the conversation with every buyer bound to their point.
-    Set-based in batches: conversations created with one INSERT, seqs taken with one UPDATE ...
-    RETURNING, messages written with one bulk INSERT per batch. Answers the broadcast and
-    (buyer id, message) pairs to push."""
+              segment: str = "all", now: datetime | None = None) -> tuple[Broadcast, list[tuple[int, Message]]]:
+    """One message from the leader into the conversation with every buyer bound to their point, or
+    only those of a segment (chosen by the fans list's own SQL clause, so the two never disagree).
+    Set-based in batches: the recipients' ids by keyset, conversations created with one INSERT,
+    seqs taken with one UPDATE ... RETURNING, messages written with one bulk INSERT per batch.
+    Answers the broadcast (recipients: the buyers actually messaged) and (buyer id, message) pairs
+    to push."""
     if pickup_point_id is None:
         raise NoPickupPoint("You have no pickup point, so no bound buyers.")
-    buyers = list(session.exec(select(User.id).where(User.pickup_point_id == pickup_point_id,
-                                                     User.id != leader_user_id).order_by(User.id)))
-    b = Broadcast(leader_id=leader_id, text=text, segment=segment, recipients=len(buyers))
+    b = Broadcast(leader_id=leader_id, text=text, segment=segment, recipients=0)
     session.add(b)
     session.flush()
-    now = utcnow()
+    now = now or utcnow()
     sent: list[tuple[int, Message]] = []
-    for start in range(0, len(buyers), BROADCAST_BATCH):
-        batch = buyers[start:start + BROADCAST_BATCH]
+    for batch in leader_fans.fan_ids_in_batches(session, pickup_point_id=pickup_point_id,
+                                                leader_user_id=leader_user_id, segment=segment,
+                                                batch=BROADCAST_BATCH, now=now):
         session.execute(_insert_ignore(session, [{"buyer_id": u, "leader_id": leader_id, "created_at": now}
                                                  for u in batch]))
         taken = session.execute(
@@ -270,6 +272,8 @@ def broadcast(session: Session, *, leader_id: int, leader_user_id: int, pickup_p
             .execution_options(synchronize_session=False)).all()
         rows = [{"conversation_id": cid, "seq": seq, "sender_id": leader_user_id, "type": "text", "text": text,
                  "broadcast_id": b.id, "created_at": now} for cid, _, seq in taken]
+        if not rows:
+            continue
         ids = session.execute(insert(Message).returning(Message.id, Message.conversation_id,
                                                         sort_by_parameter_order=True), rows).all()
         table = Conversation.__table__
@@ -279,6 +283,9 @@ def broadcast(session: Session, *, leader_id: int, leader_user_id: int, pickup_p
         buyer_of = {cid: buyer for cid, buyer, _ in taken}
         for (mid, cid), row in zip(ids, rows):
             sent.append((buyer_of[cid], Message(id=mid, **row)))
+    b.recipients = len(sent)
+    session.add(b)
+    session.flush()
     return b, sent
 
 

@@ -8,10 +8,11 @@ from app.auth.security import BEARER, authenticated, current
 from app.commission import service as commission_service
 from app.db import reading, transaction
 from app.http import respond, settings
-from app.leader import service, shortages
+from app.leader import fans, service, shortages
 from app.leader.schemas import (ApplicationCreate, ApplicationCreated, ApplicationList, ApplicationPath,
                                 ApplicationPublic, ApplicationQuery, Approved, CommissionEntry, CommissionList,
-                                CommissionQuery, CommissionTotals, DeliveryPath, LeaderOrdersQuery, LeaderPath,
+                                CommissionQuery, CommissionTotals, DeliveryPath, FanList, FanPublic, FansQuery,
+                                LeaderOrdersQuery, LeaderPath,
                                 LeaderPublic, LeaderUpdate, PickupBody, Received, RejectBody, Rejected, ShortageBody,
                                 ShortageRefundOut, ShortageResult, ShortageUnits, Summary, SummaryLine, SummaryQuery)
 from app.notify import service as notify_service
@@ -208,3 +209,18 @@ def commissions(query: CommissionQuery):
     rows, cursor = page_of(rows, query.limit)
     return respond(CommissionList(items=[CommissionEntry(**c.model_dump()) for c in rows],
                                   totals=CommissionTotals(**totals), next_cursor=cursor))
+
+
+@bp.get("/leader/fans", operation_id="list_fans", responses={200: FanList}, security=BEARER,
+        summary="My fans: the buyers bound to my pickup point, with what they ordered here, by segment",
+        description=fans.SEGMENT_DESCRIPTION)
+@authenticated("leader")
+def list_fans(query: FansQuery):
+    p = current()
+    if p.leader_point_id is None:
+        return respond(FanList(items=[]))
+    with reading() as s:
+        rows = fans.list_fans(s, pickup_point_id=p.leader_point_id, leader_user_id=p.user_id, segment=query.segment,
+                              before_id=decode_cursor(query.cursor), limit=query.limit)
+    rows, cursor = page_of(rows, query.limit, key=lambda r: r.user_id)
+    return respond(FanList(items=[FanPublic.model_validate(r._mapping) for r in rows], next_cursor=cursor))

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from app.http import Id, IsoDate, JsonBody, Name, QueryModel, Text
+from app.leader.fans import Segment
 from app.pagination import PageQuery
 from app.order.service import LIVE as COUNTED_STATUSES
 from app.pickup.schemas import CoordType
@@ -202,3 +203,22 @@ class ShortageRefundOut(BaseModel):
 class ShortageResult(BaseModel):
     refunds: list[ShortageRefundOut] = Field(description="Orders refunded by this report, latest paid first; "
                                                          "empty when it adds nothing to what was recorded")
+
+
+class FansQuery(PageQuery):
+    segment: Segment = Field(
+        default="all", description="`new`, `active`, `lapsed` or `all` (see the operation's description)")
+
+
+class FanPublic(BaseModel):
+    user_id: int
+    nickname: str
+    bound_at: datetime | None = Field(description="When the buyer bound to my point")
+    order_count: int = Field(description="Their orders at my point that reached paid")
+    total_spent: int = Field(description="Fen, those orders' totals less the units refunded for shortages")
+    last_order_at: datetime | None = Field(description="When the latest of those orders was placed")
+
+
+class FanList(BaseModel):
+    items: list[FanPublic]
+    next_cursor: str | None = None

@@ -215,7 +215,7 @@ def test_an_announcement_gives_each_bound_buyer_one_message(app, client, admin, 
     assert [c["last_message"]["seq"] for c in fans[0].get("/conversations").get_json()["items"]] == [2]
     assert elsewhere.get("/conversations").get_json()["items"] == []
     assert len(leader_api.get("/conversations").get_json()["items"]) == 5
-    bad = leader_api.post("/leader/broadcasts", json={"text": "hi", "segment": "lapsed"})
+    bad = leader_api.post("/leader/broadcasts", json={"text": "hi", "segment": "vip"})
     assert bad.status_code == 422 and bad.get_json()["code"] == "validation_error"
     assert fans[1].post("/leader/broadcasts", json={"text": "hi"}).status_code == 403
 

@@ -262,7 +262,7 @@ def test_an_announcement_reaches_each_of_200_bound_buyers_exactly_once(servers, 
         r = leader2.call(b, "POST", "/leader/broadcasts", json={"text": "西瓜到了, 下午 4 点前来取"})
         assert r.status_code == 201 and r.json()["recipients"] == 200
         assert leader2.call(b, "POST", "/leader/broadcasts",
-                            json={"text": "x", "segment": "lapsed"}).status_code == 422
+                            json={"text": "x", "segment": "vip"}).status_code == 422
         for s in sockets:
             got = created(s.events())
             assert [m["text"] for m in got] == ["西瓜到了, 下午 4 点前来取"]

@@ -54,7 +54,15 @@
     var annBtn = el("button", "lc-btn", "群发");
     annBtn.type = "submit";
     var annStatus = el("span", "lc-status");
-    announce.append(annText, annBtn, annStatus);
+    // To whom: the same segments as the 粉丝 tab (GET /leader/fans?segment=).
+    var annSegment = el("select", "lc-segment");
+    annSegment.setAttribute("aria-label", "群发对象");
+    [["all", "全部顾客"], ["new", "新粉"], ["active", "活跃"], ["lapsed", "流失"]].forEach(function (o) {
+      var opt = el("option", null, o[1]);
+      opt.value = o[0];
+      annSegment.append(opt);
+    });
+    announce.append(annText, annSegment, annBtn, annStatus);
 
     var body = el("div", "lc-body");
     var inbox = el("ul", "lc-inbox");
@@ -223,7 +231,7 @@
       if (!text) return;
       annBtn.disabled = true;
       annStatus.textContent = "发送中…";
-      api("POST", "/leader/broadcasts", {text: text}).then(function (j) {
+      api("POST", "/leader/broadcasts", {text: text, segment: annSegment.value}).then(function (j) {
         annText.value = "";
         annStatus.textContent = "已发给 " + j.recipients + " 位顾客";
         loadInbox();

@@ -702,6 +702,33 @@
     $("#comm-table").hidden = tbody.children.length === 0;
   }
 
+  // ---- fans -------------------------------------------------------------------------------
+
+  async function loadFans(more = false) {
+    const q = new URLSearchParams({ limit: "50", segment: $("#fans-segment").value });
+    if (more && state.fansCursor) q.set("cursor", state.fansCursor);
+    const r = await api("GET", `/leader/fans?${q}`);
+    if (!r.ok) {
+      showProblem($("#fans-error"), r.problem, "粉丝加载失败");
+      return;
+    }
+    clearProblem($("#fans-error"));
+    const data = r.data || {};
+    const rows = (data.items || []).map((f) => el("tr", { dataset: { userId: f.user_id } },
+      el("td", {}, f.nickname || `#${f.user_id}`),
+      el("td", {}, f.bound_at ? dateTime(f.bound_at) : "–"),
+      el("td", { class: "num" }, String(f.order_count)),
+      el("td", { class: "num" }, yuan(f.total_spent)),
+      el("td", {}, f.last_order_at ? dateTime(f.last_order_at) : "未下单")));
+    const tbody = $("#fans-table tbody");
+    if (more) tbody.append(...rows); else tbody.replaceChildren(...rows);
+    state.fansCursor = data.next_cursor || null;
+    $("#fans-more").hidden = !state.fansCursor;
+    $("#fans-count").textContent = tbody.children.length ? `${tbody.children.length}${state.fansCursor ? "+" : ""} 位` : "";
+    $("#fans-empty").hidden = tbody.children.length !== 0;
+    $("#fans-table").hidden = tbody.children.length === 0;
+  }
+
   // ---- tabs, printing, wiring ---------------------------------------------------------------
 
   function currentTab() {
@@ -717,6 +744,7 @@
     if (name === "manifest") loadManifest();
     if (name === "commissions") loadCommissions();
     if (name === "messages") openMessages();
+    if (name === "fans") loadFans();
   }
 
   function init() {
@@ -735,6 +763,8 @@
     $("#print").addEventListener("click", () => { renderPrintSheet(); window.print(); });
     $("#pickup-form").addEventListener("submit", verifyPickup);
     $("#comm-more").addEventListener("click", () => loadCommissions(true));
+    $("#fans-segment").addEventListener("change", () => loadFans());
+    $("#fans-more").addEventListener("click", () => loadFans(true));
     for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showTab(t.dataset.tab));
     window.addEventListener("beforeprint", renderPrintSheet);
     $("#confirm-arrival").addEventListener("click", confirmArrival);
