@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     wechat_appid: str = "wx-dev-appid"
     wechat_secret: str = "wx-dev-secret"
     wechat_timeout_s: float = 5.0
+    # The server API's access token is cached in Redis until this long before WeChat says it
+    # expires, so no call carries a token that dies in flight.
+    wechat_token_margin_s: int = Field(default=300, ge=0)
+    # Transient failures (-1 busy, quotas, a lost connection) are retried this many more times in
+    # the call itself, 0.2 s, 0.4 s, ... apart; longer waits belong to RQ's Retry in the jobs.
+    wechat_retries: int = Field(default=2, ge=0, le=5)
 
     payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
