@@ -287,3 +287,35 @@ def test_each_kind_of_event_writes_a_send_and_each_reaches_wechat(app, client, a
     group_sends = [s for s in wechat_api.sends if s.template_id == "tmpl-group_result"]
     assert sorted(s.touser for s in group_sends) == sorted(openid_of(app, api.user["id"])
                                                            for api in (opener, joiner, leader_api))
+
+
+def test_a_send_without_an_answer_is_failed_not_repeated(app, client, buyer, drain, wechat_api):
+    from app.wechat import WechatClient
+
+    # WeChat got the request but answered after our timeout: it may have sent the message.
+    settings = app.extensions["linli.settings"].model_copy(update={"wechat_timeout_s": 0.3})
+    app.extensions["linli.wechat"] = WechatClient(settings=settings, redis=app.extensions["linli.redis"])
+    give(buyer, "chat_unread")
+    give(buyer, "chat_unread")
+    wechat_api.delay_next(SUBSCRIBE_SEND, 0.8)
+
+    chat_unread_events(app, buyer.user["id"], 1)
+    drain()
+
+    [row] = sends(app, user_id=buyer.user["id"])
+    assert (row.status, row.reason, row.attempts) == ("failed", "no_answer", 1)
+    assert sum(c.path == SUBSCRIBE_SEND for c in wechat_api.calls) <= 1
+    assert remaining(app, buyer.user["id"], "chat_unread") == 1  # the one it used stays used
+
+
+def test_a_send_whose_worker_died_mid_call_is_failed_by_the_sweep(app, client, buyer, wechat_api):
+    ids = chat_unread_events(app, buyer.user["id"], 1)
+    with app.app_context(), transaction() as s:
+        s.execute(update(SubscribeSend).values(status="sending", due_at=utcnow() - timedelta(minutes=11)))
+    with app.app_context():
+        assert sweep_subscribe_sends_job() == 0
+        assert send_subscribe_messages_job(ids) == {"not_pending": 1}
+
+    [row] = sends(app)
+    assert (row.status, row.reason) == ("failed", "interrupted")
+    assert wechat_api.sends == []
