@@ -149,7 +149,7 @@ class FakeWechatApi(FakeWechat):
         """Settings overrides pointing an app at this fake."""
         return dict(wechat_api_base=self.base_url, wechat_appid=self.appid, wechat_secret=self.secret)
 
-    def fail_next(self, endpoint_or_errcode, errcode: int | None = None, times: int = 1) -> None:  # type: ignore[override]
+    def fail_next(self, endpoint_or_errcode, errcode: int | None = None, times: int = 1) -> None:
         """fail_next(SUBSCRIBE_SEND, 43101): the next `times` calls of that endpoint answer errcode.
         fail_next(45011) keeps FakeWechat's meaning (the login endpoint)."""
         if errcode is None:

@@ -14,7 +14,7 @@ from app import logging_setup
 from app.config import Settings
 from app.wechat import WechatClient, WechatMisconfigured, WechatRefused, WechatTransient, WechatUserRefused
 from tests.concurrency import run_together
-from tests.fakes.wechat_api import (STABLE_TOKEN, SUBSCRIBE_SEND, WXACODE, image_has_code,  # noqa: F401
+from tests.fakes.wechat_api import (SUBSCRIBE_SEND, WXACODE, image_has_code,  # noqa: F401 - wechat_api: the fixture
                                     wechat_api)
 
 DATA = {"thing1": {"value": "麒麟西瓜已到自提点"}}
