@@ -16,3 +16,4 @@ def load_all() -> None:
     import app.order.models  # noqa: F401
     import app.payment.models  # noqa: F401
     import app.pickup.models  # noqa: F401
+    import app.subscribe.models  # noqa: F401

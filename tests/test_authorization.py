@@ -62,6 +62,7 @@ OPERATIONS = {
     "POST /api/v1/conversations/{conversation_id}/read": BUYER,
     "GET /api/v1/me/notifications": BUYER,
     "POST /api/v1/me/notifications/read": BUYER,
+    "POST /api/v1/me/subscriptions": BUYER,
     "POST /api/v1/admin/refunds/{refund_id}/retry": ADMIN,
 }
 # Outside the OpenAPI document, and public as well.
@@ -189,6 +190,7 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/conversations/{conversation_id}/read": lambda: {"up_to_seq": 1},
         "POST /api/v1/leader/broadcasts": lambda: {"text": "西瓜到了, 下午 4 点前来取", "segment": "active"},
         "POST /api/v1/me/notifications/read": lambda: {"up_to_id": 1},
+        "POST /api/v1/me/subscriptions": lambda: {"accepted": ["order_ready"]},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},
