@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     wechat_appid: str = "wx-dev-appid"
     wechat_secret: str = "wx-dev-secret"
     wechat_timeout_s: float = 5.0
+    # The server API's access token is cached in Redis until this long before WeChat says it
+    # expires, so no call carries a token that dies in flight.
+    wechat_token_margin_s: int = Field(default=300, ge=0)
+    # Transient failures (-1 busy, quotas, a lost connection) are retried this many more times in
+    # the call itself, 0.2 s, 0.4 s, ... apart; longer waits belong to RQ's Retry in the jobs.
+    wechat_retries: int = Field(default=2, ge=0, le=5)
+    # Subscribe messages: template id per kind (JSON: {"order_ready": "tmpl-...", ...}). A kind
+    # without a template is not sent (nothing is written for it).
+    wechat_templates: dict[Literal["order_ready", "group_result", "bargain_completed", "manifest_ready",
+                                   "chat_unread"], str] = Field(default_factory=dict)
+    # Waits before a send that met a transient error is tried again (RQ Retry); after the last,
+    # the send is `failed`.
+    subscribe_retry_s: list[int] = Field(default_factory=lambda: [30, 120, 600], max_length=10)
 
     payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"

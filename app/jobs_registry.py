@@ -8,3 +8,4 @@ import app.idempotency  # noqa: F401
 import app.manifest.jobs  # noqa: F401
 import app.order.jobs  # noqa: F401
 import app.payment.jobs  # noqa: F401
+import app.subscribe.jobs  # noqa: F401

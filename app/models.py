@@ -18,3 +18,4 @@ def load_all() -> None:
     import app.pickup.models  # noqa: F401
     import app.points.models  # noqa: F401
     import app.share.models  # noqa: F401
+    import app.subscribe.models  # noqa: F401

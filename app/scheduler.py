@@ -46,6 +46,7 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     from app.manifest.jobs import build_nightly_manifests_job
     from app.order.jobs import expire_overdue_orders_job
     from app.payment.jobs import redrive_refunds_job
+    from app.subscribe.jobs import sweep_subscribe_sends_job
 
     cron = CronScheduler(connection=app.extensions["linli.redis"])
     cron.register(expire_overdue_orders_job, queue_name=s.queue_name, interval=s.expiry_sweep_interval_s)
@@ -56,6 +57,7 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(expire_bargain_records_job, queue_name=s.queue_name, interval=s.group_sweep_interval_s)
     cron.register(settle_due_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(drain_flash_sales_job, queue_name=s.queue_name, interval=60)
+    cron.register(sweep_subscribe_sends_job, queue_name=s.queue_name, interval=60)
     register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
     return cron, app
 

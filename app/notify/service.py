@@ -26,6 +26,11 @@ def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any], 
     note = Notification(user_id=user_id, event=event, data=data, title=title[:100], body=body[:500])
     session.add(note)
     session.flush()
+    # The same event as a WeChat subscribe message, if it is one of its kinds (an outbox row in
+    # this transaction; a worker sends it).
+    from app.subscribe.service import queue_send
+
+    queue_send(session, user_id=user_id, event=event, data=data, title=title, body=body)
     message = json.dumps({"event": event, "data": data}, ensure_ascii=False)
 
     def _publish():

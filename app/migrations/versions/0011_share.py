@@ -1,7 +1,7 @@
 """share: share links and their visits, posters, the points ledger and balance; orders.points_used, orders.share_token
 
 Revision ID: 0011_share
-Revises: 0009_chat
+Revises: 0010_subscribe
 Create Date: 2026-11-22 13:19:24.378271
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import app.db
 
 
 revision = '0011_share'
-down_revision = '0009_chat'
+down_revision = '0010_subscribe'
 branch_labels = None
 depends_on = None
 
