@@ -66,6 +66,7 @@ OPERATIONS = {
     # Sharing and points: any signed-in user; a share's token is all it takes to open it.
     "POST /api/v1/shares": BUYER,
     "POST /api/v1/shares/{token}/open": BUYER,
+    "GET /api/v1/shares/{token}/poster": BUYER,
     "GET /api/v1/me/shares": BUYER,
     "GET /api/v1/me/points": BUYER,
 }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
@@ -57,3 +58,22 @@ def my_shares(query: MySharesQuery):
         return respond(MyShareList(items=[
             MyShare(token=sh.token, target_type=sh.target_type, target_id=sh.target_id, visits=int(v), orders=int(n),
                     points_earned=int(p), created_at=sh.created_at) for sh, v, n, p in rows], next_cursor=cursor))
+
+
+POSTER_CACHE = "private, max-age=86400"
+
+
+@bp.get("/shares/<token>/poster", operation_id="share_poster", security=BEARER, responses={
+    200: {"description": "The poster (PNG): the target's name and price, the pickup point, the mini-program code",
+          "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+    304: {"description": "Not modified (If-None-Match carried the poster's ETag)"},
+    404: problem_response("share_not_found; share_target_not_found (the shared thing is gone)"),
+    503: problem_response("poster_unavailable: WeChat did not give the mini-program code (try again later)")},
+        summary="A share's poster to save and post: drawn once, then served from the database")
+@authenticated()
+def share_poster(path: SharePath):
+    p = service.poster(token=path.token)
+    headers = {"ETag": f'"{p.etag}"', "Cache-Control": POSTER_CACHE}
+    if request.if_none_match.contains(p.etag):
+        return Response(status=304, headers=headers)
+    return Response(p.png, mimetype="image/png", headers=headers)

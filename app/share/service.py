@@ -4,8 +4,12 @@ computed in SQL, and the sharer's reward when an attributed order is picked up (
 refund). Attribution itself happens where orders are placed (order_service.attribute_shares)."""
 from __future__ import annotations
 
+import hashlib
+import logging
 import secrets
 import string
+import time
+import uuid
 from dataclasses import dataclass
 
 from flask import current_app
@@ -17,8 +21,8 @@ from app.auth import service as auth_service
 from app.bargain import service as bargain_service
 from app.catalog import service as catalog_service
 from app.catalog.models import Product, Sku
-from app.db import utcnow
-from app.errors import DomainError, NotFound
+from app.db import reading, transaction, utcnow
+from app.errors import DomainError, NotFound, ServiceUnavailable
 from app.flashsale import service as flash_service
 from app.groupbuy import service as group_service
 from app.order import service as order_service
@@ -27,7 +31,11 @@ from app.pagination import keyset
 from app.pickup import service as pickup_service
 from app.points import service as points_service
 from app.points.models import PointEntry
-from app.share.models import Share, ShareOpen, TargetType
+from app.share import poster as poster_drawing
+from app.share.models import Share, ShareOpen, SharePoster, TargetType
+from app.wechat.client import WechatApiError, wechat_client
+
+log = logging.getLogger(__name__)
 
 T = TargetType
 BASE62 = string.digits + string.ascii_letters
@@ -228,3 +236,75 @@ def _reverse_reward(session: Session, order: Order) -> None:
         return
     earned = points_service.moved(session, user_id=sharer, order_id=order.id, reason_prefix=REWARD)
     points_service.take_back(session, user_id=sharer, amount=earned, reason=REWARD_REVERSED, order_id=order.id)
+
+
+# ---- posters --------------------------------------------------------------------------------------
+
+class PosterUnavailable(ServiceUnavailable):
+    code = "poster_unavailable"
+
+
+# Longer than a WeChat call can take with its retries (LINLI_WECHAT_TIMEOUT_S × a few): the lock
+# must not lapse while its holder still waits on WeChat, or a second call would be made.
+POSTER_LOCK_S = 60
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def _cached(token: str) -> tuple[Share, SharePoster | None]:
+    with reading() as s:
+        share = get_share(s, token)
+        return share, s.get(SharePoster, share.id)
+
+
+def poster(*, token: str) -> SharePoster:
+    """The share's poster, drawn once. This use case owns its transactions: the mini-program code
+    is fetched from WeChat outside any. Concurrent first requests cost ONE WeChat call: one of
+    them holds a Redis lock per share and draws; the others wait for its row (and answer 503
+    poster_unavailable if it failed, rather than each asking WeChat again)."""
+    share, cached = _cached(token)
+    if cached is not None:
+        return cached
+    redis = current_app.extensions["linli.redis"]
+    key, mine = f"linli:share-poster:{share.id}", uuid.uuid4().hex
+    if redis.set(key, mine, nx=True, ex=POSTER_LOCK_S):
+        try:
+            return _draw(share)
+        finally:
+            redis.eval(_RELEASE, 1, key, mine)
+    deadline = time.monotonic() + POSTER_LOCK_S
+    while redis.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _, cached = _cached(token)
+    if cached is None:
+        raise PosterUnavailable("The poster could not be drawn just now; try again.")
+    return cached
+
+
+def _draw(share: Share) -> SharePoster:
+    with reading() as s:
+        # Drawn by the previous holder of the lock between our first read and our lock?
+        cached = s.get(SharePoster, share.id)
+        if cached is not None:
+            return cached
+        target = describe_target(s, target_type=share.target_type, target_id=share.target_id)
+        point = None
+        if share.pickup_point_id is not None:
+            try:
+                point = pickup_service.require_point(s, share.pickup_point_id)
+            except NotFound:
+                pass
+    try:
+        code = wechat_client().wxacode_get_unlimited(scene=share.token, page=page_of(share))
+    except WechatApiError as e:
+        log.warning("poster for share %s: WeChat getwxacodeunlimit failed (%s)", share.id, e.code)
+        raise PosterUnavailable(f"WeChat did not give the mini-program code ({e.code}); try again later.",
+                                wechat_code=e.code) from None
+    png = poster_drawing.render(poster_drawing.PosterText(
+        name=target.name, price=target.price, point_name=point.name if point else None,
+        point_address=point.address if point else None), code)
+    with transaction() as s:
+        dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+        s.execute(dialect.insert(SharePoster.__table__).values(
+            share_id=share.id, png=png, etag=hashlib.sha256(png).hexdigest()[:32], created_at=utcnow())
+            .on_conflict_do_nothing())
+        return s.get(SharePoster, share.id)
