@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from sqlmodel import select
 
 from app.db import transaction
 from app.order import service as order_service
@@ -143,6 +144,11 @@ def world(client, admin, buyer, leader, product) -> World:
            "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id,
            "token": buyer.post("/shares", json={"target_type": "product", "target_id": product["id"]}
                                ).get_json()["token"]}
+    # The share's poster drawn already: the walk's WeChat fake (login only) draws no codes.
+    with client.application.app_context(), transaction() as s:
+        from app.share.models import Share, SharePoster
+        share_id = s.exec(select(Share.id).where(Share.token == ids["token"])).one()
+        s.add(SharePoster(share_id=share_id, png=b"\x89PNG\r\n\x1a\n", etag="walk"))
     return World(admin=admin, buyer=buyer, other_buyer=other_buyer, leader=leader_api,
                  other_leader=other_leader_api, ids=ids, order=order)
 
