@@ -192,16 +192,12 @@ def open_share(session: Session, *, token: str, visitor_id: int, binding_mode: s
     return Opened(share, nickname, leader, point, bound)
 
 
-LIVE = (order_service.S.paid.value, order_service.S.shipped.value, order_service.S.arrived.value,
-        order_service.S.picked_up.value)
-
-
 def my_shares(session: Session, *, sharer_id: int, before_id: int | None, limit: int):
     """(share, visits, orders, points_earned) per share, newest first, each figure a correlated
     subquery: one statement for the page, whatever its size."""
     visits = select(func.count(ShareOpen.id)).where(ShareOpen.share_id == Share.id).scalar_subquery()
     orders = select(func.count(Order.id)).where(Order.share_token == Share.token,
-                                                Order.status.in_(LIVE)).scalar_subquery()
+                                                Order.status.in_(order_service.LIVE)).scalar_subquery()
     earned = (select(func.coalesce(func.sum(PointEntry.amount), 0)).join(Order, Order.id == PointEntry.order_id)
               .where(Order.share_token == Share.token, PointEntry.user_id == Share.sharer_id,
                      PointEntry.reason.in_([REWARD, REWARD_REVERSED])).scalar_subquery())
