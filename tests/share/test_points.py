@@ -113,6 +113,24 @@ def test_a_shortage_on_an_order_partly_paid_in_points_refunds_money_in_proportio
         assert (payment.amount, payment.refunded_amount) == (1000, 1000)
 
 
+def test_a_shortage_worth_less_than_a_fen_of_money_comes_back_as_points_alone(app, client, leader, admin):
+    leader_api, point = leader
+    product = make_product(admin, skus=(("一粒", 1, 100),))
+    buyer = bound(client, "buyer", point["pickup_point_id"])
+    give_points(app, buyer.user["id"], 1)
+    o = order(buyer, product["skus"][0]["id"], qty=2, points_to_use=1).get_json()  # goods 2: 1 fen + 1 point
+    o = buyer.post(f"/orders/{o['id']}/pay").get_json()["order"]
+    ship(app, o["delivery_date"])
+    day, sku_id = o["delivery_date"], product["skus"][0]["id"]
+    r = leader_api.post(f"/leader/deliveries/{day}/shortages", json={"lines": [{"sku_id": sku_id, "missing_qty": 1}]})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["refunds"][0]["amount"] == 0 and _balance(buyer) == 1
+    r = leader_api.post(f"/leader/deliveries/{day}/shortages", json={"lines": [{"sku_id": sku_id, "missing_qty": 2}]})
+    assert r.status_code == 200 and r.get_json()["refunds"][0]["amount"] == 1
+    assert _balance(buyer) == 1
+    assert buyer.get(f"/orders/{o['id']}").get_json()["status"] == "refunded"
+
+
 def _picked_up(app, leader_api, buyer, sku_id, **extra):
     o = order(buyer, sku_id, **extra).get_json()
     o = buyer.post(f"/orders/{o['id']}/pay").get_json()["order"]

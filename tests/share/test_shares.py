@@ -101,6 +101,22 @@ def test_twenty_concurrent_opens_by_one_visitor_count_once(app, client, leader, 
     assert visitor.get("/me").get_json()["pickup_point_id"] == point["pickup_point_id"]
 
 
+def test_my_shares_are_listed_newest_first_a_page_at_a_time(client, admin, product):
+    sharer = login(client, "prolific")
+    others = [make_product_named(admin, f"菜{i}") for i in range(2)]
+    tokens = [share(sharer, "product", p["id"])["token"] for p in [product, *others]]
+    first = sharer.get("/me/shares?limit=2").get_json()
+    assert [x["token"] for x in first["items"]] == tokens[::-1][:2] and first["next_cursor"]
+    rest = sharer.get(f"/me/shares?limit=2&cursor={first['next_cursor']}").get_json()
+    assert [x["token"] for x in rest["items"]] == tokens[:1] and rest["next_cursor"] is None
+    assert login(client, "someone-else").get("/me/shares").get_json()["items"] == []
+
+
+def make_product_named(admin, name):
+    from tests.conftest import make_product
+    return make_product(admin, name=name)
+
+
 def _two_points(client, admin):
     (_, near), (_, far) = make_leader(client, admin), make_leader(client, admin, lat=30.30, lng=120.10)
     return near, far
