@@ -145,11 +145,13 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.order.routes import bp as order_bp
     from app.payment.routes import bp as payment_bp
     from app.pickup.routes import bp as pickup_bp
+    from app.points.routes import bp as points_bp
+    from app.share.routes import bp as share_bp
     from app.subscribe.routes import bp as subscribe_bp
     from app.web.routes import register_web
 
     for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
-               groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp):
+               groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp):
         app.register_api(bp)
     # The WebSocket: a plain blueprint (not an OpenAPI operation); protocol pings find dead peers.
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": settings.ws_heartbeat_s}

@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     group_sweep_interval_s: int = Field(default=60, ge=1)
     bargain_helps_per_day: int = Field(default=5, ge=1)
 
+    # Sharing and points: how a share's visitor is bound to the sharer's leader's point (first:
+    # only when unbound; override: always; off: never), how long after opening a share an order
+    # is credited to it, what the sharer earns of an attributed order's total when it is picked
+    # up, and at most what share of an order's total may be paid with points (below 1, so that
+    # every order pays at least a fen through the payment provider).
+    binding_mode: Literal["first", "override", "off"] = "first"
+    share_attribution_days: int = Field(default=7, ge=0, le=365)
+    share_reward_rate: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)
+    points_max_ratio: Decimal = Field(default=Decimal("0.5"), ge=0, lt=1)
+
     queue_name: str = "linli"
     # `linli serve`'s access log: "-" (stdout), a file path, or "off".
     access_log: str = "-"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from sqlmodel import select
 
 from app.db import transaction
 from app.order import service as order_service
@@ -64,6 +65,12 @@ OPERATIONS = {
     "POST /api/v1/me/notifications/read": BUYER,
     "POST /api/v1/me/subscriptions": BUYER,
     "POST /api/v1/admin/refunds/{refund_id}/retry": ADMIN,
+    # Sharing and points: any signed-in user; a share's token is all it takes to open it.
+    "POST /api/v1/shares": BUYER,
+    "POST /api/v1/shares/{token}/open": BUYER,
+    "GET /api/v1/shares/{token}/poster": BUYER,
+    "GET /api/v1/me/shares": BUYER,
+    "GET /api/v1/me/points": BUYER,
 }
 # Outside the OpenAPI document, and public as well.
 UNDOCUMENTED_PUBLIC = ("/healthz", "/api/v1/openapi.json", "/api/docs/swagger")
@@ -135,7 +142,14 @@ def world(client, admin, buyer, leader, product) -> World:
            "bargain_id": bargain["id"], "record_id": record["id"], "leader_id": approved["leader_id"],
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
            "sku_id": sku["id"], "delivery_date": order["delivery_date"],
-           "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id}
+           "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id,
+           "token": buyer.post("/shares", json={"target_type": "product", "target_id": product["id"]}
+                               ).get_json()["token"]}
+    # The share's poster drawn already: the walk's WeChat fake (login only) draws no codes.
+    with client.application.app_context(), transaction() as s:
+        from app.share.models import Share, SharePoster
+        share_id = s.exec(select(Share.id).where(Share.token == ids["token"])).one()
+        s.add(SharePoster(share_id=share_id, png=b"\x89PNG\r\n\x1a\n", etag="walk"))
     return World(admin=admin, buyer=buyer, other_buyer=other_buyer, leader=leader_api,
                  other_leader=other_leader_api, ids=ids, order=order)
 
@@ -191,6 +205,7 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/leader/broadcasts": lambda: {"text": "西瓜到了, 下午 4 点前来取", "segment": "active"},
         "POST /api/v1/me/notifications/read": lambda: {"up_to_id": 1},
         "POST /api/v1/me/subscriptions": lambda: {"accepted": ["order_ready"]},
+        "POST /api/v1/shares": lambda: {"target_type": "product", "target_id": ids["product_id"]},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},

@@ -121,8 +121,9 @@ def report_shortage(session: Session, *, pickup_point_id: int, delivery_date: da
         if not takes:
             continue
         amount, emptied = order_service.refund_units(session, order_id=order.id, takes=takes)
-        payment_service.refund_amount(session, order_id=order.id, amount=amount, reason="shortage",
-                                      idempotency_ref=ref)
+        if amount:  # 0 when the units' worth came back as points alone (an order paid partly in points)
+            payment_service.refund_amount(session, order_id=order.id, amount=amount, reason="shortage",
+                                          idempotency_ref=ref)
         if emptied:
             # Its "refunded" hook gives back what is left of the payment: nothing, by now.
             order = order_service.mark_refunded(session, order_id=order.id, allowed_from=order_service.AT_POINT,

@@ -55,6 +55,7 @@ class Order(SQLModel, table=True):
         Index("uq_orders_one_per_ref", "source", "source_ref", unique=True, sqlite_where=ONE_ORDER_PER_REF,
               postgresql_where=ONE_ORDER_PER_REF),
         CheckConstraint("total >= 0", name="total_non_negative"),
+        CheckConstraint("points_used >= 0", name="points_used_non_negative"),
         {"postgresql_with": {"fillfactor": ORDERS_FILLFACTOR}},
     )
 
@@ -67,7 +68,11 @@ class Order(SQLModel, table=True):
     # of that thing in its own domain, so later domains attach without changing this table.
     source: str = Field(default=OrderSource.plain.value, max_length=16)
     source_ref: str | None = Field(default=None, max_length=64)
-    total: int = Field(sa_type=BigInteger)  # fen (64-bit, as every money column)
+    total: int = Field(sa_type=BigInteger)  # fen (64-bit, as every money column): what the buyer pays
+    # Points spent on the order (1 point = 1 fen): the goods are worth total + points_used.
+    points_used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    # The share that brought the order (attribution at placement), if any.
+    share_token: str | None = Field(default=None, max_length=32, index=True)
     # None until known: a group-buy order takes its date when its group succeeds.
     delivery_date: date | None = None
     note: str | None = Field(default=None, max_length=200)

@@ -21,9 +21,11 @@ bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
     201: OrderPublic,
     409: problem_response("out_of_stock; qty_limit_exceeded (more than LINLI_MAX_QTY_PER_SKU units of one SKU, "
                           "repeated lines merged); too_many_unpaid_orders (LINLI_MAX_UNPAID_ORDERS held unpaid); "
-                          "pickup_point_unavailable (its leader is suspended); sku_unavailable"),
+                          "pickup_point_unavailable (its leader is suspended); sku_unavailable; "
+                          "insufficient_points (points_to_use above my balance)"),
     422: problem_response("validation_error, or no_pickup_point: no pickup_point_id given and none bound "
-                          "(PUT /me/pickup-point)")},
+                          "(PUT /me/pickup-point), or points_over_limit: points_to_use above "
+                          "LINLI_POINTS_MAX_RATIO of the order's total")},
          summary="Place an order (takes stock at once; pay before pay_before)")
 @authenticated()
 @idempotent
@@ -32,7 +34,7 @@ def create_order(body: OrderCreate):
         order = service.place_order(
             s, settings=settings(), buyer_id=current().user_id,
             lines=[service.Line(sku_id=i.sku_id, qty=i.qty) for i in body.items],
-            pickup_point_id=body.pickup_point_id, note=body.note)
+            pickup_point_id=body.pickup_point_id, note=body.note, points_to_use=body.points_to_use)
         return respond(views.order_public_one(s, order), 201)
 
 

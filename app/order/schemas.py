@@ -22,6 +22,9 @@ class OrderCreate(JsonBody):
         "Where to pick the order up. Omitted: the pickup point I am bound to (PUT /me/pickup-point); "
         "with neither, 422 no_pickup_point."))
     note: MultilineText[200] | None = None
+    points_to_use: int = Field(default=0, ge=0, le=100_000_000, description=(
+        "Points to pay part of the order with (1 point = 1 fen): at most LINLI_POINTS_MAX_RATIO (0.5) of the "
+        "order's total (422 points_over_limit) and never more than my balance (409 insufficient_points)."))
 
 
 class ItemOut(BaseModel):
@@ -42,7 +45,9 @@ class OrderPublic(BaseModel):
     source: Literal["plain", "flash_sale", "group", "bargain"]
     source_ref: str | None
     items: list[ItemOut]
-    total: int
+    total: int = Field(description="What is paid (fen): the goods' value less points_used")
+    points_used: int = Field(default=0, description="Points spent on the order (1 point = 1 fen)")
+    share_token: str | None = Field(default=None, description="The share that brought the order, if any")
     delivery_date: date | None
     pickup_point_id: int
     note: str | None

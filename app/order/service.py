@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import column, exists, func, insert, or_, table, update
+from sqlalchemy import String, and_, cast, column, exists, func, insert, or_, table, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -22,6 +22,7 @@ from app.leader import service as leader_service
 from app.catalog.models import Product, Sku
 from app.order.models import ONE_ORDER_PER_REF, Order, OrderItem, OrderSource, OrderStatus
 from app.pagination import keyset
+from app.points import service as points_service
 
 S = OrderStatus
 
@@ -53,6 +54,12 @@ class TooManyUnpaidOrders(Conflict):
 
 class PickupCodesExhausted(Conflict):
     code = "pickup_code_unavailable"
+
+
+class PointsOverLimit(Unprocessable):
+    """More points than LINLI_POINTS_MAX_RATIO of the order's total: a request that can never be
+    right for this basket (422), unlike a short balance (409 insufficient_points)."""
+    code = "points_over_limit"
 
 
 # Other domains react to orders' state changes without the order domain knowing them: they
@@ -128,7 +135,7 @@ class Line:
 def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: list[Line],
                 pickup_point_id: int | None, note: str | None = None,
                 source: str = OrderSource.plain.value, source_ref: str | None = None,
-                take_sku_stock: bool = True, dated: bool = True) -> Order:
+                take_sku_stock: bool = True, dated: bool = True, points_to_use: int = 0) -> Order:
     # The buyer's row lock serialises this buyer's orders, so the unpaid count below is exact
     # under any concurrency (SQLite's single writer gives the same).
     bound_point_id = auth_service.lock_buyer(session, user_id=buyer_id)
@@ -167,9 +174,14 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
         price = sku.price if line.unit_price is None else line.unit_price
         items.append(OrderItem(sku_id=sku_id, product_name=product.name, sku_name=sku.name, qty=line.qty,
                                unit_price=price, amount=price * line.qty))
+    goods = sum(i.amount for i in items)
+    most = int(goods * settings.points_max_ratio)  # floor: never more than the ratio allows
+    if points_to_use > most:
+        raise PointsOverLimit(f"At most {most} points on this order ({settings.points_max_ratio} of {goods}).",
+                              points_to_use=points_to_use, max_points=most)
     order = Order(buyer_id=buyer_id, pickup_point_id=point.id, leader_id=point.leader_id,
-                  total=sum(i.amount for i in items), note=note, source=source, source_ref=source_ref,
-                  delivery_date=delivery_date_for(now, settings) if dated else None,
+                  total=goods - points_to_use, points_used=points_to_use, note=note, source=source,
+                  source_ref=source_ref, delivery_date=delivery_date_for(now, settings) if dated else None,
                   pay_before=now + timedelta(seconds=settings.payment_timeout_s), created_at=now)
     session.add(order)
     session.flush()
@@ -177,6 +189,10 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
         item.order_id = order.id
     session.add_all(items)
     session.flush()
+    # Raises InsufficientPoints (and the whole order is rolled back) when the balance is short.
+    points_service.spend(session, user_id=buyer_id, amount=points_to_use, reason="order_spend", order_id=order.id)
+    attribute_shares(session, settings=settings, order_ids=[order.id], now=now)
+    session.refresh(order)
     from app.order.jobs import expire_order_job
     from app.queue import enqueue
 
@@ -527,6 +543,8 @@ def refund_units(session: Session, *, order_id: int, takes: list[UnitTake]) -> t
     refunded_qty <= qty), and answer what they cost and whether the order has nothing left.
     An order with nothing left becomes refunded (its hooks give back what is left of its payment
     and reverse its commission), so the caller refunds the amount first."""
+    order = get_order(session, order_id)
+    before = refunded_goods_value(session, order_id=order_id)
     amount = 0
     for t in takes:
         n = session.exec(update(OrderItem).where(OrderItem.id == t.item_id, OrderItem.order_id == order_id,
@@ -539,7 +557,28 @@ def refund_units(session: Session, *, order_id: int, takes: list[UnitTake]) -> t
         amount += t.qty * t.unit_price
     kept = session.exec(select(func.count(OrderItem.id)).where(OrderItem.order_id == order_id,
                                                                OrderItem.refunded_qty < OrderItem.qty)).one()
+    if order.points_used:
+        amount = _shortage_split(session, order, before=before, after=before + amount)
     return amount, kept == 0
+
+
+def money_part(order: Order, value: int) -> int:
+    """What of `value` fen of an order's goods was paid in money (the rest in points), floored:
+    over all the goods it is exactly order.total, so partial refunds never give back more money
+    than was paid."""
+    goods = order.total + order.points_used
+    return value * order.total // goods if goods else 0
+
+
+def _shortage_split(session: Session, order: Order, *, before: int, after: int) -> int:
+    """Goods worth after - before given back on an order partly paid with points: answer the
+    money to refund and give the points part back now. Each step is named by the refunded value
+    it reaches, so a retried report gives nothing twice; the "points_back" of a later full
+    refund gives only what these steps did not."""
+    points = (after - money_part(order, after)) - (before - money_part(order, before))
+    points_service.credit(session, user_id=order.buyer_id, amount=points, reason=f"shortage:{after}",
+                          order_id=order.id)
+    return money_part(order, after) - money_part(order, before)
 
 
 def refunded_goods_value(session: Session, *, order_id: int) -> int:
@@ -549,8 +588,9 @@ def refunded_goods_value(session: Session, *, order_id: int) -> int:
 
 
 def commission_base(session: Session, order: Order) -> int:
-    """What a leader earns commission on: the order's total less the units given back."""
-    return order.total - refunded_goods_value(session, order_id=order.id)
+    """What a leader earns commission on: the goods' value (what was paid plus the points the
+    platform let the buyer use) less the units given back."""
+    return order.total + order.points_used - refunded_goods_value(session, order_id=order.id)
 
 
 def verify_pickup(session: Session, *, settings: Settings, pickup_point_id: int, pickup_code: str,
@@ -658,6 +698,7 @@ def place_orders_bulk(session: Session, *, settings: Settings, source: str, line
                               qty=ln.qty, unit_price=ln.unit_price, amount=ln.unit_price * ln.qty))
         if items:
             session.execute(insert(OrderItem.__table__), items)
+        attribute_shares(session, settings=settings, order_ids=list(created.values()), now=now)
         done.update(created)
         # Lines another run inserted between our read and our INSERT (two drains racing).
         raced = [r["source_ref"] for r in rows if r["source_ref"] not in done]
@@ -667,3 +708,47 @@ def place_orders_bulk(session: Session, *, settings: Settings, source: str, line
     else:
         created = {}
     return BulkResult(done, set(created), failed)
+
+
+# ---- points and shares ---------------------------------------------------------------------
+
+@on("cancelled", ALL_SOURCES)
+@on("refunded", ALL_SOURCES)
+def _points_back(session: Session, order: Order) -> None:
+    """An order cancelled, expired or refunded gives its points back, once ("points_back" is one
+    movement per order whichever way it ended), less what shortage refunds already gave."""
+    if order.points_used:
+        given = points_service.moved(session, user_id=order.buyer_id, order_id=order.id, reason_prefix="shortage:")
+        points_service.credit(session, user_id=order.buyer_id, amount=order.points_used - given,
+                              reason="points_back", order_id=order.id)
+
+
+def attribute_shares(session: Session, *, settings: Settings, order_ids: list[int], now: datetime) -> None:
+    """Set share_token on new orders, in ONE set-based UPDATE whatever their number: for each
+    order, the share its buyer opened most recently within LINLI_SHARE_ATTRIBUTION_DAYS whose
+    target the order contains (a SKU of the shared product; the shared flash sale, group or
+    bargain record as the order's source), never one the buyer shared. The share tables are
+    read, never written: shares depend on orders, not back."""
+    if not order_ids:
+        return
+    from app.catalog.models import Sku
+    from app.share.models import Share, ShareOpen
+
+    o, item, sku = Order.__table__, OrderItem.__table__, Sku.__table__
+    sh, op = Share.__table__, ShareOpen.__table__
+    target = cast(sh.c.target_id, String)
+    contains = or_(
+        and_(sh.c.target_type == "product",
+             exists().where(item.c.order_id == o.c.id, sku.c.id == item.c.sku_id, sku.c.product_id == sh.c.target_id)),
+        # A flash order's ref is "<sale id>-<reservation n>"; a group's and a bargain's the id itself.
+        and_(sh.c.target_type == "flash_sale", o.c.source == OrderSource.flash_sale.value,
+             o.c.source_ref.like(target + "-%")),
+        and_(sh.c.target_type == "group", o.c.source == OrderSource.group.value, o.c.source_ref == target),
+        and_(sh.c.target_type == "bargain_record", o.c.source == OrderSource.bargain.value, o.c.source_ref == target))
+    token = (select(sh.c.token).select_from(op.join(sh, sh.c.id == op.c.share_id))
+             .where(op.c.visitor_id == o.c.buyer_id, sh.c.sharer_id != o.c.buyer_id,
+                    op.c.opened_at >= now - timedelta(days=settings.share_attribution_days), op.c.opened_at <= now,
+                    contains)
+             .order_by(op.c.opened_at.desc(), op.c.id.desc()).limit(1).scalar_subquery())
+    session.execute(update(o).where(o.c.id.in_(order_ids)).values(share_token=token)
+                    .execution_options(synchronize_session=False))

@@ -13,7 +13,7 @@ import app.db
 
 
 revision = '0012_fans'
-down_revision = '0009_chat'
+down_revision = '0011_share'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """manifest build performance: pickup lists read from the shipped orders, not copied; HOT shipping
 
-Revision ID: 0014_manifestperf
+Revision ID: 0013_manifestperf
 Revises: 0009_chat
 Create Date: 2026-11-22 13:35:00
 """
@@ -13,8 +13,8 @@ from alembic import op
 import app.db
 
 
-revision = '0014_manifestperf'
-down_revision = '0009_chat'
+revision = '0013_manifestperf'
+down_revision = '0012_fans'
 branch_labels = None
 depends_on = None
 

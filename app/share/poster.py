@@ -1,0 +1,54 @@
+"""Drawing a share poster with Pillow: the target's name and price, the leader's pickup point and
+the mini-program code, in the CJK font the manifests use (fonts-wqy-microhei)."""
+from __future__ import annotations
+
+import io
+import os
+import textwrap
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_PATH = os.environ.get("LINLI_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+WIDTH, HEIGHT, CODE = 750, 1180, 420
+RED, INK, GREY = (226, 35, 26), (34, 34, 34), (120, 120, 120)
+
+
+@dataclass
+class PosterText:
+    name: str
+    price: int  # fen
+    point_name: str | None
+    point_address: str | None
+
+
+def _font(size: int):
+    if os.path.exists(FONT_PATH):
+        return ImageFont.truetype(FONT_PATH, size=size, index=0)
+    return ImageFont.load_default(size=size)  # no CJK glyphs, but a poster rather than an error
+
+
+def render(text: PosterText, code: bytes) -> bytes:
+    img = Image.new("RGB", (WIDTH, HEIGHT), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, WIDTH, 120), fill=RED)
+    draw.text((40, 36), "邻里团购 · 好物分享", font=_font(44), fill=(255, 255, 255))
+    y = 170
+    for line in textwrap.wrap(text.name, 15)[:3]:
+        draw.text((40, y), line, font=_font(48), fill=INK)
+        y += 64
+    draw.text((40, y + 10), f"¥{text.price // 100}.{text.price % 100:02d}", font=_font(64), fill=RED)
+    y += 110
+    if text.point_name:
+        draw.text((40, y), f"自提点：{text.point_name}", font=_font(30), fill=INK)
+        y += 44
+        for line in textwrap.wrap(text.point_address or "", 22)[:2]:
+            draw.text((40, y), line, font=_font(26), fill=GREY)
+            y += 38
+    code_img = Image.open(io.BytesIO(code)).convert("RGB").resize((CODE, CODE), Image.Resampling.NEAREST)
+    top = HEIGHT - CODE - 110
+    img.paste(code_img, ((WIDTH - CODE) // 2, top))
+    draw.text((WIDTH // 2, top + CODE + 40), "长按识别小程序码", font=_font(28), fill=GREY, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
