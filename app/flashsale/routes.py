@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 
 from flask import current_app, request
 from flask_openapi3 import APIBlueprint, Tag
@@ -87,13 +88,13 @@ return 0
 
 
 def _rate_limits():
-    """(limits, script) for this app, parsed once: the settings do not change while it runs."""
+    """(limits, script, per-thread connection) for this app, parsed once: the settings do not change while it runs."""
     ext = current_app.extensions
     if "linli.flash_rate" not in ext:
         conf = settings()
         limits = [("fsu", item) for item in parse_many(conf.flash_ratelimit_user)]
         limits += [("fsip", item) for item in parse_many(conf.flash_ratelimit_ip)]
-        ext["linli.flash_rate"] = (limits, ext["linli.redis"].register_script(RATE_SCRIPT))
+        ext["linli.flash_rate"] = (limits, ext["linli.redis"].register_script(RATE_SCRIPT), threading.local())
     return ext["linli.flash_rate"]
 
 
@@ -101,14 +102,14 @@ def check_purchase_rate(user_id: int) -> None:
     """429 (problem+json, Retry-After) past the per-user or per-address purchase limit."""
     if not settings().ratelimit_enabled:
         return
-    limits, script = _rate_limits()
+    limits, script, own = _rate_limits()
     who = {"fsu": f"fsu:{user_id}", "fsip": f"fsip:{request.remote_addr or '?'}"}
     keys, args = [], []
     for kind, item in limits:
         keys.append(item.key_for(who[kind], "flash_purchase"))
         args += [item.amount, item.get_expiry()]
     try:
-        wait_ms = int(script(keys=keys, args=args))
+        wait_ms = int(service.run_on_kept_connection(script, keys, args, own))
     except RedisError:  # Redis down: serve rather than refuse every buyer (RATELIMIT_SWALLOW_ERRORS)
         log.exception("flash-sale rate limits not counted")
         return

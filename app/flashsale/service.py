@@ -66,6 +66,40 @@ def connect(settings: Settings):
     return Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
 
 
+def run_on_kept_connection(script, keys: list, args: list, own: threading.local):
+    """Run a registered script in one round trip on a connection this thread keeps (in `own`):
+    redis-py's pool checkout (a lock, a pid check, a poll, metrics), command wrapper and retry
+    cost about 30 of a call's 60 µs of CPU, twice or more on a purchase. A cluster routes by key:
+    its own client does it. A command that may have run is never sent again (redis-py retries
+    after a read timeout, which would reserve twice); only one that certainly did not run:
+    refused before sending, or NOSCRIPT (Redis restarted or flushed its scripts)."""
+    client = script.registered_client
+    if not isinstance(client, Redis):
+        return script(keys=keys, args=args)
+    conn = getattr(own, "conn", None)
+    if conn is None:
+        conn = own.conn = client.connection_pool.make_connection()
+    command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    for attempt in range(3):
+        try:
+            # Data waiting on an idle connection means it is broken (closed by the server).
+            if conn._sock is not None and conn.can_read(timeout=0):
+                conn.disconnect()
+            conn.send_command(*command)
+        except (RedisConnectionError, RedisTimeoutError):
+            conn.disconnect()
+            if attempt:
+                raise
+            continue
+        try:
+            return conn.read_response()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            client.script_load(script.script)
+    raise AssertionError("unreachable")
+
+
 class _Scripts:
     def __init__(self, r):
         self.r = r
@@ -75,36 +109,7 @@ class _Scripts:
         self._own = threading.local()
 
     def run_purchase(self, keys: list[str], args: list[str]) -> str:
-        """The purchase script in one round trip on a connection this thread keeps: redis-py's
-        pool checkout (a lock, a pid check, a poll, metrics), command wrapper and retry cost about
-        30 of a call's 60 µs of CPU. A cluster routes by key: its own client does it. A command
-        that may have run is never sent again (redis-py retries after a read timeout, which would
-        reserve twice); only one that certainly did not run: refused before sending, or
-        NOSCRIPT (Redis restarted or flushed its scripts)."""
-        if not isinstance(self.r, Redis):
-            return self.purchase(keys=keys, args=args)
-        conn = getattr(self._own, "conn", None)
-        if conn is None:
-            conn = self._own.conn = self.r.connection_pool.make_connection()
-        command = ("EVALSHA", self.purchase.sha, len(keys), *keys, *args)
-        for attempt in range(3):
-            try:
-                # Data waiting on an idle connection means it is broken (closed by the server).
-                if conn._sock is not None and conn.can_read(timeout=0):
-                    conn.disconnect()
-                conn.send_command(*command)
-            except (RedisConnectionError, RedisTimeoutError):
-                conn.disconnect()
-                if attempt:
-                    raise
-                continue
-            try:
-                return conn.read_response()
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                self.r.script_load(lua.PURCHASE)
-        raise AssertionError("unreachable")
+        return run_on_kept_connection(self.purchase, keys, args, self._own)
 
 
 def scripts() -> _Scripts:
