@@ -30,12 +30,13 @@ _PATTERNS = [
 ]
 
 _secrets: set[str] = set()
+_longest_first: tuple[str, ...] = ()  # _secrets, sorted once when one is added (not per record)
 _lock = threading.Lock()
 _installed = False
 
 
 def redact(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _longest_first:
         if secret in text:
             text = text.replace(secret, REDACTED)
     for pattern, repl in _PATTERNS:
@@ -44,8 +45,10 @@ def redact(text: str) -> str:
 
 
 def add_secrets(*values: str | None) -> None:
+    global _longest_first
     with _lock:
         _secrets.update(v for v in values if v and len(v) >= _MIN_SECRET_LEN)
+        _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def register_settings_secrets(settings) -> None:

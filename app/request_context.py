@@ -6,6 +6,7 @@ import re
 import uuid
 
 from flask import Flask, g, request
+from flask.sessions import SessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.config import DEFAULT_SECRET, Settings, is_loopback_host
@@ -72,8 +73,22 @@ def read_body(limit: int) -> bytes:
     return raw
 
 
+class NoSessions(SessionInterface):
+    """This API keeps no cookie session (tokens travel in the Authorization header): Flask's
+    default would parse cookies and build a signing serializer on every request for nothing.
+    `session` is Flask's NullSession: reading it finds nothing, writing to it raises."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response):
+        return None
+
+
 def install_request_handling(app: Flask, settings: Settings) -> None:
-    """Request ids on every response, and the public default secret for this machine only."""
+    """Request ids on every response, no cookie sessions, and the public default secret for
+    this machine only."""
+    app.session_interface = NoSessions()
 
     @app.before_request
     def _take_request_id():

@@ -196,3 +196,18 @@ def test_the_end_of_a_sale_gives_the_unsold_rest_back_to_the_sku_once(app, admin
     assert a.post(f"/orders/{order_id}/cancel").get_json()["status"] == "cancelled"
     # After the end, a cancelled flash order's units go to the SKU, not to a closed sale.
     assert client.get(f"/api/v1/products/{product['id']}").get_json()["skus"][0]["stock_available"] == 100
+
+
+def test_the_purchase_connection_survives_a_lost_script_and_a_killed_connection(app, admin, product, client):
+    """The hot path keeps one Redis connection per thread (not redis-py's pool): after Redis
+    forgets its scripts or drops the connection, the next purchase still reserves exactly once."""
+    sale = make_sale(admin, product["skus"][0]["id"], stock=10, limit=10)
+    buyer = login(client, "steady")
+    buy = lambda: buyer.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1})  # noqa: E731
+    assert buy().status_code == 202
+    r = Redis.from_url(app.extensions["linli.settings"].redis_url)
+    r.script_flush()
+    assert buy().status_code == 202
+    r.client_kill_filter(_type="normal", skipme=True)
+    assert buy().status_code == 202
+    assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 7

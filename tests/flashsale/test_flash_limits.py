@@ -43,3 +43,23 @@ def test_a_blocked_user_is_refused_by_the_script_and_let_back_in(app, admin, pro
     with app.app_context():
         flash.block_user(user.user["id"], blocked=False)
     assert user.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code == 202
+
+
+def test_both_limits_cost_one_round_trip_to_redis(app, admin, product, client):
+    """Counting the per-user and per-address limits is one script call, not a hit per limit plus
+    reads for headers (flask-limiter's decorators made four round trips a purchase), and the
+    route is exempt from the default limit (its hit and header reads would show here too)."""
+    from redis import Redis
+
+    sale = make_sale(admin, product["skus"][0]["id"], stock=50, limit=50)
+    bot = login(client, "counted")
+    assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code == 202  # scripts loaded
+    r = Redis.from_url(app.extensions["linli.settings"].redis_url)
+    r.config_resetstat()
+    assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code == 202
+    calls = {k: v["calls"] for k, v in r.info("commandstats").items()
+             if not k.startswith(("cmdstat_config", "cmdstat_info"))}
+    # The limits, then the purchase itself (commands inside scripts are counted too: one GET is
+    # the purchase script's); no hit per limit, no TTL/GET for headers.
+    assert calls["cmdstat_evalsha"] == 2 and calls.get("cmdstat_get") == 1 and "cmdstat_ttl" not in calls, calls
+
