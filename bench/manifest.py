@@ -134,7 +134,9 @@ def _copy_text(v) -> str:
 def load(engine, table: str, rows: list[dict], chunk: int = 50_000) -> None:
     from app.db import metadata
 
-    cols = [c.name for c in metadata.tables[table].columns]
+    # The columns the rows carry: the others take their server defaults (a column added later,
+    # such as orders.points_used, needs no change here).
+    cols = [c.name for c in metadata.tables[table].columns if not rows or c.name in rows[0]]
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
