@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 from rq import Queue, Retry
 
 from app.db import after_commit
@@ -16,6 +18,14 @@ log = logging.getLogger(__name__)
 
 def get_redis() -> Redis:
     return current_app.extensions["linli.redis"]
+
+
+def release_lock(lock: Lock) -> None:
+    """Let go of a redis-py Lock that may have lapsed meanwhile (another holder's is left alone)."""
+    try:
+        lock.release()
+    except LockError:
+        log.warning("the Redis lock %s had lapsed before its release", lock.name)
 
 
 def get_queue() -> Queue:

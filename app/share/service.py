@@ -9,7 +9,6 @@ import logging
 import secrets
 import string
 import time
-import uuid
 from dataclasses import dataclass
 
 from flask import current_app
@@ -29,6 +28,7 @@ from app.order import service as order_service
 from app.order.models import Order
 from app.pagination import keyset
 from app.pickup import service as pickup_service
+from app.queue import release_lock
 from app.points import service as points_service
 from app.points.models import PointEntry
 from app.share import poster as poster_drawing
@@ -243,7 +243,6 @@ class PosterUnavailable(ServiceUnavailable):
 # Longer than a WeChat call can take with its retries (LINLI_WECHAT_TIMEOUT_S × a few): the lock
 # must not lapse while its holder still waits on WeChat, or a second call would be made.
 POSTER_LOCK_S = 60
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def _cached(token: str) -> tuple[Share, SharePoster | None]:
@@ -261,14 +260,14 @@ def poster(*, token: str) -> SharePoster:
     if cached is not None:
         return cached
     redis = current_app.extensions["linli.redis"]
-    key, mine = f"linli:share-poster:{share.id}", uuid.uuid4().hex
-    if redis.set(key, mine, nx=True, ex=POSTER_LOCK_S):
+    lock = redis.lock(f"linli:share-poster:{share.id}", timeout=POSTER_LOCK_S)
+    if lock.acquire(blocking=False):
         try:
             return _draw(share)
         finally:
-            redis.eval(_RELEASE, 1, key, mine)
+            release_lock(lock)
     deadline = time.monotonic() + POSTER_LOCK_S
-    while redis.exists(key) and time.monotonic() < deadline:
+    while lock.locked() and time.monotonic() < deadline:
         time.sleep(0.05)
     _, cached = _cached(token)
     if cached is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 import requests
@@ -19,6 +18,7 @@ from urllib3.exceptions import NewConnectionError
 
 from app.config import Settings
 from app.errors import DomainError
+from app.queue import release_lock
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,8 @@ REFUSED = {40003, 47003, 41030, 40037, 40169, 41028, 41029, 43104, 44002, 47001,
 MISCONFIGURED = {40013, 40125, 40164, 41002, 41004, 40002, 61024, 89503}
 _RETRY_DELAYS = (0.2, 0.4, 0.8, 1.6, 3.2)
 
-# Delete the key only if it still holds the value we saw: a token another process already replaced,
-# or a lock another process now holds, is left alone.
+# Delete the key only if it still holds the value we saw: a token another process already replaced
+# is left alone.
 _COMPARE_AND_DELETE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -134,12 +134,13 @@ class WechatClient:
         # The lock outlives one stable_token call with its retries; a holder that dies lets it expire.
         lock_ms = int((timeout + 1) * (self.settings.wechat_retries + 1) * 1000) + 1000
         deadline = time.monotonic() + lock_ms / 1000 + timeout
-        me = uuid.uuid4().hex
+        # redis-py's Lock: a token of its own per holder, released only by its holder (Lua).
+        lock = self.redis.lock(self.lock_key, timeout=lock_ms / 1000)
         while True:
             cached = self.redis.get(self.token_key)
             if cached and cached.decode() != stale:
                 return cached.decode()
-            if self.redis.set(self.lock_key, me, nx=True, px=lock_ms):
+            if lock.acquire(blocking=False):
                 try:
                     # Re-read under the lock: the previous holder may have just stored one.
                     cached = self.redis.get(self.token_key)
@@ -147,7 +148,7 @@ class WechatClient:
                         return cached.decode()
                     return self._fetch_token(force_refresh=stale is not None)
                 finally:
-                    self._cad(keys=[self.lock_key], args=[me])
+                    release_lock(lock)
             if time.monotonic() > deadline:
                 raise WechatTransient("Timed out waiting for another process to fetch WeChat's access token.",
                                       endpoint="/cgi-bin/stable_token")
