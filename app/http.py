@@ -18,8 +18,10 @@ def settings() -> Settings:
 
 
 def respond(model: BaseModel | dict | list, status: int = 200, headers: dict | None = None) -> Response:
-    payload = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
-    resp = Response(json.dumps(payload, ensure_ascii=False, default=str), status=status, mimetype="application/json")
+    # A model is written by pydantic's own serializer (the JSON mode's values, in one pass)
+    body = (model.model_dump_json() if isinstance(model, BaseModel)
+            else json.dumps(model, ensure_ascii=False, default=str))
+    resp = Response(body, status=status, mimetype="application/json")
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp

@@ -27,9 +27,11 @@ def request_id_from(value: str | None) -> str:
 
 def current_request_id() -> str:
     """This request's id, taken on first use (a hook that runs before ours may log)."""
-    if "request_id" not in g:
-        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-    return g.request_id
+    ctx_g = g._get_current_object()
+    rid = getattr(ctx_g, "request_id", None)
+    if rid is None:
+        rid = ctx_g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    return rid
 
 
 def request_is_local() -> bool:
