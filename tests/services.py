@@ -36,13 +36,18 @@ class RedisServer:
             raise RuntimeError("redis-server not found: `make test` installs it (apt-get install redis-server)")
         self.dir = tempfile.mkdtemp(prefix="linli-redis-")
         self.port = free_port()
+        self.socket = os.path.join(self.dir, "redis.sock")  # the same server on a Unix socket too
         self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir, "--databases", "64"],
+                                      "--appendonly", "no", "--dir", self.dir, "--databases", "64",
+                                      "--unixsocket", self.socket, "--unixsocketperm", "700"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def unix_url(self, db: int = 0) -> str:
+        return f"unix://{self.socket}?db={db}"
 
     def stop(self):
         self.proc.terminate()
