@@ -7,6 +7,29 @@ stream (reservations for the drain), res (hash n → "state|user|qty|order or re
 
 KEY_NAMES = ("meta", "left", "users", "idem", "blocked", "seq", "stream", "res")
 
+
+
+def _rate_check(first_key: int, first_arg: int, over: str) -> str:
+    """Fixed-window counters (flask-limiter's key format and default strategy): KEYS[first_key..]
+    one counter per limit, ARGV[first_arg..] amount and window (s) per counter. Past a limit the
+    script returns `over`, an expression of `ttl` (ms until that window frees up)."""
+    return f"""
+for i = {first_key}, #KEYS do
+  local a = {first_arg} + 2 * (i - {first_key})
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[a + 1]) end
+  if n > tonumber(ARGV[a]) then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl < 0 then redis.call('EXPIRE', KEYS[i], ARGV[a + 1]); ttl = tonumber(ARGV[a + 1]) * 1000 end
+    return {over}
+  end
+end
+"""
+
+
+# The purchase rate limits alone (on the rate-limit Redis) → 0, or the ms until a window frees up.
+RATE_LIMITS = _rate_check(1, 1, "ttl") + "return 0\n"
+
 # → "R|n" (reserved), "E|code" (refused), "M" (no state: build it from the database and retry).
 PURCHASE = """
 local user, qty, point, ikey = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -47,6 +70,11 @@ if ikey ~= '' then
 end
 return out
 """
+
+# The rate limits and the purchase in one script, when the sale's Redis is the rate limits' own
+# (not a cluster): KEYS[9..] the counters, ARGV[5..] their amounts and windows. → "L|ms" past a
+# limit (counted, nothing taken), else as PURCHASE.
+RATED_PURCHASE = _rate_check(len(KEY_NAMES) + 1, 5, "'L|' .. ttl") + PURCHASE
 
 # Give a reservation's units back, once: only when its record is still in state ARGV[2].
 # KEYS: meta, left, users, res. ARGV: n, from_state, new record. → 1 if given back.

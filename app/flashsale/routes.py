@@ -14,7 +14,7 @@ from app.auth.security import BEARER, authenticated, token_authenticated, token_
 from app.db import reading, transaction
 from app.errors import field_error
 from app.extensions import limiter
-from app.flashsale import service
+from app.flashsale import lua, service
 from app.flashsale.schemas import (FlashSaleCreate, FlashSaleList, FlashSalePath, FlashSalePublic, FlashSaleQuery,
                                    FlashSaleStats, PurchaseBody, PurchaseOut, ReservationOut, ReservationPath)
 from app.http import problem_response, respond, settings
@@ -68,53 +68,55 @@ def list_sales(query: FlashSaleQuery):
 
 
 # Per-user and per-address limits of the purchase endpoint (LINLI_FLASH_RATELIMIT_USER/_IP, in
-# flask-limiter's notation and key format, fixed windows like its default strategy), counted in ONE
-# script on the rate-limit Redis: flask-limiter's decorators made four round trips a purchase (a
-# hit per limit, then two reads for the X-RateLimit-* headers). The route is exempt from the
-# default limit, as decorated routes were. KEYS: one counter per limit; ARGV: amount, window (s)
-# per key. -> 0, or the ms until the first full window frees up.
-RATE_SCRIPT = """
-for i = 1, #KEYS do
-  local n = redis.call('INCR', KEYS[i])
-  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
-  if n > tonumber(ARGV[2 * i - 1]) then
-    local ttl = redis.call('PTTL', KEYS[i])
-    if ttl < 0 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]); ttl = tonumber(ARGV[2 * i]) * 1000 end
-    return ttl
-  end
-end
-return 0
-"""
+# flask-limiter's notation and key format, fixed windows like its default strategy), counted by a
+# script: inside the purchase script itself when the sale's Redis is the rate limits' own (one
+# round trip a purchase), else by lua.RATE_LIMITS on the rate-limit Redis first. flask-limiter's
+# decorators made four round trips a purchase (a hit per limit, then two reads for the
+# X-RateLimit-* headers). The route is exempt from the default limit, as decorated routes were.
 
 
 def _rate_limits():
-    """(limits, script, per-thread connection) for this app, parsed once: the settings do not change while it runs."""
+    """(limits, script, per-thread connection, counted in the purchase script?) for this app,
+    worked out once: the settings do not change while it runs."""
     ext = current_app.extensions
     if "linli.flash_rate" not in ext:
         conf = settings()
         limits = [("fsu", item) for item in parse_many(conf.flash_ratelimit_user)]
         limits += [("fsip", item) for item in parse_many(conf.flash_ratelimit_ip)]
-        ext["linli.flash_rate"] = (limits, ext["linli.redis"].register_script(RATE_SCRIPT), threading.local())
+        ext["linli.flash_rate"] = (limits, ext["linli.redis"].register_script(lua.RATE_LIMITS), threading.local(),
+                                   service.shares_rate_limit_redis(conf))
     return ext["linli.flash_rate"]
 
 
-def check_purchase_rate(user_id: int) -> None:
-    """429 (problem+json, Retry-After) past the per-user or per-address purchase limit."""
+def _too_many(wait_ms: int) -> TooManyRequests:
+    return TooManyRequests("Too many purchase attempts; try again shortly.", retry_after=max(1, -(-wait_ms // 1000)))
+
+
+def purchase_rate_counters(user_id: int) -> tuple[tuple[list, list], bool] | None:
+    """This request's counters and their (amount, window) pairs, and whether the purchase script
+    counts them; None with rate limiting off."""
     if not settings().ratelimit_enabled:
-        return
-    limits, script, own = _rate_limits()
+        return None
+    limits, _, _, together = _rate_limits()
     who = {"fsu": f"fsu:{user_id}", "fsip": f"fsip:{request.remote_addr or '?'}"}
     keys, args = [], []
     for kind, item in limits:
         keys.append(item.key_for(who[kind], "flash_purchase"))
         args += [item.amount, item.get_expiry()]
+    return (keys, args), together
+
+
+def check_purchase_rate(keys: list, args: list) -> None:
+    """429 (problem+json, Retry-After) past the per-user or per-address purchase limit, counted
+    on the rate-limit Redis (a sale's Redis elsewhere, or a cluster)."""
+    _, script, own, _ = _rate_limits()
     try:
         wait_ms = int(service.run_on_kept_connection(script, keys, args, own))
     except RedisError:  # Redis down: serve rather than refuse every buyer (RATELIMIT_SWALLOW_ERRORS)
         log.exception("flash-sale rate limits not counted")
         return
     if wait_ms:
-        raise TooManyRequests("Too many purchase attempts; try again shortly.", retry_after=max(1, -(-wait_ms // 1000)))
+        raise _too_many(wait_ms)
 
 
 @bp.post("/flash-sales/<int:sale_id>/purchase", operation_id="purchase_flash_sale", security=BEARER, responses={
@@ -125,13 +127,23 @@ def check_purchase_rate(user_id: int) -> None:
 @limiter.exempt
 @token_authenticated
 def purchase(path: FlashSalePath, body: PurchaseBody):
-    check_purchase_rate(token_user_id())
+    user_id = token_user_id()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEM_KEY.match(key):
         raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
                                     errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
-    res_id = service.purchase(sale_id=path.sale_id, user_id=token_user_id(), qty=body.qty,
-                              pickup_point_id=body.pickup_point_id, idem_key=key)
+    counted = purchase_rate_counters(user_id)
+    rate = None
+    if counted is not None:
+        rate, together = counted
+        if not together:
+            check_purchase_rate(*rate)
+            rate = None
+    try:
+        res_id = service.purchase(sale_id=path.sale_id, user_id=user_id, qty=body.qty,
+                                  pickup_point_id=body.pickup_point_id, idem_key=key, rate=rate)
+    except service.PurchaseRateLimited as e:
+        raise _too_many(e.wait_ms) from None
     return respond(PurchaseOut(reservation_id=res_id, status="pending"), 202)
 
 

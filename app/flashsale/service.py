@@ -113,12 +113,26 @@ class _Scripts:
     def __init__(self, r):
         self.r = r
         self.purchase = r.register_script(lua.PURCHASE)
+        self.rated_purchase = r.register_script(lua.RATED_PURCHASE)
         self.give_back = r.register_script(lua.GIVE_BACK)
         self.rebuild = r.register_script(lua.REBUILD)
         self._own = threading.local()
 
-    def run_purchase(self, keys: list[str], args: list[str]) -> str:
-        return run_on_kept_connection(self.purchase, keys, args, self._own)
+    def run_purchase(self, keys, args, rated: bool = False) -> str:
+        return run_on_kept_connection(self.rated_purchase if rated else self.purchase, keys, args, self._own)
+
+
+def shares_rate_limit_redis(settings: Settings) -> bool:
+    """The sales' Redis is the rate limits' own plain Redis (LINLI_FLASH_REDIS_URL unset or the
+    same as LINLI_REDIS_URL, no cluster): a purchase counts its limits in its own script."""
+    url = settings.flash_redis_url or settings.redis_url
+    return url == settings.redis_url and not settings.flash_redis_cluster and not url.startswith("redis+cluster://")
+
+
+class PurchaseRateLimited(Exception):
+    def __init__(self, wait_ms: int):
+        super().__init__(wait_ms)
+        self.wait_ms = wait_ms
 
 
 def scripts() -> _Scripts:
@@ -217,15 +231,23 @@ def stock_left(sales: list[FlashSale]) -> dict[int, int]:
 
 # ---- the hot path -------------------------------------------------------------------------------
 
-def purchase(*, sale_id: int, user_id: int, qty: int, pickup_point_id: int | None, idem_key: str | None) -> str:
+def purchase(*, sale_id: int, user_id: int, qty: int, pickup_point_id: int | None, idem_key: str | None,
+             rate: tuple[list, list] | None = None) -> str:
     """Take qty units of the sale for the user in one script (window, blocked, limit, stock,
     idempotency) and queue the reservation for the drain. No database read unless the sale has
-    no Redis state yet (first use, or Redis lost it)."""
+    no Redis state yet (first use, or Redis lost it). `rate`: the request's rate-limit counters
+    and their (amount, window) pairs, counted first in the same script (only where
+    shares_rate_limit_redis); PurchaseRateLimited past one."""
     args = [str(user_id), str(qty), str(pickup_point_id or ""), idem_key or ""]
-    out = scripts().run_purchase(_all_keys(sale_id), args)
+    if rate:
+        out = scripts().run_purchase(_all_keys(sale_id) + tuple(rate[0]), args + rate[1], rated=True)
+        if out.startswith("L|"):
+            raise PurchaseRateLimited(int(out[2:]))
+    else:
+        out = scripts().run_purchase(_all_keys(sale_id), args)
     if out == "M":
         build_state(sale_id)
-        out = scripts().run_purchase(_all_keys(sale_id), args)
+        out = scripts().run_purchase(_all_keys(sale_id), args)  # (the limits are counted already)
     kind, _, value = out.partition("|")
     if kind == "E":
         raise REFUSALS[value](REFUSAL_TEXT[value])
