@@ -9,8 +9,8 @@ from types import FunctionType
 
 from flask import Response, redirect, request
 from flask_openapi3 import Info, OpenAPI
-from werkzeug.exceptions import HTTPException
 from redis import Redis
+from werkzeug.exceptions import HTTPException
 
 from app.config import Settings
 from app.errors import (RETRY_AFTER_STATUSES, BadRequest, ProblemModel, error_codes, register_error_handlers,

@@ -98,8 +98,9 @@ def wrk(port: int, mode: str, *, sale: int, tokens: list[str], duration: int, co
     d = json.loads(line[len("WRKJSON "):])
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    return {"wrk_cpu_ms": wrk_cpu_s * 1000 / max(d["requests"], 1), "rps": d["requests"] / (d["duration_us"] / 1e6), "p50_ms": d["p50_us"] / 1000,
-            "p99_ms": d["p99_us"] / 1000, "requests": d["requests"], "errors": d["status_errors"] + d["socket_errors"]}
+    return {"rps": d["requests"] / (d["duration_us"] / 1e6), "p50_ms": d["p50_us"] / 1000,
+            "p99_ms": d["p99_us"] / 1000, "requests": d["requests"], "errors": d["status_errors"] + d["socket_errors"],
+            "wrk_cpu_ms": wrk_cpu_s * 1000 / max(d["requests"], 1)}
 
 
 def proc_cpu_s(pid: int) -> float:

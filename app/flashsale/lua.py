@@ -8,7 +8,6 @@ stream (reservations for the drain), res (hash n → "state|user|qty|order or re
 KEY_NAMES = ("meta", "left", "users", "idem", "blocked", "seq", "stream", "res")
 
 
-
 def _rate_check(first_key: int, first_arg: int, over: str) -> str:
     """Fixed-window counters (flask-limiter's key format and default strategy): KEYS[first_key..]
     one counter per limit, ARGV[first_arg..] amount and window (s) per counter. Past a limit the

@@ -92,31 +92,29 @@ def _too_many(wait_ms: int) -> TooManyRequests:
     return TooManyRequests("Too many purchase attempts; try again shortly.", retry_after=max(1, -(-wait_ms // 1000)))
 
 
-def purchase_rate_counters(user_id: int) -> tuple[tuple[list, list], bool] | None:
-    """This request's counters and their (amount, window) pairs, and whether the purchase script
-    counts them; None with rate limiting off."""
+def purchase_rate(user_id: int) -> tuple[list, list] | None:
+    """The per-user and per-address purchase limits of this request: the counters and their
+    (amount, window) pairs for the purchase script to count, or None when there is nothing
+    left to count (rate limiting off, or counted here already by their own script on the
+    rate-limit Redis: 429 with Retry-After past a limit)."""
     if not settings().ratelimit_enabled:
         return None
-    limits, _, _, together = _rate_limits()
+    limits, script, own, together = _rate_limits()
     who = {"fsu": f"fsu:{user_id}", "fsip": f"fsip:{request.remote_addr or '?'}"}
     keys, args = [], []
     for kind, item in limits:
         keys.append(item.key_for(who[kind], "flash_purchase"))
         args += [item.amount, item.get_expiry()]
-    return (keys, args), together
-
-
-def check_purchase_rate(keys: list, args: list) -> None:
-    """429 (problem+json, Retry-After) past the per-user or per-address purchase limit, counted
-    on the rate-limit Redis (a sale's Redis elsewhere, or a cluster)."""
-    _, script, own, _ = _rate_limits()
+    if together:
+        return keys, args
     try:
         wait_ms = int(service.run_on_kept_connection(script, keys, args, own))
     except RedisError:  # Redis down: serve rather than refuse every buyer (RATELIMIT_SWALLOW_ERRORS)
         log.exception("flash-sale rate limits not counted")
-        return
+        return None
     if wait_ms:
         raise _too_many(wait_ms)
+    return None
 
 
 @bp.post("/flash-sales/<int:sale_id>/purchase", operation_id="purchase_flash_sale", security=BEARER, responses={
@@ -132,16 +130,9 @@ def purchase(path: FlashSalePath, body: PurchaseBody):
     if key is not None and not IDEM_KEY.match(key):
         raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
                                     errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
-    counted = purchase_rate_counters(user_id)
-    rate = None
-    if counted is not None:
-        rate, together = counted
-        if not together:
-            check_purchase_rate(*rate)
-            rate = None
     try:
         res_id = service.purchase(sale_id=path.sale_id, user_id=user_id, qty=body.qty,
-                                  pickup_point_id=body.pickup_point_id, idem_key=key, rate=rate)
+                                  pickup_point_id=body.pickup_point_id, idem_key=key, rate=purchase_rate(user_id))
     except service.PurchaseRateLimited as e:
         raise _too_many(e.wait_ms) from None
     return respond(PurchaseOut(reservation_id=res_id, status="pending"), 202)

@@ -124,9 +124,9 @@ class _Scripts:
 
 def shares_rate_limit_redis(settings: Settings) -> bool:
     """The sales' Redis is the rate limits' own plain Redis (LINLI_FLASH_REDIS_URL unset or the
-    same as LINLI_REDIS_URL, no cluster): a purchase counts its limits in its own script."""
-    url = settings.flash_redis_url or settings.redis_url
-    return url == settings.redis_url and not settings.flash_redis_cluster and not url.startswith("redis+cluster://")
+    same as LINLI_REDIS_URL, and not a cluster, as connect() read it): a purchase counts its
+    limits in its own script."""
+    return (settings.flash_redis_url or settings.redis_url) == settings.redis_url and isinstance(rds(), Redis)
 
 
 class PurchaseRateLimited(Exception):
