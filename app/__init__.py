@@ -228,6 +228,10 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     limiter.exempt(healthz)
     limiter.exempt(readyz)
+
+    from app.flashsale import lane
+
+    lane.install(app)  # last: in front of Flask's own WSGI callable
     return app
 
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     flash_drain_batch: int = Field(default=500, ge=1, le=10_000)
     flash_ratelimit_user: str = "5 per second"
     flash_ratelimit_ip: str = "200 per second"
+    # The purchase's own lane (app.flashsale.lane): an ordinary purchase is answered without
+    # Flask's request machinery. Off: every purchase goes through Flask (the same answers).
+    flash_lane: bool = True
     # Group-buy deadlines and bargain records: how often the sweep looks for ones whose timer
     # job was lost or ran while no worker was up.
     group_sweep_interval_s: int = Field(default=60, ge=1)

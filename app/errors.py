@@ -205,7 +205,7 @@ def register_error_handlers(app: Flask) -> None:
         if e.response is not None:
             return e.response
         status = e.code or 500
-        headers = dict(e.get_headers()) if status in (405, 429) else {}
+        headers = dict(e.get_headers()) if status == 405 or status in RETRY_AFTER_STATUSES else {}
         headers.pop("Content-Type", None)
         return problem(status, HTTP_CODES.get(status, "http_error"), e.description, headers=headers)
 

@@ -15,6 +15,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # A proxy on this machine makes every caller look local; these headers say it forwards someone.
 _FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+_FORWARDING_KEYS = tuple("HTTP_" + h.upper().replace("-", "_") for h in _FORWARDING_HEADERS)  # in a WSGI environ
 
 
 def request_id_from(value: str | None) -> str:
@@ -36,9 +37,14 @@ def current_request_id() -> str:
 
 def request_is_local() -> bool:
     """The caller is on this machine: a loopback peer that no proxy header says is forwarding."""
-    if any(h in request.headers for h in _FORWARDING_HEADERS):
+    return environ_is_local(request.environ)
+
+
+def environ_is_local(environ: dict) -> bool:
+    """request_is_local for a WSGI environ (headers arrive as HTTP_X_FORWARDED_FOR and so on)."""
+    if any(k in environ for k in _FORWARDING_KEYS):
         return False
-    addr = request.environ.get("REMOTE_ADDR")
+    addr = environ.get("REMOTE_ADDR")
     if addr is None:
         # No peer at all: called in-process (a WSGI test client, a script). Every server sets
         # REMOTE_ADDR, gunicorn on a Unix socket to "", which counts as remote (a proxy's).

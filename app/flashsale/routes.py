@@ -8,13 +8,13 @@ from flask import current_app, request
 from flask_openapi3 import APIBlueprint, Tag
 from limits import parse_many
 from redis.exceptions import RedisError
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from app.auth.security import BEARER, authenticated, token_authenticated, token_user_id
 from app.db import reading, transaction
 from app.errors import field_error
 from app.extensions import limiter
-from app.flashsale import lua, service
+from app.flashsale import lane, lua, service
 from app.flashsale.schemas import (FlashSaleCreate, FlashSaleList, FlashSalePath, FlashSalePublic, FlashSaleQuery,
                                    FlashSaleStats, PurchaseBody, PurchaseOut, ReservationOut, ReservationPath)
 from app.http import problem_response, respond, settings
@@ -92,7 +92,7 @@ def _too_many(wait_ms: int) -> TooManyRequests:
     return TooManyRequests("Too many purchase attempts; try again shortly.", retry_after=max(1, -(-wait_ms // 1000)))
 
 
-def purchase_rate(user_id: int) -> tuple[list, list] | None:
+def purchase_rate(user_id: int, remote_addr: str | None) -> tuple[list, list] | None:
     """The per-user and per-address purchase limits of this request: the counters and their
     (amount, window) pairs for the purchase script to count, or None when there is nothing
     left to count (rate limiting off, or counted here already by their own script on the
@@ -100,7 +100,7 @@ def purchase_rate(user_id: int) -> tuple[list, list] | None:
     if not settings().ratelimit_enabled:
         return None
     limits, script, own, together = _rate_limits()
-    who = {"fsu": f"fsu:{user_id}", "fsip": f"fsip:{request.remote_addr or '?'}"}
+    who = {"fsu": f"fsu:{user_id}", "fsip": f"fsip:{remote_addr or '?'}"}
     keys, args = [], []
     for kind, item in limits:
         keys.append(item.key_for(who[kind], "flash_purchase"))
@@ -117,25 +117,48 @@ def purchase_rate(user_id: int) -> tuple[list, list] | None:
     return None
 
 
+def idempotency_key(value: str | None) -> str | None:
+    """The purchase's Idempotency-Key header (None without one); 422 for a malformed one."""
+    if value is not None and not IDEM_KEY.match(value):
+        raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
+                                    errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
+    return value
+
+
+def take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote_addr: str | None) -> PurchaseOut:
+    """The purchase once its request is known good (an app context): the rate limits and the
+    sale's script. The route and the purchase's lane (app.flashsale.lane) both come here."""
+    try:
+        res_id = service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty, pickup_point_id=body.pickup_point_id,
+                                  idem_key=key, rate=purchase_rate(user_id, remote_addr))
+    except service.PurchaseRateLimited as e:
+        raise _too_many(e.wait_ms) from None
+    except RedisError as e:
+        # Whether a command that timed out ran is unknown: the same Idempotency-Key tells.
+        log.error("flash-sale purchase not taken, the sale's Redis failed: %r", e)
+        raise ServiceUnavailable("Flash sales cannot be reached right now; try again shortly (with the same "
+                                 "Idempotency-Key, a purchase that did go through answers with its reservation).",
+                                 retry_after=1) from None
+    return PurchaseOut(reservation_id=res_id, status="pending")
+
+
 @bp.post("/flash-sales/<int:sale_id>/purchase", operation_id="purchase_flash_sale", security=BEARER, responses={
     202: PurchaseOut,
     403: problem_response("user_blocked"),
-    409: problem_response("sold_out, limit_exceeded (past per_user_limit), not_started, ended")},
+    409: problem_response("sold_out, limit_exceeded (past per_user_limit), not_started, ended"),
+    503: problem_response("service_unavailable: the sale's Redis cannot be reached (Retry-After)")},
          summary="Reserve flash-sale units (the order follows; poll the reservation)")
 @limiter.exempt
 @token_authenticated
 def purchase(path: FlashSalePath, body: PurchaseBody):
+    # Most purchases are answered by the lane in front of Flask (app.flashsale.lane); it hands
+    # over the rest untouched, or with what its own call of take() raised, to answer here.
     user_id = token_user_id()
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEM_KEY.match(key):
-        raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
-                                    errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
-    try:
-        res_id = service.purchase(sale_id=path.sale_id, user_id=user_id, qty=body.qty,
-                                  pickup_point_id=body.pickup_point_id, idem_key=key, rate=purchase_rate(user_id))
-    except service.PurchaseRateLimited as e:
-        raise _too_many(e.wait_ms) from None
-    return respond(PurchaseOut(reservation_id=res_id, status="pending"), 202)
+    key = idempotency_key(request.headers.get("Idempotency-Key"))
+    raised = request.environ.pop(lane.RAISED, None)
+    if raised is not None:
+        raise raised
+    return respond(take(path.sale_id, user_id, body, key, request.remote_addr), 202)
 
 
 @bp.get("/flash-sales/reservations/<reservation_id>", operation_id="get_flash_reservation", security=BEARER,
