@@ -211,3 +211,14 @@ def test_the_purchase_connection_survives_a_lost_script_and_a_killed_connection(
     r.client_kill_filter(_type="normal", skipme=True)
     assert buy().status_code == 202
     assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 7
+
+
+def test_the_purchase_packs_evalsha_as_redis_py_does():
+    """The hot path packs its EVALSHA itself (keys arrive encoded): byte for byte redis-py's."""
+    from redis.connection import Connection
+
+    keys = (*flash._all_keys(7), "fsu:1/flash_purchase", "fsip:2001:db8::1")
+    args = ["42", 3, "", "键-é", 10**12, b"raw"]
+    sha = "a" * 40
+    assert b"".join(flash._packed_evalsha(sha, keys, args)) == b"".join(
+        Connection().pack_command("EVALSHA", sha, len(keys), *keys, *args))
