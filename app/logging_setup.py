@@ -68,13 +68,13 @@ def _request_id() -> str:
     try:
         from flask import has_request_context
 
-        if has_request_context():
-            from app.request_context import current_request_id
+        from app.request_context import current_request_id, outside_flask_request_id
 
+        if has_request_context():
             return current_request_id()
+        return outside_flask_request_id.get() or "-"  # a request answered ahead of Flask (the purchase lane)
     except Exception:  # noqa: BLE001 - logging must never fail
-        pass
-    return "-"
+        return "-"
 
 
 def _scrub(record: logging.LogRecord) -> None:

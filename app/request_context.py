@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextvars import ContextVar
 
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
@@ -26,12 +27,19 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
+# A layer ahead of Flask (the purchase lane) that took a request's id: in the environ, should it
+# hand the request to Flask after all, and in this context var while it logs outside Flask's.
+REQUEST_ID_ENVIRON = "linli.request_id"
+outside_flask_request_id: ContextVar[str | None] = ContextVar("linli_outside_flask_request_id", default=None)
+
+
 def current_request_id() -> str:
     """This request's id, taken on first use (a hook that runs before ours may log)."""
     ctx_g = g._get_current_object()
     rid = getattr(ctx_g, "request_id", None)
     if rid is None:
-        rid = ctx_g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        rid = request.environ.get(REQUEST_ID_ENVIRON) or request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        ctx_g.request_id = rid
     return rid
 
 

@@ -29,6 +29,8 @@ import io
 import json
 import re
 
+from app.request_context import REQUEST_ID_ENVIRON, outside_flask_request_id
+
 RAISED = "linli.flash.raised"  # environ: what the lane's take() raised, for the route to raise
 _PATH = re.compile(r"/api/v1/flash-sales/([1-9][0-9]{0,9})/purchase")
 _LENGTH = re.compile(r"[1-9][0-9]{0,3}")
@@ -101,15 +103,20 @@ class PurchaseLane:
             body = body_model.model_validate(obj)
         except Exception:  # noqa: BLE001 - not JSON, or not a valid body: Flask says which
             return None
-        with self.app.app_context():
-            try:
+        # The request's id, as Flask would take it: logged with anything take() logs, answered
+        # with the 202, and Flask's own should it answer after all.
+        rid = environ[REQUEST_ID_ENVIRON] = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        logged_as = outside_flask_request_id.set(rid)
+        try:
+            with self.app.app_context():
                 out = take(sale_id, user_id, body, key, environ.get("REMOTE_ADDR"))
-            except Exception as e:  # noqa: BLE001 - Flask's handlers answer it (the route raises it again)
-                environ[RAISED] = e
-                return None
+        except Exception as e:  # noqa: BLE001 - Flask's handlers answer it (the route raises it again)
+            environ[RAISED] = e
+            return None
+        finally:
+            outside_flask_request_id.reset(logged_as)
         data = out.model_dump_json().encode()
-        return [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                ("X-Request-ID", request_id_from(environ.get("HTTP_X_REQUEST_ID")))], data
+        return [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("X-Request-ID", rid)], data
 
 
 def install(app) -> None:

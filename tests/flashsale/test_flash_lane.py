@@ -188,14 +188,22 @@ def test_an_unreachable_sale_redis_is_a_503_with_retry_after_not_a_500(app, clie
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     apps = [create_app(app.extensions["linli.settings"].model_copy(update={"flash_redis_url": dead, "flash_lane": on}))
             for on in (True, False)]
+    path, auth = "/api/v1/flash-sales/1/purchase", {"Authorization": f"Bearer {buyer.token}"}
     try:
-        mine, theirs = (answer(a.test_client(), "/api/v1/flash-sales/1/purchase", body={"qty": 1},
-                               headers={"Authorization": f"Bearer {buyer.token}"}) for a in apps)
+        mine, theirs = (answer(a.test_client(), path, body={"qty": 1}, headers=auth) for a in apps)
+        assert mine == theirs
+        status, headers, data = mine
+        assert status == "503 SERVICE UNAVAILABLE" and json.loads(data)["code"] == "service_unavailable", data
+        assert dict(headers)["Retry-After"] == "1"
+        assert "unhandled error" not in caplog.text
+        # Logged once a request, with the request's id, whichever side answered...
+        logged = [r.request_id for r in caplog.records if "purchase not taken" in r.getMessage()]
+        assert logged == [RID, RID]
+        # ... and the one the lane logged is the one Flask answers with, when it makes one up.
+        caplog.clear()
+        r = apps[0].test_client().post(path, json={"qty": 1}, headers=auth)
+        logged = [x.request_id for x in caplog.records if "purchase not taken" in x.getMessage()]
+        assert r.status_code == 503 and logged == [r.headers["X-Request-ID"]]
     finally:
         for a in apps:
             a.extensions["linli.engine"].dispose()
-    assert mine == theirs
-    status, headers, data = mine
-    assert status == "503 SERVICE UNAVAILABLE" and json.loads(data)["code"] == "service_unavailable", data
-    assert dict(headers)["Retry-After"] == "1"
-    assert "unhandled error" not in caplog.text
