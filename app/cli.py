@@ -50,7 +50,7 @@ def db_upgrade(revision: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Outside LINLI_ENV=prod only loopback, unless LINLI_ALLOW_REMOTE_DEV=1")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", "nworkers", default=None, type=int, help="gunicorn processes (default: 2 × cores + 1)")
+@click.option("--workers", "nworkers", default=None, type=int, help="gunicorn processes (default: one per core)")
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.option("--ws", is_flag=True, help="The WebSocket pool: gevent workers for /api/v1/ws (see README)")
 @click.option("--connections", default=2000, show_default=True, type=int,
@@ -64,7 +64,10 @@ def serve(host: str, port: int, nworkers: int | None, threads: int, ws: bool, co
     refusal = settings.bind_refusal(host)
     if refusal:
         raise click.ClickException(refusal)
-    default_workers = (os.cpu_count() or 1) if ws else 2 * (os.cpu_count() or 1) + 1
+    # One process per core, its threads for the waits (database, Redis, WeChat): Python runs one
+    # thread of a process at a time, so a second process per core only adds the kernel's time
+    # slicing to every request's latency (bench/README.md: p99 at 64 connections).
+    default_workers = os.cpu_count() or 1
     run_server(settings, host=host, port=port, workers=nworkers or default_workers, threads=threads, ws=ws,
                connections=connections)
 

@@ -3,8 +3,13 @@ answers itself is problem+json, chunked bodies obey the size limit, the access l
 strings and secrets out, and every answer carries X-Request-ID."""
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +130,54 @@ def test_gunicorns_own_error_lines_are_scrubbed(server):
     assert_problem(reply, 400, "bad_request")
     text = wait_for_log(server, "Invalid request")
     assert "SEKRIT-IN-A-BAD-LINE" not in text
+
+
+def _listening_inodes(pid: int, port: int) -> set[str]:
+    """Inodes of the TCP sockets listening on `port` among the process's open files (Linux /proc)."""
+    listening = set()
+    for table in ("tcp", "tcp6"):
+        for line in open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "0A":  # 0A: LISTEN
+                listening.add(f[9])
+    mine = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in listening:
+            mine.add(target[8:-1])
+    return mine
+
+
+def test_every_worker_listens_on_its_own_socket(tmp_path, redis_server):
+    """SO_REUSEPORT: the kernel spreads new connections over the workers' sockets. On one shared
+    socket the worker that happens to be on a CPU takes a burst of connections nearly alone."""
+    env = cli_env(tmp_path, redis_server.url(7), LINLI_SECRET_KEY="serve-test-secret-7f3a9c1e5b2d8f4a6c0e")
+    migrate(env)
+    srv = start(["serve", "--workers", "2", "--threads", "2"], env, tmp_path, "serve")
+    try:
+        srv.wait_healthy()
+        workers = [int(p) for p in Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()]
+        assert len(workers) == 2
+        sockets = [_listening_inodes(w, srv.port) for w in workers]
+        assert all(len(s) == 1 for s in sockets) and sockets[0] != sockets[1], sockets
+        assert _listening_inodes(srv.proc.pid, srv.port) == set()  # the master holds none
+    finally:
+        srv.stop_group()
+
+
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_a_port_another_server_listens_on_is_refused_not_shared(reuse_port, tmp_path, redis_server):
+    """Workers that set SO_REUSEPORT would share a port with another server of the same user
+    that set it too (a second `linli serve` started by mistake): serve finds it taken first."""
+    env = cli_env(tmp_path, redis_server.url(7), LINLI_SECRET_KEY="serve-test-secret-7f3a9c1e5b2d8f4a6c0e")
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT if reuse_port else socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in out.stderr, out.stderr[-2000:]
