@@ -189,6 +189,8 @@ def main() -> None:
     ap.add_argument("--flash-redis", choices=("tcp", "unix"), default="tcp",
                     help="how the server reaches the sale's Redis (LINLI_FLASH_REDIS_URL): loopback TCP, or the "
                          "same redis-server's Unix socket (a Redis on the API's own host)")
+    ap.add_argument("--no-lane", action="store_true",
+                    help="LINLI_FLASH_LANE=0: every purchase through Flask, as before the purchase had its own lane")
     ap.add_argument("--ratelimit", action="store_true",
                     help="rate limiting on (as in production) with limits too high to refuse anything: "
                          "what counting costs")
@@ -204,6 +206,8 @@ def main() -> None:
         env = cli_env(tmp, redis.url(0), LINLI_SECRET_KEY=SECRET, LINLI_ACCESS_LOG="off")
         if args.flash_redis == "unix":
             env["LINLI_FLASH_REDIS_URL"] = redis.unix_url(0)
+        if args.no_lane:
+            env["LINLI_FLASH_LANE"] = "0"
         if args.ratelimit:
             env.update(LINLI_RATELIMIT_ENABLED="1", LINLI_RATELIMIT_DEFAULT="1000000 per minute",
                        LINLI_FLASH_RATELIMIT_USER="100000 per second", LINLI_FLASH_RATELIMIT_IP="1000000 per second")
@@ -257,6 +261,7 @@ def main() -> None:
               f"{args.rounds} round(s), median shown; {len(tokens)} buyers; SQLite; "
               f"rate limits {'on (limits too high to refuse)' if args.ratelimit else 'off'}; "
               f"sale's Redis over {'a Unix socket' if args.flash_redis == 'unix' else 'loopback TCP'}; "
+              f"purchase lane {'off' if args.no_lane else 'on'}; "
               f"serve {' '.join(serve_args[1:]) or '(defaults)'}")
         print(f"  principal in-process: JWT + user/leader reads {full_ms:.3f} ms, token only {light_ms:.3f} ms")
         print(f"  /healthz   {h_rps:8.0f} req/s   p50 {med('healthz', 'p50_ms'):6.2f} ms   "
