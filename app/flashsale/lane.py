@@ -29,7 +29,12 @@ import io
 import json
 import re
 
-from app.request_context import REQUEST_ID_ENVIRON, outside_flask_request_id
+from app import MAX_JSON_DEPTH, _json_deeper_than
+from app.auth.security import _user_id, fast_tokens
+from app.config import DEFAULT_SECRET
+from app.flashsale.schemas import PurchaseBody
+from app.http import MAX_ID
+from app.request_context import REQUEST_ID_ENVIRON, environ_is_local, outside_flask_request_id, request_id_from
 
 RAISED = "linli.flash.raised"  # environ: what the lane's take() raised, for the route to raise
 _PATH = re.compile(r"/api/v1/flash-sales/([1-9][0-9]{0,9})/purchase")
@@ -39,8 +44,6 @@ MAX_BODY = 4096  # bytes; a longer body (no purchase needs one) goes to Flask
 
 class PurchaseLane:
     def __init__(self, app, wsgi_app):
-        from app.config import DEFAULT_SECRET
-
         self.app, self.wsgi_app = app, wsgi_app
         self.default_secret = app.extensions["linli.settings"].secret_key == DEFAULT_SECRET
         self._ready = None
@@ -56,28 +59,21 @@ class PurchaseLane:
         return self.wsgi_app(environ, start_response)
 
     def _parts(self):
-        """What the lane reuses of the app, worked out on first use (an app context)."""
+        """The route's own checks and purchase (imported late: the route module imports this
+        one) and the app's token verifier (an app context), worked out on first use."""
         if self._ready is None:
-            from app import MAX_JSON_DEPTH, _json_deeper_than
-            from app.auth.security import _user_id, fast_tokens
             from app.flashsale.routes import IDEM_KEY, take
-            from app.flashsale.schemas import PurchaseBody
-            from app.http import MAX_ID
-            from app.request_context import environ_is_local, request_id_from
 
             with self.app.app_context():
-                tokens = fast_tokens(self.app)
-            deeper = lambda obj: _json_deeper_than(obj, MAX_JSON_DEPTH)  # noqa: E731
-            self._ready = (tokens, _user_id, IDEM_KEY, take, PurchaseBody, MAX_ID, environ_is_local, request_id_from,
-                           deeper)
+                self._ready = (fast_tokens(self.app), IDEM_KEY, take)
         return self._ready
 
     def _purchase(self, environ, sale_id: int) -> tuple[list, bytes] | None:
         """(headers, body) of the 202, or None: Flask answers (RAISED set if take() raised)."""
-        tokens, user_id_of, idem_key, take, body_model, max_id, is_local, request_id_from, deeper = self._parts()
-        if (tokens is None or sale_id > max_id or environ.get("QUERY_STRING")
+        tokens, idem_key, take = self._parts()
+        if (tokens is None or sale_id > MAX_ID or environ.get("QUERY_STRING")
                 or environ.get("CONTENT_TYPE") != "application/json" or "HTTP_TRANSFER_ENCODING" in environ
-                or (self.default_secret and not is_local(environ))):
+                or (self.default_secret and not environ_is_local(environ))):
             return None
         length = environ.get("CONTENT_LENGTH") or ""
         if not _LENGTH.fullmatch(length) or int(length) > MAX_BODY:
@@ -86,7 +82,7 @@ class PurchaseLane:
         if sub is None:
             return None
         try:
-            user_id = user_id_of(sub)
+            user_id = _user_id(sub)
         except ValueError:
             return None
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
@@ -98,9 +94,9 @@ class PurchaseLane:
             return None
         try:
             obj = json.loads(raw)
-            if type(obj) is not dict or deeper(obj):
+            if type(obj) is not dict or _json_deeper_than(obj, MAX_JSON_DEPTH):
                 return None
-            body = body_model.model_validate(obj)
+            body = PurchaseBody.model_validate(obj)
         except Exception:  # noqa: BLE001 - not JSON, or not a valid body: Flask says which
             return None
         # The request's id, as Flask would take it: logged with anything take() logs, answered
