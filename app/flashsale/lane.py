@@ -15,11 +15,13 @@ within the depth limit and validates as PurchaseBody, a well-formed Idempotency-
 other request is handed to Flask untouched (its body put back), which answers as it always has.
 
 What the lane answers itself is the 202, with the headers Flask's would have (Content-Type,
-Content-Length, X-Request-ID). When take() raises (sold out, over a limit, rate limited, blocked,
-no such sale, Redis unreachable), the lane hands the request to Flask with what was raised, and
-the route raises it again there: every refusal is rendered by Flask's own error handlers and
-hooks, and nothing is taken or counted twice. tests/flashsale/test_flash_lane.py compares the
-lane's answers with Flask's, byte for byte, for both kinds.
+Content-Length, X-Request-ID). A refusal take() raises (sold out, over a limit, rate limited,
+blocked, no such sale, Redis unreachable: most answers of a sale once it sells out) is rendered by
+Flask's own error handler and after-request hooks in a request context of its own, skipping only
+the before-request hooks, validation and view the lane already did. Anything else it raises is
+handed to Flask with the request, and the route raises it again there (Flask logs it and answers
+500). Nothing is taken or counted twice. tests/flashsale/test_flash_lane.py compares the lane's
+answers with Flask's, byte for byte, for every kind.
 
 LINLI_FLASH_LANE=0 sends every purchase through Flask.
 """
@@ -29,9 +31,12 @@ import io
 import json
 import re
 
+from werkzeug.exceptions import HTTPException
+
 from app import MAX_JSON_DEPTH, _json_deeper_than
 from app.auth.security import _user_id, fast_tokens
 from app.config import DEFAULT_SECRET
+from app.errors import DomainError
 from app.flashsale.schemas import PurchaseBody
 from app.http import MAX_ID
 from app.request_context import REQUEST_ID_ENVIRON, environ_is_local, outside_flask_request_id, request_id_from
@@ -53,10 +58,20 @@ class PurchaseLane:
             m = _PATH.fullmatch(environ.get("PATH_INFO") or "")
             if m is not None:
                 answer = self._purchase(environ, int(m.group(1)))
-                if answer is not None:
+                if type(answer) is tuple:
                     start_response("202 ACCEPTED", answer[0])
                     return [answer[1]]
+                if answer is not None:  # a refusal, rendered by Flask's handlers and hooks
+                    return answer(environ, start_response)
         return self.wsgi_app(environ, start_response)
+
+    def _refusal(self, environ, e: Exception):
+        """The response Flask gives when the route raises `e`: its error handler, then its
+        after-request hooks (the request id) and response processing, in a request context of
+        its own, without the before-request hooks, validation and view the lane already did."""
+        app = self.app
+        with app.request_context(environ):
+            return app.finalize_request(app.handle_user_exception(e), from_error_handler=True)
 
     def _parts(self):
         """The route's own checks and purchase (imported late: the route module imports this
@@ -68,8 +83,9 @@ class PurchaseLane:
                 self._ready = (fast_tokens(self.app), IDEM_KEY, take)
         return self._ready
 
-    def _purchase(self, environ, sale_id: int) -> tuple[list, bytes] | None:
-        """(headers, body) of the 202, or None: Flask answers (RAISED set if take() raised)."""
+    def _purchase(self, environ, sale_id: int):
+        """(headers, body) of the 202; a refusal's Flask response; or None: Flask answers the
+        request (with RAISED set if take() raised something unexpected)."""
         tokens, idem_key, take = self._parts()
         if (tokens is None or sale_id > MAX_ID or environ.get("QUERY_STRING")
                 or environ.get("CONTENT_TYPE") != "application/json" or "HTTP_TRANSFER_ENCODING" in environ
@@ -106,11 +122,17 @@ class PurchaseLane:
         try:
             with self.app.app_context():
                 out = take(sale_id, user_id, body, key, environ.get("REMOTE_ADDR"))
-        except Exception as e:  # noqa: BLE001 - Flask's handlers answer it (the route raises it again)
+        except (DomainError, HTTPException) as e:  # a refusal (sold out, over a limit, 429, 503...)
+            refused = e
+        except Exception as e:  # noqa: BLE001 - unexpected: the route raises it again, Flask logs and answers
             environ[RAISED] = e
             return None
+        else:
+            refused = None
         finally:
             outside_flask_request_id.reset(logged_as)
+        if refused is not None:
+            return self._refusal(environ, refused)
         data = out.model_dump_json().encode()
         return [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("X-Request-ID", rid)], data
 
