@@ -11,6 +11,8 @@ What it does, in order:
 3. Starts ``linli serve`` (gunicorn gthread, the default worker count, rate limiting off) and runs
    ``wrk -t2 -c64`` with a Lua script against /healthz and against purchase (each request a random
    buyer's token), alternately for ``--rounds`` rounds; prints the median round.
+   Then one round against a second sale, sold out: what a refusal costs (most answers of a real
+   sale once it sells out).
 4. Stops the server and drains every reservation the purchase runs made into orders with one
    in-process worker (`drain_sale`, batches of LINLI_FLASH_DRAIN_BATCH), timing orders/s.
 
@@ -160,6 +162,25 @@ def seed_world(app, n_users: int) -> tuple[int, list[str]]:
     return sale_id, tokens
 
 
+def sold_out_sale(app, token: str) -> int:
+    """A second sale of the same SKU, one unit, already bought: every purchase is a 409 sold_out."""
+    from flask_jwt_extended import decode_token
+
+    from app.db import transaction
+    from app.flashsale import service as flash
+    from app.flashsale.models import FlashSale
+
+    with app.app_context():
+        with transaction() as s:
+            first = s.get(FlashSale, 1)
+            now = datetime.now(timezone.utc)
+            sale = flash.create_sale(s, sku_id=first.sku_id, price=990, stock=1, starts_at=now,
+                                     ends_at=now + timedelta(hours=2), per_user_limit=1)
+        flash.purchase(sale_id=sale.id, user_id=int(decode_token(token)["sub"]), qty=1, pickup_point_id=None,
+                       idem_key=None)
+        return sale.id
+
+
 def principal_costs(app, token: str, n: int = 2000) -> tuple[float, float]:
     from flask import g
 
@@ -240,6 +261,10 @@ def main() -> None:
                 res["cpu_ms"] = (proc_cpu_s(server.proc.pid) - cpu0) * 1000 / n
                 res["redis_cpu_ms"] = (redis_cpu_s(rcli) - rcpu0) * 1000 / n
                 rounds[mode].append(res)
+        cpu0 = proc_cpu_s(server.proc.pid)
+        sold = wrk(server.port, "purchase", sale=sold_out_sale(app, tokens[0]), tokens=tokens, duration=args.duration,
+                   connections=args.connections, tmp=tmp, seed=7)
+        sold["cpu_ms"] = (proc_cpu_s(server.proc.pid) - cpu0) * 1000 / max(sold["requests"], 1)
         server.stop_group()
         server = None
 
@@ -271,6 +296,9 @@ def main() -> None:
               f"{med('purchase', 'cpu_ms'):.3f} ms, redis {med('purchase', 'redis_cpu_ms'):.3f} ms, "
               f"wrk {med('purchase', 'wrk_cpu_ms'):.3f} ms   "
               f"({p_rps / h_rps:.2f}x /healthz; non-202 answers: {errors})")
+        print(f"  sold out   {sold['rps']:8.0f} req/s   p50 {sold['p50_ms']:6.2f} ms   p99 {sold['p99_ms']:6.2f} ms   "
+              f"CPU/request: gunicorn {sold['cpu_ms']:.3f} ms   ({sold['rps'] / h_rps:.2f}x /healthz; one round, "
+              f"every answer a 409 sold_out: {sold['errors']} of {sold['requests']} non-2xx)")
         print(f"  drain      {drained} reservations of {queued} queued → orders in {drain_s:.2f} s = "
               f"{drained / drain_s:8.0f} orders/s (one worker)")
         print(f"  CPU per request purchase/healthz (gunicorn only): "
