@@ -39,6 +39,7 @@ from app.config import DEFAULT_SECRET
 from app.errors import DomainError
 from app.flashsale.schemas import PurchaseBody
 from app.http import MAX_ID
+from app.idempotency import InvalidIdempotencyKey
 from app.request_context import REQUEST_ID_ENVIRON, environ_is_local, outside_flask_request_id, request_id_from
 
 RAISED = "linli.flash.raised"  # environ: what the lane's take() raised, for the route to raise
@@ -57,12 +58,9 @@ class PurchaseLane:
         if environ.get("REQUEST_METHOD") == "POST":
             m = _PATH.fullmatch(environ.get("PATH_INFO") or "")
             if m is not None:
-                answer = self._purchase(environ, int(m.group(1)))
-                if type(answer) is tuple:
-                    start_response("202 ACCEPTED", answer[0])
-                    return [answer[1]]
-                if answer is not None:  # a refusal, rendered by Flask's handlers and hooks
-                    return answer(environ, start_response)
+                answered = self._purchase(environ, start_response, int(m.group(1)))
+                if answered is not None:
+                    return answered
         return self.wsgi_app(environ, start_response)
 
     def _refusal(self, environ, e: Exception):
@@ -74,19 +72,19 @@ class PurchaseLane:
             return app.finalize_request(app.handle_user_exception(e), from_error_handler=True)
 
     def _parts(self):
-        """The route's own checks and purchase (imported late: the route module imports this
+        """The route's own key check and purchase (imported late: the route module imports this
         one) and the app's token verifier (an app context), worked out on first use."""
         if self._ready is None:
-            from app.flashsale.routes import IDEM_KEY, take
+            from app.flashsale.routes import idempotency_key, take
 
             with self.app.app_context():
-                self._ready = (fast_tokens(self.app), IDEM_KEY, take)
+                self._ready = (fast_tokens(self.app), idempotency_key, take)
         return self._ready
 
-    def _purchase(self, environ, sale_id: int):
-        """(headers, body) of the 202; a refusal's Flask response; or None: Flask answers the
+    def _purchase(self, environ, start_response, sale_id: int):
+        """The answer (the 202, or a refusal as Flask renders it), or None: Flask answers the
         request (with RAISED set if take() raised something unexpected)."""
-        tokens, idem_key, take = self._parts()
+        tokens, idempotency_key, take = self._parts()
         if (tokens is None or sale_id > MAX_ID or environ.get("QUERY_STRING")
                 or environ.get("CONTENT_TYPE") != "application/json" or "HTTP_TRANSFER_ENCODING" in environ
                 or (self.default_secret and not environ_is_local(environ))):
@@ -101,8 +99,9 @@ class PurchaseLane:
             user_id = _user_id(sub)
         except ValueError:
             return None
-        key = environ.get("HTTP_IDEMPOTENCY_KEY")
-        if key is not None and not idem_key.match(key):
+        try:
+            key = idempotency_key(environ.get("HTTP_IDEMPOTENCY_KEY"))
+        except InvalidIdempotencyKey:
             return None
         raw = environ["wsgi.input"].read(int(length))
         environ["wsgi.input"] = io.BytesIO(raw)  # for Flask, should it answer after all
@@ -123,18 +122,16 @@ class PurchaseLane:
             with self.app.app_context():
                 out = take(sale_id, user_id, body, key, environ.get("REMOTE_ADDR"))
         except (DomainError, HTTPException) as e:  # a refusal (sold out, over a limit, 429, 503...)
-            refused = e
+            return self._refusal(environ, e)(environ, start_response)
         except Exception as e:  # noqa: BLE001 - unexpected: the route raises it again, Flask logs and answers
             environ[RAISED] = e
             return None
-        else:
-            refused = None
         finally:
             outside_flask_request_id.reset(logged_as)
-        if refused is not None:
-            return self._refusal(environ, refused)
         data = out.model_dump_json().encode()
-        return [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("X-Request-ID", rid)], data
+        start_response("202 ACCEPTED", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                                        ("X-Request-ID", rid)])
+        return [data]
 
 
 def install(app) -> None:

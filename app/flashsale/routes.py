@@ -151,8 +151,9 @@ def take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote
 @limiter.exempt
 @token_authenticated
 def purchase(path: FlashSalePath, body: PurchaseBody):
-    # Most purchases are answered by the lane in front of Flask (app.flashsale.lane); it hands
-    # over the rest untouched, or with what its own call of take() raised, to answer here.
+    # Most purchases and their refusals are answered by the lane in front of Flask
+    # (app.flashsale.lane); it hands over the rest untouched, or with an unexpected error its
+    # own call of take() raised, to be raised again here.
     user_id = token_user_id()
     key = idempotency_key(request.headers.get("Idempotency-Key"))
     raised = request.environ.pop(lane.RAISED, None)
