@@ -1,4 +1,7 @@
-"""The `linli` console script."""
+"""The `linli` console script.
+
+Each command imports what it runs inside its own function: `linli db upgrade` must work where the
+app cannot be built yet, and `linli --help` should not load every domain."""
 from __future__ import annotations
 
 import os
@@ -93,8 +96,8 @@ def scheduler() -> None:
 @click.option("--force", is_flag=True, help="Load even if demo data is already there")
 def seed_demo(force: bool) -> None:
     """Load demo data once: an admin, leaders around Hangzhou, products."""
-    from app import create_app
     from app.demo import seed
+    from app.factory import create_app
 
     app = create_app(_settings())
     with app.app_context():
@@ -174,7 +177,7 @@ def manifests_build(day) -> None:
     """Ship the date's paid orders and build its manifests now (the nightly job, run here)."""
     import json
 
-    from app import create_app
+    from app.factory import create_app
     from app.manifest.jobs import build_manifests_job
 
     app = create_app(_settings())
@@ -195,7 +198,7 @@ def flash_sales() -> None:
               help="Re-claim another consumer's unacknowledged reservations after this long")
 def flash_sales_drain(consumer, min_idle_ms) -> None:
     """Turn reservations into orders, in batches, until stopped."""
-    from app import create_app
+    from app.factory import create_app
     from app.flashsale.jobs import drain_forever
 
     app = create_app(_settings())
@@ -207,13 +210,13 @@ def flash_sales_drain(consumer, min_idle_ms) -> None:
 @click.argument("sale_ids", nargs=-1, type=int)
 def flash_sales_reconcile(sale_ids) -> None:
     """Rebuild sales' Redis state from the database (all live sales if none named)."""
-    from app import create_app
-    from app.flashsale import service
+    from app.factory import create_app
+    from app.flashsale import flows
 
     app = create_app(_settings())
     with app.app_context():
-        for sale_id in sale_ids or service.live_sale_ids():
-            click.echo(f"flash sale {sale_id}: {service.reconcile(sale_id)} units left")
+        for sale_id in sale_ids or flows.live_sale_ids():
+            click.echo(f"flash sale {sale_id}: {flows.reconcile(sale_id)} units left")
 
 
 @flash_sales.command("block")
@@ -221,7 +224,7 @@ def flash_sales_reconcile(sale_ids) -> None:
 @click.option("--unblock", is_flag=True)
 def flash_sales_block(user_id, unblock) -> None:
     """Keep a user out of every flash sale (or let them back in)."""
-    from app import create_app
+    from app.factory import create_app
     from app.flashsale import service
 
     app = create_app(_settings())

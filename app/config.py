@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -184,3 +185,8 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def current_settings() -> Settings:
+    """The running app's settings (API request, worker job, CLI command: all inside an app context)."""
+    return current_app.extensions["linli.settings"]

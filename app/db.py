@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 from flask import current_app
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.postgresql import insert as _pg_insert
+from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -58,6 +60,12 @@ def make_engine(url: str, **kw) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kw)
 
 
+def dialect_insert(session: Session, table):
+    """INSERT for the session's database with ON CONFLICT support (PostgreSQL's or SQLite's)."""
+    from_dialect = _pg_insert if session.get_bind().dialect.name == "postgresql" else _sqlite_insert
+    return from_dialect(table)
+
+
 def get_engine() -> Engine:
     return current_app.extensions["linli.engine"]
 
@@ -88,14 +96,9 @@ def transaction() -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException as e:
-        # Some refusals are outcomes too (an order found expired while paying is cancelled, and
-        # the caller told so): such errors ask for the work done so far to be kept.
-        if getattr(e, "keep_work", False):
-            session.commit()
-        else:
-            session.rollback()
-            tx.after_commit.clear()
+    except BaseException:
+        session.rollback()
+        tx.after_commit.clear()
         raise
     finally:
         _current.reset(token)
@@ -123,11 +126,12 @@ def reading() -> Iterator[Session]:
         yield session  # close() ends the transaction without expiring loaded objects
 
 
-def get_or_raise(session: Session, model, row_id: int, error: type[Exception], what: str):
-    """The row, or the domain's own not-found error."""
+def get_or_raise(session: Session, model, row_id: int, error: type[Exception] | Exception, what: str = "Row"):
+    """The row, or the domain's own not-found error: an error class (its detail says "<what> <id>
+    does not exist.") or an error made with its own detail."""
     row = session.get(model, row_id)
     if row is None:
-        raise error(f"{what} {row_id} does not exist.")
+        raise error if isinstance(error, BaseException) else error(f"{what} {row_id} does not exist.")
     return row
 
 

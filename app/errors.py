@@ -1,10 +1,8 @@
 """Domain errors with stable codes, and their one mapping to RFC 9457 problem+json."""
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import pkgutil
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, get_type_hints
@@ -71,6 +69,12 @@ class LimitExceeded(Conflict):
 
 class Unprocessable(DomainError):
     status, code = 422, "unprocessable"
+
+
+class ValidationFailed(Unprocessable):
+    """A value that passed its schema but not a rule checked by hand (a campaign's window, an
+    Idempotency-Key's shape, a cursor): the same code as a schema refusal."""
+    code = "validation_error"
 
 
 class ServiceUnavailable(DomainError):
@@ -163,10 +167,9 @@ HTTP_CODES = {
 
 
 def error_codes() -> list[str]:
-    """Every `code` a client can meet: the HTTP-level ones above and every DomainError subclass's,
-    found by walking the subclasses of every module of the app, so that a new domain's errors
-    join the OpenAPI document's enum by themselves."""
-    _import_every_module()
+    """Every `code` a client can meet: the HTTP-level ones above and every DomainError subclass's.
+    Each domain keeps its refusals in `app/<domain>/errors.py`; app/wiring.py imports every one of
+    them, so once the app is wired this walk sees them all (tests/test_wiring.py holds the list)."""
     codes = set(HTTP_CODES.values()) | {"http_error"}
     todo = [DomainError]
     while todo:
@@ -174,16 +177,6 @@ def error_codes() -> list[str]:
         codes.add(cls.code)
         todo.extend(cls.__subclasses__())
     return sorted(codes)
-
-
-def _import_every_module() -> None:
-    """A domain's errors exist once its modules are imported; some are only imported when used
-    (the WeChat Pay provider, jobs). Processes and the schema tooling are left out."""
-    import app
-
-    for mod in pkgutil.walk_packages(app.__path__, "app."):
-        if mod.name not in ("app.cli", "app.migrate") and not mod.name.startswith("app.migrations"):
-            importlib.import_module(mod.name)
 
 
 # Only these statuses tell a client when to come back.

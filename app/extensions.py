@@ -5,12 +5,13 @@ from flask import request
 from flask_jwt_extended import JWTManager, decode_token
 from flask_limiter import Limiter
 
+from app.auth.security import fast_token_sub
+
 
 def _rate_key() -> str:
     # Per user where a valid token is presented (mini-program users share carrier NAT addresses),
     # per address otherwise. The token is verified (an HMAC, microseconds) so that random forged
     # tokens cannot each buy a fresh bucket.
-    from app.auth.security import fast_token_sub
 
     sub = fast_token_sub()  # the same check, without PyJWT's cost (None: not sure, ask it)
     if sub is not None:

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Response, request
-from sqlalchemy import JSON, Column, UniqueConstraint
+from flask import Response, make_response, request
+from sqlalchemy import JSON, Column, UniqueConstraint, delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, select
 
 from app.auth.security import current
-from app.db import discard_after_commit, reading, transaction, ts_field
+from app.db import discard_after_commit, reading, transaction, ts_field, utcnow
 from app.errors import DomainError, Unprocessable, problem
-
 
 # The endpoints that honour Idempotency-Key, as the OpenAPI document writes them (it documents
 # the header on exactly these).
@@ -91,9 +90,8 @@ def idempotent(fn):
                     # A refused request is remembered too (it is the first response), but its
                     # own writes are rolled back.
                     resp = problem(e.status, e.code, e.detail, title=e.title, **e.extra)
-                    if not getattr(e, "keep_work", False):
-                        s.rollback()
-                        discard_after_commit()
+                    s.rollback()
+                    discard_after_commit()
                 resp = _as_response(resp)
                 if resp.status_code < 500:
                     s.add(IdempotencyRecord(user_id=user_id, endpoint=endpoint, key=key,
@@ -112,18 +110,14 @@ def idempotent(fn):
 
 
 def _as_response(rv) -> Response:
-    from flask import make_response
 
     return make_response(rv)
 
 
 def purge_idempotency_keys_job(max_age_hours: int = 48) -> int:
     """Keys are kept long enough for any client retry, then dropped (run hourly)."""
-    from datetime import timedelta
 
-    from sqlalchemy import delete
 
-    from app.db import utcnow
 
     with transaction() as s:
         return s.exec(delete(IdempotencyRecord).where(

@@ -12,6 +12,10 @@ import re
 import threading
 from pathlib import Path
 
+from flask import has_request_context
+
+from app.request_context import current_request_id, outside_flask_request_id
+
 REDACTED = "[REDACTED]"
 # Literal secrets shorter than this are not scrubbed: they would blank out ordinary words.
 _MIN_SECRET_LEN = 6
@@ -66,9 +70,7 @@ def register_settings_secrets(settings) -> None:
 
 def _request_id() -> str:
     try:
-        from flask import has_request_context
 
-        from app.request_context import current_request_id, outside_flask_request_id
 
         if has_request_context():
             return current_request_id()

@@ -33,7 +33,7 @@ def get_queue() -> Queue:
     return Queue(settings.queue_name, connection=get_redis())
 
 
-def enqueue(func: Callable, *args: Any, job_id: str | None = None, at: datetime | None = None,
+def enqueue(func: Callable | str, *args: Any, job_id: str | None = None, at: datetime | None = None,
             delay: timedelta | None = None, retry: Retry | None = None) -> None:
     """Enqueue func(*args) once the current transaction commits.
 

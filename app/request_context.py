@@ -11,6 +11,7 @@ from flask.sessions import SessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.config import DEFAULT_SECRET, Settings, is_loopback_host
+from app.errors import BadRequest, Forbidden
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -62,7 +63,7 @@ def environ_is_local(environ: dict) -> bool:
 
 def _server_body_errors() -> tuple[type[BaseException], ...]:
     try:
-        from gunicorn.http.errors import NoMoreData, ParseException
+        from gunicorn.http.errors import NoMoreData, ParseException  # optional: only under gunicorn
     except ImportError:  # another WSGI server
         return ()
     return ParseException, NoMoreData
@@ -83,7 +84,6 @@ def read_body(limit: int) -> bytes:
         if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
             raise RequestEntityTooLarge()
     except _BODY_ERRORS:
-        from app.errors import BadRequest
 
         raise BadRequest("The request body could not be read (malformed chunked encoding).") from None
     return raw
@@ -116,7 +116,6 @@ def install_request_handling(app: Flask, settings: Settings) -> None:
         return response
 
     if settings.secret_key == DEFAULT_SECRET:
-        from app.errors import Forbidden
 
         @app.before_request
         def _default_secret_answers_this_machine_only():

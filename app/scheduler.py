@@ -8,8 +8,17 @@ from typing import Callable
 
 from rq.cron import CronJob, CronScheduler
 
-from app import create_app
+from app.bargain.jobs import expire_bargain_records_job
+from app.commission.jobs import settle_commissions_job
 from app.config import Settings
+from app.factory import create_app
+from app.flashsale.jobs import drain_flash_sales_job, settle_due_flash_sales_job
+from app.groupbuy.jobs import close_due_groups_job
+from app.idempotency import purge_idempotency_keys_job
+from app.manifest.jobs import build_nightly_manifests_job
+from app.order.jobs import expire_overdue_orders_job
+from app.payment.jobs import redrive_refunds_job
+from app.subscribe.jobs import sweep_subscribe_sends_job
 
 
 def daily_cron(at: time, settings: Settings, *, now: datetime | None = None) -> str:
@@ -38,15 +47,6 @@ def register_daily(cron: CronScheduler, func: Callable, at: time, settings: Sett
 def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, object]:
     app = create_app(settings)
     s = app.extensions["linli.settings"]
-    from app.bargain.jobs import expire_bargain_records_job
-    from app.commission.jobs import settle_commissions_job
-    from app.flashsale.jobs import drain_flash_sales_job, settle_due_flash_sales_job
-    from app.groupbuy.jobs import close_due_groups_job
-    from app.idempotency import purge_idempotency_keys_job
-    from app.manifest.jobs import build_nightly_manifests_job
-    from app.order.jobs import expire_overdue_orders_job
-    from app.payment.jobs import redrive_refunds_job
-    from app.subscribe.jobs import sweep_subscribe_sends_job
 
     cron = CronScheduler(connection=app.extensions["linli.redis"])
     cron.register(expire_overdue_orders_job, queue_name=s.queue_name, interval=s.expiry_sweep_interval_s)

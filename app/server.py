@@ -10,10 +10,12 @@ import socket
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger, SafeAtoms
+from gunicorn.workers.ggevent import GeventWorker
 from gunicorn.workers.gthread import ThreadWorker
 
 from app.config import Settings
 from app.errors import HTTP_CODES
+from app.factory import create_app
 from app.request_context import REQUEST_ID_HEADER, request_id_from
 
 # method, path WITHOUT the query string (tokens and codes stay out), status, bytes, duration, id
@@ -78,7 +80,6 @@ class ProblemJSONWorker(ProblemJSONErrors, ThreadWorker):
 def gevent_worker_class():
     """gevent with problem+json errors: the WebSocket pool. Built on demand, so that gevent is
     imported only in a process that runs it (gunicorn monkey-patches in the worker, after fork)."""
-    from gunicorn.workers.ggevent import GeventWorker
 
     return type("ProblemJSONGeventWorker", (ProblemJSONErrors, GeventWorker), {"__module__": __name__})
 
@@ -143,7 +144,6 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
                 self.cfg.set("control_socket_disable", True)
 
         def load(self):
-            from app import create_app
 
             return create_app(settings)
 

@@ -1,19 +1,17 @@
 """An RQ worker bound to the app: jobs run inside its app context (database, Redis, settings)."""
 from __future__ import annotations
 
-import importlib
 import logging
 
 from rq import SimpleWorker
 
-from app import create_app
 from app.config import Settings
+from app.factory import create_app
 
 
 def run_worker(settings: Settings | None = None, *, burst: bool = False, name: str | None = None) -> bool:
-    # Job modules are imported up front; SimpleWorker does not fork per job (RQ's forking worker
-    # re-imports and manages ~20 jobs/s here, SimpleWorker ~200).
-    importlib.import_module("app.jobs_registry")
+    # create_app wires the process: job modules (app/wiring.py JOB_MODULES) are imported up front,
+    # as SimpleWorker does not fork per job.
     flask_app = create_app(settings)
     s = flask_app.extensions["linli.settings"]
     with flask_app.app_context():

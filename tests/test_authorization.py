@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from app.db import transaction
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from app.payment import service as payment_service
 from tests.conftest import Api, login, make_leader
 
@@ -390,7 +390,7 @@ def test_a_leader_sees_only_the_fans_of_their_own_point(client, world):
 def ship(app, delivery_date: str) -> None:
     """What the nightly manifest build does to paid orders."""
     with app.app_context(), transaction() as s:
-        order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(delivery_date))
+        order_transitions.ship_paid_orders(s, delivery_date=date.fromisoformat(delivery_date))
 
 
 def test_a_leader_cannot_receive_or_hand_over_another_points_order(app, client, world):

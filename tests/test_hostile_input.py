@@ -55,9 +55,11 @@ def test_text_with_a_nul_character_is_a_422_on_every_backend(client, admin, buye
     assert_validation_error(r, "images")
 
 
-def test_a_nul_in_an_ignored_extra_field_does_no_harm(client, buyer):
+def test_a_nul_in_an_unknown_field_is_a_clean_422(client, buyer):
+    """Unknown fields are refused (issue 17), a NUL in the name or the value included."""
     r = buyer.patch("/me", json={"nickname": "好邻居", "unknown\x00": "\x00"})
-    assert r.status_code == 200 and r.get_json()["nickname"] == "好邻居"
+    assert_validation_error(r, "body", "unknown\x00")
+    assert buyer.get("/me").get_json()["nickname"] != "好邻居"
 
 
 @pytest.mark.parametrize("body", [
@@ -118,6 +120,22 @@ def test_an_after_sales_reason_longer_than_its_column_is_a_422(client, admin, bu
     assert_validation_error(admin.post(f"/admin/orders/{order['id']}/refund", json={"reason": "x" * 65}), "reason")
     r = admin.post(f"/admin/orders/{order['id']}/refund", json={"reason": "x" * 64})
     assert r.status_code == 200 and r.get_json()["status"] == "refunded"
+
+
+def test_an_unknown_body_field_is_refused_not_ignored(client, admin, buyer, leader, product):
+    """A misspelt field would otherwise do what was not asked: a full refund for a partial one."""
+    _, approved = leader
+    order = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": 2}],
+                                        "pickup_point_id": approved["pickup_point_id"]}).get_json()
+    assert buyer.post(f"/orders/{order['id']}/pay").status_code == 200
+
+    assert_validation_error(admin.post(f"/admin/orders/{order['id']}/refund",
+                                       json={"reason": "坏果", "refund_amount": 1}), "body", "refund_amount")
+    assert buyer.get(f"/orders/{order['id']}").get_json()["status"] == "paid"
+    # Nested objects refuse them too.
+    r = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": 1, "price": 1}],
+                                    "pickup_point_id": approved["pickup_point_id"]})
+    assert_validation_error(r, "body", "items", 0, "price")
 
 
 # ---- deeply nested JSON: RecursionError never escapes ------------------------------------------

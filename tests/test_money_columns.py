@@ -6,11 +6,11 @@ The request schemas bound the worst case: price <= 100,000,000 fen, qty <= 999 p
 lines, so an order's total is at most 4,995,000,000,000 fen, far below 2**63 - 1."""
 from __future__ import annotations
 
+import pytest
+
 from app.catalog.schemas import SkuCreate
 from app.order.schemas import ItemIn, OrderCreate
 from tests.conftest import make_product
-
-import pytest
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from app.errors import DomainError, HTTP_CODES, error_codes
+from app.errors import HTTP_CODES, DomainError, error_codes
 from app.http import HTTPS_URL_PATTERN, MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 from tests.conftest import BACKENDS
 

@@ -11,13 +11,18 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import current_app, g, request
-from flask_jwt_extended import create_access_token, get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import create_access_token
+from flask_jwt_extended import default_callbacks as d
+from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended.config import config
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
-from app.db import reading
+from app.auth.models import User
+from app.db import get_or_raise, reading
 from app.errors import Forbidden, Unauthorized
 from app.http import MAX_ID
+from app.leader import service as leader_service
 
 BEARER = [{"jwt": []}]  # OpenAPI security requirement for protected operations
 
@@ -48,7 +53,7 @@ def issue_token(user, leader=None) -> str:
     return create_access_token(identity=str(user.id), additional_claims={"roles": roles_of(user, leader)})
 
 
-def _user_id(sub) -> int:
+def user_id_from_sub(sub) -> int:
     """The token's subject as a row id. Only what issue_token writes (a decimal id within the
     column's range) is one: a huge number would overflow the database driver (a 500), and
     int() would also take " 7", "+7", "1_0" or non-ASCII digits."""
@@ -75,8 +80,6 @@ class _FastTokens:
 
     @classmethod
     def for_app(cls, app) -> _FastTokens | None:
-        from flask_jwt_extended import default_callbacks as d
-        from flask_jwt_extended.config import config
 
         mgr = app.extensions["flask-jwt-extended"]
         key = app.config.get("JWT_SECRET_KEY")
@@ -141,7 +144,7 @@ def _verified_user_id(locations: list[str] | None = None) -> int:
         if sub is None:
             verify_jwt_in_request(locations=locations)
             sub = get_jwt_identity()
-        return _user_id(sub)
+        return user_id_from_sub(sub)
     except (JWTExtendedException, PyJWTError, ValueError, TypeError) as e:
         raise Unauthorized("A valid bearer token is required.") from e
 
@@ -150,13 +153,9 @@ def load_principal(*, locations: list[str] | None = None) -> Principal:
     if "principal" in g:
         return g.principal
     user_id = _verified_user_id(locations)
-    from app.auth.models import User
-    from app.leader import service as leader_service
 
     with reading() as s:
-        user = s.get(User, user_id)
-        if user is None:
-            raise Unauthorized("The token's user no longer exists.")
+        user = get_or_raise(s, User, user_id, Unauthorized("The token's user no longer exists."))
         leader, point_id = leader_service.leader_and_point(s, user_id=user_id)
     g.principal = Principal(user_id=user.id, roles=frozenset(roles_of(user, leader)),
                             leader_id=leader.id if leader and leader.active else None,
@@ -218,7 +217,6 @@ def authenticated(*roles: str):
 
 def check_access_first() -> None:
     """before_request: apply the endpoint's @authenticated rule ahead of request validation."""
-    from flask import current_app, request
 
     if request.method == "OPTIONS" or not request.endpoint:  # Flask answers OPTIONS itself
         return

@@ -4,10 +4,9 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.db import apply_changes, utcnow
-
 from app.auth.models import User
 from app.auth.security import roles_of
+from app.db import apply_changes, utcnow
 from app.leader import service as leader_service
 
 
@@ -83,3 +82,10 @@ def nicknames(session: Session, *, user_ids: list[int]) -> dict[int, str]:
     if not user_ids:
         return {}
     return dict(session.exec(select(User.id, User.nickname).where(User.id.in_(set(user_ids)))).all())
+
+
+def bound_points(session: Session, *, user_ids: set[int]) -> dict[int, int | None]:
+    """Each user's bound pickup point (None: not bound), read as one set."""
+    if not user_ids:
+        return {}
+    return dict(session.exec(select(User.id, User.pickup_point_id).where(User.id.in_(user_ids))).all())

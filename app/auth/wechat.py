@@ -6,22 +6,10 @@ from dataclasses import dataclass
 
 import requests
 
+from app.auth.errors import WechatCodeInvalid, WechatRateLimited, WechatUnavailable
 from app.config import Settings
-from app.errors import DomainError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
-
-
-class WechatCodeInvalid(Unauthorized):
-    code = "wechat_code_invalid"
-
-
-class WechatRateLimited(DomainError):
-    status, code = 429, "wechat_rate_limited"
-
-
-class WechatUnavailable(ServiceUnavailable):
-    code = "wechat_unavailable"
 
 
 @dataclass(frozen=True)

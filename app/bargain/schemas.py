@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from app.http import Id, JsonBody, Price
+from app.http import Id, JsonBody, OptionalJsonBody, Price
 
 
 class BargainCreate(JsonBody):
@@ -71,13 +71,5 @@ class RecordPath(BaseModel):
     record_id: Id
 
 
-class _BodyOptional(JsonBody):
-    """Every field optional, so a POST without a body means {} (the contract lists the body as optional)."""
-
-    @classmethod
-    def model_validate(cls, obj, **kwargs):
-        return super().model_validate({} if obj is None else obj, **kwargs)
-
-
-class RecordOrderBody(_BodyOptional):
+class RecordOrderBody(OptionalJsonBody):
     pickup_point_id: Id | None = None

@@ -10,66 +10,22 @@ from sqlmodel import Session, select
 
 from app.auth import service as auth_service
 from app.bargain.cuts import next_cut
+from app.bargain.errors import (AlreadyHelped, AlreadyOrdered, AlreadyStarted, BargainNotFound, CannotHelpSelf,
+                                Completed, CutConflict, Expired, FloorNotReached, HelpLimitReached, RecordNotFound)
 from app.bargain.models import Bargain, BargainHelp, BargainRecord, RecordStatus
 from app.catalog import service as catalog_service
+from app.catalog.errors import OutOfStock
 from app.config import Settings
-from app.db import utcnow
-from app.errors import Conflict, Ended, NotFound, NotStarted, SoldOut, Unprocessable
+from app.db import get_or_raise, utcnow
+from app.errors import Ended, NotStarted, SoldOut, ValidationFailed
 from app.notify import service as notify_service
-from app.order import service as order_service
+from app.order import placing as order_placing
+from app.order import rules as order_rules
 from app.order.models import Order, OrderSource
 
 R = RecordStatus
 SOURCE = OrderSource.bargain.value
 CUT_ATTEMPTS = 20
-
-
-class BargainNotFound(NotFound):
-    code = "bargain_not_found"
-
-
-class RecordNotFound(NotFound):
-    code = "bargain_record_not_found"
-
-
-class AlreadyStarted(Conflict):
-    code = "already_started"
-
-
-class CannotHelpSelf(Conflict):
-    code = "cannot_help_self"
-
-
-class AlreadyHelped(Conflict):
-    code = "already_helped"
-
-
-class Expired(Conflict):
-    code = "expired"
-
-
-class Completed(Conflict):
-    code = "completed"
-
-
-class HelpLimitReached(Conflict):
-    code = "help_limit_reached"
-
-
-class AlreadyOrdered(Conflict):
-    code = "already_ordered"
-
-
-class FloorNotReached(Conflict):
-    code = "floor_not_reached"
-
-
-class CutConflict(Conflict):
-    code = "busy_try_again"
-
-
-class InvalidBargain(Unprocessable):
-    code = "validation_error"
 
 
 def create_campaign(session: Session, *, sku_id: int, start_price: int, floor_price: int, helpers_needed: int,
@@ -83,7 +39,7 @@ def create_campaign(session: Session, *, sku_id: int, start_price: int, floor_pr
         errors.append({"loc": ["body", "floor_price"],
                        "msg": "start_price - floor_price must be at least helpers_needed fen"})
     if errors:
-        raise InvalidBargain("The bargain is not consistent.", errors=errors)
+        raise ValidationFailed("The bargain is not consistent.", errors=errors)
     catalog_service.sellable_skus(session, [sku_id])
     if stock is not None:
         catalog_service.take_stock(session, sku_id=sku_id, qty=stock)
@@ -97,16 +53,12 @@ def create_campaign(session: Session, *, sku_id: int, start_price: int, floor_pr
 
 
 def get_campaign(session: Session, campaign_id: int) -> Bargain:
-    campaign = session.get(Bargain, campaign_id)
-    if campaign is None:
-        raise BargainNotFound(f"Bargain {campaign_id} does not exist.")
+    campaign = get_or_raise(session, Bargain, campaign_id, BargainNotFound(f"Bargain {campaign_id} does not exist."))
     return campaign
 
 
 def get_record(session: Session, record_id: int) -> BargainRecord:
-    record = session.get(BargainRecord, record_id)
-    if record is None:
-        raise RecordNotFound(f"Bargain record {record_id} does not exist.")
+    record = get_or_raise(session, BargainRecord, record_id, RecordNotFound(f"Bargain record {record_id} does not exist."))
     return record
 
 
@@ -156,7 +108,7 @@ def help_cut(session: Session, *, settings: Settings, record_id: int, helper_id:
     _refuse_closed(record, now)
     campaign = get_campaign(session, record.campaign_id)
     per_day = campaign.helps_per_day or settings.bargain_helps_per_day
-    today = order_service.local_today(settings, now)
+    today = order_rules.local_today(settings, now)
     auth_service.lock_buyer(session, user_id=helper_id)
     done_today = session.exec(select(func.count(BargainHelp.id)).where(
         BargainHelp.helper_id == helper_id, BargainHelp.help_day == today)).one()
@@ -219,9 +171,9 @@ def place_order(session: Session, *, settings: Settings, record_id: int, user_id
         if not taken:
             raise SoldOut(f"Bargain {campaign.id} is sold out.")
     price = record.current_price
-    order = order_service.place_order(
+    order = order_placing.place_order(
         session, settings=settings, buyer_id=user_id,
-        lines=[order_service.Line(sku_id=campaign.sku_id, qty=1, unit_price=price)],
+        lines=[order_placing.Line(sku_id=campaign.sku_id, qty=1, unit_price=price)],
         pickup_point_id=pickup_point_id, source=SOURCE, source_ref=str(record.id),
         take_sku_stock=campaign.stock is None)
     # Conditional on the price and the missing order: a cut landing meanwhile, or a second order,
@@ -236,9 +188,7 @@ def place_order(session: Session, *, settings: Settings, record_id: int, user_id
     return order
 
 
-@order_service.on("cancelled", SOURCE)
-@order_service.on("refunded", SOURCE)
-def _units_back_to_campaign(session: Session, order: Order) -> None:
+def units_back_to_campaign(session: Session, order: Order) -> None:
     """The order domain gives a bargain order's unit back to the SKU; when the campaign has a stock
     of its own the unit is the campaign's, so it moves on to it (only if the SKU still holds it)."""
     record = session.exec(select(BargainRecord).where(BargainRecord.order_id == order.id)).first()
@@ -250,7 +200,7 @@ def _units_back_to_campaign(session: Session, order: Order) -> None:
     try:
         with session.begin_nested():
             catalog_service.take_stock(session, sku_id=campaign.sku_id, qty=1)
-    except catalog_service.OutOfStock:
+    except OutOfStock:
         return
     session.exec(update(Bargain).where(Bargain.id == campaign.id).values(stock_left=Bargain.stock_left + 1)
                  .execution_options(synchronize_session=False))

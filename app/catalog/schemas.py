@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from app.http import HttpsUrl, Id, JsonBody, MultilineText, Name, Price
 from app.pagination import PageQuery
 
+
 class SkuCreate(JsonBody):
     name: Name[100]
     price: Price

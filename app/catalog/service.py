@@ -6,27 +6,10 @@ from collections import defaultdict
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from app.db import apply_changes, get_or_raise
-
+from app.catalog.errors import OutOfStock, ProductNotFound, SkuNotFound, SkuUnavailable
 from app.catalog.models import Product, Sku
-from app.errors import Conflict, NotFound
+from app.db import apply_changes, get_or_raise
 from app.pagination import keyset
-
-
-class ProductNotFound(NotFound):
-    code = "product_not_found"
-
-
-class SkuNotFound(NotFound):
-    code = "sku_not_found"
-
-
-class OutOfStock(Conflict):
-    code = "out_of_stock"
-
-
-class SkuUnavailable(Conflict):
-    code = "sku_unavailable"
 
 
 def create_product(session: Session, *, name: str, description: str, images: list[str],
@@ -115,3 +98,12 @@ def return_stock_many(session: Session, *, qty_by_sku: dict[int, int]) -> None:
     for sku_id in sorted(qty_by_sku):
         if qty_by_sku[sku_id]:
             return_stock(session, sku_id=sku_id, qty=qty_by_sku[sku_id])
+
+
+def sku_names(session: Session, *, sku_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Product and SKU name of each SKU given that exists, as one read."""
+    if not sku_ids:
+        return {}
+    return {sku_id: (product, sku) for sku_id, product, sku in session.exec(
+        select(Sku.id, Product.name, Sku.name).join(Product, Product.id == Sku.product_id)
+        .where(Sku.id.in_(sku_ids))).all()}

@@ -152,7 +152,7 @@ def read_conversation(path: ConversationPath, body: ReadBody):
 
 
 @bp.post("/leader/broadcasts", operation_id="create_broadcast", security=BEARER,
-         responses={201: BroadcastCreated, 409: problem_response("no_pickup_point")},
+         responses={201: BroadcastCreated, 409: problem_response("leader_has_no_point")},
          summary="Announce to every buyer bound to my pickup point, or to one segment of them (one message each)")
 @authenticated("leader")
 def create_broadcast(body: BroadcastCreate):

@@ -11,40 +11,22 @@ from sqlalchemy import bindparam, func, insert, or_, update
 from sqlmodel import Session, select
 
 from app.auth import service as auth_service
+from app.chat.errors import ConversationNotFound, LeaderHasNoPoint, OrderNotInConversation, OwnConversation
 from app.chat.models import Broadcast, Conversation, Message
-from app.db import after_commit, utcnow
-from app.errors import Conflict, NotFound, Unprocessable
+from app.db import after_commit, dialect_insert, get_or_raise, utcnow
 from app.leader import fans as leader_fans
+from app.leader.errors import LeaderNotFound
 from app.leader.models import Leader
 from app.notify import service as notify_service
 from app.notify.models import Notification
-from app.order import service as order_service
+from app.order import queries as order_queries
 from app.order.models import Order
 from app.pickup.models import PickupPoint
+from app.queue import enqueue, get_redis
 
 log = logging.getLogger(__name__)
 
 BROADCAST_BATCH = 500
-
-
-class ConversationNotFound(NotFound):
-    code = "conversation_not_found"
-
-
-class LeaderNotFound(NotFound):
-    code = "leader_not_found"
-
-
-class OwnConversation(Conflict):
-    code = "own_conversation"
-
-
-class OrderNotInConversation(Unprocessable):
-    code = "order_not_in_conversation"
-
-
-class NoPickupPoint(Conflict):
-    code = "no_pickup_point"
 
 
 # ---- who is who --------------------------------------------------------------------------
@@ -61,9 +43,7 @@ def _side(conv: Conversation, *, user_id: int, leader_id: int | None) -> str:
 
 def get_for_party(session: Session, *, conversation_id: int, user_id: int,
                   leader_id: int | None) -> tuple[Conversation, str]:
-    conv = session.get(Conversation, conversation_id)
-    if conv is None:
-        raise ConversationNotFound(f"Conversation {conversation_id} does not exist.")
+    conv = get_or_raise(session, Conversation, conversation_id, ConversationNotFound(f"Conversation {conversation_id} does not exist."))
     return conv, _side(conv, user_id=user_id, leader_id=leader_id)
 
 
@@ -103,13 +83,9 @@ def _find(session: Session, buyer_id: int, leader_id: int) -> Conversation | Non
 
 def _insert_ignore(session: Session, rows: list[dict]):
     """INSERT conversations, skipping those that exist (the unique key decides, race-free)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     defaults = {"last_seq": 0, "last_message_id": 0, "buyer_unread": 0, "leader_unread": 0, "buyer_read_seq": 0,
                 "leader_read_seq": 0, "leader_noticed": False}
-    return (dialect_insert(Conversation).values([{**defaults, **r} for r in rows])
+    return (dialect_insert(session, Conversation.__table__).values([{**defaults, **r} for r in rows])
             .on_conflict_do_nothing(index_elements=["buyer_id", "leader_id"]))
 
 
@@ -236,7 +212,7 @@ def order_cards(session: Session, order_ids: list[int]) -> dict[int, dict]:
     if not ids:
         return {}
     orders = session.exec(select(Order).where(Order.id.in_(ids))).all()
-    items = order_service.items_of(session, ids)
+    items = order_queries.items_of(session, ids)
     return {o.id: {"id": o.id, "status": o.status, "total": o.total, "delivery_date": o.delivery_date,
                    "items": [{"product_name": i.product_name, "sku_name": i.sku_name, "qty": i.qty,
                               "amount": i.amount} for i in items.get(o.id, [])]}
@@ -254,7 +230,7 @@ def broadcast(session: Session, *, leader_id: int, leader_user_id: int, pickup_p
     Answers the broadcast (recipients: the buyers actually messaged) and (buyer id, message) pairs
     to push."""
     if pickup_point_id is None:
-        raise NoPickupPoint("You have no pickup point, so no bound buyers.")
+        raise LeaderHasNoPoint("You have no pickup point, so no bound buyers.")
     b = Broadcast(leader_id=leader_id, text=text, segment=segment, recipients=0)
     session.add(b)
     session.flush()
@@ -299,7 +275,6 @@ def publish_after_commit(events: list[tuple[int, dict]]) -> None:
         return
 
     def _publish():
-        from app.queue import get_redis
 
         try:
             pipe = get_redis().pipeline(transaction=False)
@@ -324,7 +299,7 @@ def _order_data(order_id: int, status: str, pickup_point_id: int, delivery_date)
             "delivery_date": delivery_date.isoformat() if delivery_date else None}
 
 
-def _order_updated(session: Session, order: Order) -> None:
+def order_updated(session: Session, order: Order) -> None:
     notify_service.notify(session, user_id=order.buyer_id, event="order.updated",
                           data=_order_data(order.id, order.status, order.pickup_point_id, order.delivery_date),
                           title=_ORDER_TITLES.get(order.status, "订单有更新"), body=f"订单 #{order.id}")
@@ -333,15 +308,12 @@ def _order_updated(session: Session, order: Order) -> None:
 SHIPPED_BATCH = 5000
 
 
-def _orders_shipped(session: Session, order_ids: list[int]) -> None:
+def orders_shipped(session: Session, order_ids: list[int]) -> None:
     """Shipping is set-based (a whole night's orders in one UPDATE): the buyers are told by jobs
     of their own after the build commits, a batch of orders each, so telling 300,000 buyers never
     holds the build's transaction (nor fails it: the orders are shipped whatever happens here)."""
-    from app.chat.jobs import tell_buyers_shipped_job
-    from app.queue import enqueue
-
     for start in range(0, len(order_ids), SHIPPED_BATCH):
-        enqueue(tell_buyers_shipped_job, order_ids[start:start + SHIPPED_BATCH])
+        enqueue("app.chat.jobs.tell_buyers_shipped_job", order_ids[start:start + SHIPPED_BATCH])
 
 
 def tell_buyers_shipped(session: Session, *, order_ids: list[int]) -> int:
@@ -361,14 +333,3 @@ def tell_buyers_shipped(session: Session, *, order_ids: list[int]) -> int:
         session.execute(insert(Notification), notes)
     publish_after_commit([(n["user_id"], {"event": "order.updated", "data": n["data"]}) for n in notes])
     return len(notes)
-
-
-for _event in ("paid", "cancelled", "refunded", "arrived", "picked_up"):
-    order_service.on(_event, order_service.ALL_SOURCES)(_order_updated)
-order_service.on_set("shipped")(_orders_shipped)
-
-
-def message_event(msg: Message, card: dict | None = None) -> dict:
-    from app.chat.schemas import message_public
-
-    return {"event": "message.created", "data": message_public(msg, card).model_dump(mode="json")}

@@ -5,19 +5,19 @@ import os
 import socket
 import time
 
-from app.flashsale import service
+from app.flashsale import flows
 
 log = logging.getLogger(__name__)
 
 
 def settle_flash_sale_job(sale_id: int) -> int | None:
     """At the sale's end: the unsold units go back to the SKU (once; safe to run twice)."""
-    return service.settle(sale_id)
+    return flows.settle(sale_id)
 
 
 def settle_due_flash_sales_job() -> int:
     """The sweep behind the per-sale timer (lost, or Redis down when the sale was created)."""
-    return service.settle_due()
+    return flows.settle_due()
 
 
 def drain_flash_sales_job(max_seconds: float = 50.0) -> int:
@@ -25,10 +25,10 @@ def drain_flash_sales_job(max_seconds: float = 50.0) -> int:
     a deployment that runs no `linli flash-sales drain` loop)."""
     deadline = time.monotonic() + max_seconds
     total = 0
-    for sale_id in service.live_sale_ids():
+    for sale_id in flows.live_sale_ids():
         if time.monotonic() > deadline:
             break
-        total += service.drain_sale(sale_id, consumer="rq")
+        total += flows.drain_sale(sale_id, consumer="rq")
     return total
 
 
@@ -38,7 +38,7 @@ def drain_forever(*, consumer: str | None = None, idle_sleep_s: float = 0.05, mi
     consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
     while not stop():
         n = 0
-        for sale_id in service.live_sale_ids():
-            n += service.drain_sale(sale_id, consumer=consumer, min_idle_ms=min_idle_ms)
+        for sale_id in flows.live_sale_ids():
+            n += flows.drain_sale(sale_id, consumer=consumer, min_idle_ms=min_idle_ms)
         if not n:
             time.sleep(idle_sleep_s)

@@ -3,7 +3,7 @@
 Large flash-sale systems answer the purchase in a thin layer ahead of the application (an
 OpenResty script next to Redis, say), because a flash sale is thousands of the same small request
 a second. Here that layer is a WSGI wrapper around Flask's own: it recognises an ORDINARY purchase
-and answers it with the route's own code (app.flashsale.routes.take: the rate limits and the
+and answers it with the route's own code (app.flashsale.purchase.take: the rate limits and the
 sale's script), without Flask's request context, URL map, hooks, request parsing and response
 object. Measured in-process, those cost a purchase 0.25-0.35 ms of CPU beside the 0.1 ms its
 Redis round trip does: the purchase then ran at 0.45-0.5x /healthz under wrk.
@@ -33,14 +33,15 @@ import re
 
 from werkzeug.exceptions import HTTPException
 
-from app import MAX_JSON_DEPTH, _json_deeper_than
-from app.auth.security import _user_id, fast_tokens
+from app.auth.security import fast_tokens, user_id_from_sub
 from app.config import DEFAULT_SECRET
 from app.errors import DomainError
+from app.flashsale.purchase import idempotency_key, take
 from app.flashsale.schemas import PurchaseBody
 from app.http import MAX_ID
 from app.idempotency import InvalidIdempotencyKey
 from app.request_context import REQUEST_ID_ENVIRON, environ_is_local, outside_flask_request_id, request_id_from
+from app.request_gates import MAX_JSON_DEPTH, json_deeper_than
 
 RAISED = "linli.flash.raised"  # environ: what the lane's take() raised, for the route to raise
 _PATH = re.compile(r"/api/v1/flash-sales/([1-9][0-9]{0,9})/purchase")
@@ -72,11 +73,9 @@ class PurchaseLane:
             return app.finalize_request(app.handle_user_exception(e), from_error_handler=True)
 
     def _parts(self):
-        """The route's own key check and purchase (imported late: the route module imports this
-        one) and the app's token verifier (an app context), worked out on first use."""
+        """The route's own key check and purchase, and the app's token verifier (which needs an
+        app context), worked out on first use."""
         if self._ready is None:
-            from app.flashsale.routes import idempotency_key, take
-
             with self.app.app_context():
                 self._ready = (fast_tokens(self.app), idempotency_key, take)
         return self._ready
@@ -96,7 +95,7 @@ class PurchaseLane:
         if sub is None:
             return None
         try:
-            user_id = _user_id(sub)
+            user_id = user_id_from_sub(sub)
         except ValueError:
             return None
         try:
@@ -109,7 +108,7 @@ class PurchaseLane:
             return None
         try:
             obj = json.loads(raw)
-            if type(obj) is not dict or _json_deeper_than(obj, MAX_JSON_DEPTH):
+            if type(obj) is not dict or json_deeper_than(obj, MAX_JSON_DEPTH):
                 return None
             body = PurchaseBody.model_validate(obj)
         except Exception:  # noqa: BLE001 - not JSON, or not a valid body: Flask says which

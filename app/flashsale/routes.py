@@ -1,31 +1,24 @@
 from __future__ import annotations
 
 import logging
-import re
-import threading
 
-from flask import current_app, request
+from flask import request
 from flask_openapi3 import APIBlueprint, Tag
-from limits import parse_many
-from redis.exceptions import RedisError
-from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from app.auth.security import BEARER, authenticated, token_authenticated, token_user_id
 from app.db import reading, transaction
-from app.errors import field_error
 from app.extensions import limiter
-from app.flashsale import lane, lua, service
+from app.flashsale import lane, service
+from app.flashsale.purchase import idempotency_key, take
 from app.flashsale.schemas import (FlashSaleCreate, FlashSaleList, FlashSalePath, FlashSalePublic, FlashSaleQuery,
                                    FlashSaleStats, PurchaseBody, PurchaseOut, ReservationOut, ReservationPath)
-from app.http import problem_response, respond, settings
-from app.idempotency import InvalidIdempotencyKey
+from app.http import problem_response, respond
 
 log = logging.getLogger(__name__)
 
 bp = APIBlueprint("flashsale", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="flash sales", description="限时秒杀: limited stock in a time window")])
 
-IDEM_KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
 
 
 def _public(sale, left: int) -> FlashSalePublic:
@@ -73,73 +66,6 @@ def list_sales(query: FlashSaleQuery):
 # round trip a purchase), else by lua.RATE_LIMITS on the rate-limit Redis first. flask-limiter's
 # decorators made four round trips a purchase (a hit per limit, then two reads for the
 # X-RateLimit-* headers). The route is exempt from the default limit, as decorated routes were.
-
-
-def _rate_limits():
-    """(limits, script, per-thread connection, counted in the purchase script?) for this app,
-    worked out once: the settings do not change while it runs."""
-    ext = current_app.extensions
-    if "linli.flash_rate" not in ext:
-        conf = settings()
-        limits = [("fsu", item) for item in parse_many(conf.flash_ratelimit_user)]
-        limits += [("fsip", item) for item in parse_many(conf.flash_ratelimit_ip)]
-        ext["linli.flash_rate"] = (limits, ext["linli.redis"].register_script(lua.RATE_LIMITS), threading.local(),
-                                   service.shares_rate_limit_redis(conf))
-    return ext["linli.flash_rate"]
-
-
-def _too_many(wait_ms: int) -> TooManyRequests:
-    return TooManyRequests("Too many purchase attempts; try again shortly.", retry_after=max(1, -(-wait_ms // 1000)))
-
-
-def purchase_rate(user_id: int, remote_addr: str | None) -> tuple[list, list] | None:
-    """The per-user and per-address purchase limits of this request: the counters and their
-    (amount, window) pairs for the purchase script to count, or None when there is nothing
-    left to count (rate limiting off, or counted here already by their own script on the
-    rate-limit Redis: 429 with Retry-After past a limit)."""
-    if not settings().ratelimit_enabled:
-        return None
-    limits, script, own, together = _rate_limits()
-    who = {"fsu": f"fsu:{user_id}", "fsip": f"fsip:{remote_addr or '?'}"}
-    keys, args = [], []
-    for kind, item in limits:
-        keys.append(item.key_for(who[kind], "flash_purchase"))
-        args += [item.amount, item.get_expiry()]
-    if together:
-        return keys, args
-    try:
-        wait_ms = int(service.run_on_kept_connection(script, keys, args, own))
-    except RedisError:  # Redis down: serve rather than refuse every buyer (RATELIMIT_SWALLOW_ERRORS)
-        log.exception("flash-sale rate limits not counted")
-        return None
-    if wait_ms:
-        raise _too_many(wait_ms)
-    return None
-
-
-def idempotency_key(value: str | None) -> str | None:
-    """The purchase's Idempotency-Key header (None without one); 422 for a malformed one."""
-    if value is not None and not IDEM_KEY.match(value):
-        raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
-                                    errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
-    return value
-
-
-def take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote_addr: str | None) -> PurchaseOut:
-    """The purchase once its request is known good (an app context): the rate limits and the
-    sale's script. The route and the purchase's lane (app.flashsale.lane) both come here."""
-    try:
-        res_id = service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty, pickup_point_id=body.pickup_point_id,
-                                  idem_key=key, rate=purchase_rate(user_id, remote_addr))
-    except service.PurchaseRateLimited as e:
-        raise _too_many(e.wait_ms) from None
-    except RedisError as e:
-        # Whether a command that timed out ran is unknown: the same Idempotency-Key tells.
-        log.error("flash-sale purchase not taken, the sale's Redis failed: %r", e)
-        raise ServiceUnavailable("Flash sales cannot be reached right now; try again shortly (with the same "
-                                 "Idempotency-Key, a purchase that did go through answers with its reservation).",
-                                 retry_after=1) from None
-    return PurchaseOut(reservation_id=res_id, status="pending")
 
 
 @bp.post("/flash-sales/<int:sale_id>/purchase", operation_id="purchase_flash_sale", security=BEARER, responses={

@@ -5,8 +5,8 @@ from flask_openapi3 import APIBlueprint, Tag
 from app.auth.security import BEARER, authenticated, current
 from app.db import reading, transaction
 from app.groupbuy import service
-from app.groupbuy.schemas import (GroupAndOrder, GroupBuyCreate, GroupBuyList, GroupBuyPath, GroupBuyPublic,
-                                  GroupPath, GroupPublic, JoinBody, MemberPublic)
+from app.groupbuy.schemas import (GroupAndOrder, GroupBuyCreate, GroupBuyList, GroupBuyPath, GroupBuyPublic, GroupPath,
+                                  GroupPublic, JoinBody, MemberPublic)
 from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
 from app.order import views as order_views

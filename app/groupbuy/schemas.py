@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from app.http import Id, JsonBody, Price
+from app.http import Id, JsonBody, OptionalJsonBody, Price
 from app.order.schemas import OrderPublic
 
 
@@ -43,15 +43,7 @@ class GroupBuyList(BaseModel):
     items: list[GroupBuyPublic]
 
 
-class _BodyOptional(JsonBody):
-    """Every field optional, so a POST without a body means {} (the contract lists the body as optional)."""
-
-    @classmethod
-    def model_validate(cls, obj, **kwargs):
-        return super().model_validate({} if obj is None else obj, **kwargs)
-
-
-class JoinBody(_BodyOptional):
+class JoinBody(OptionalJsonBody):
     qty: int = Field(default=1, ge=1, le=99)
     pickup_point_id: Id | None = None
 

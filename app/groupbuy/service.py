@@ -11,47 +11,24 @@ from sqlmodel import Session, select
 
 from app.auth import service as auth_service
 from app.catalog import service as catalog_service
-from app.config import Settings
-from app.db import utcnow
-from app.errors import Conflict, Ended, LimitExceeded, NotFound, NotStarted, SoldOut, Unprocessable
+from app.catalog.errors import OutOfStock
+from app.config import Settings, current_settings
+from app.db import get_or_raise, utcnow
+from app.errors import Ended, LimitExceeded, NotStarted, SoldOut, ValidationFailed
+from app.groupbuy.errors import AlreadyMember, AlreadyOpen, GroupBuyNotFound, GroupClosed, GroupFull, GroupNotFound
 from app.groupbuy.models import Group, GroupBuy, GroupMember, GroupStatus
 from app.leader import service as leader_service
 from app.notify import service as notify_service
-from app.order import service as order_service
+from app.order import placing as order_placing
+from app.order import rules as order_rules
+from app.order import transitions as order_transitions
 from app.order.models import Order, OrderSource, OrderStatus
+from app.queue import enqueue
 
 log = logging.getLogger(__name__)
 G = GroupStatus
 OS = OrderStatus
 SOURCE = OrderSource.group.value
-
-
-class GroupBuyNotFound(NotFound):
-    code = "group_buy_not_found"
-
-
-class GroupNotFound(NotFound):
-    code = "group_not_found"
-
-
-class GroupFull(Conflict):
-    code = "group_full"
-
-
-class GroupClosed(Conflict):
-    code = "group_closed"
-
-
-class AlreadyMember(Conflict):
-    code = "already_member"
-
-
-class AlreadyOpen(Conflict):
-    code = "group_already_open"
-
-
-class InvalidCampaign(Unprocessable):
-    code = "validation_error"
 
 
 # ---- campaigns ------------------------------------------------------------------------------
@@ -68,7 +45,7 @@ def create_campaign(session: Session, *, sku_id: int, group_price: int, group_si
     if virtual_fill_max_missing >= group_size:
         errors.append({"loc": ["body", "virtual_fill_max_missing"], "msg": "must be below group_size"})
     if errors:
-        raise InvalidCampaign("The campaign is not consistent.", errors=errors)
+        raise ValidationFailed("The campaign is not consistent.", errors=errors)
     catalog_service.sellable_skus(session, [sku_id])
     if stock is not None:
         # Carved out of the SKU now, like a flash sale's: these units belong to the campaign.
@@ -88,16 +65,12 @@ def active_campaigns(session: Session, *, now: datetime | None = None) -> list[G
 
 
 def get_campaign(session: Session, campaign_id: int) -> GroupBuy:
-    campaign = session.get(GroupBuy, campaign_id)
-    if campaign is None:
-        raise GroupBuyNotFound(f"Group-buy {campaign_id} does not exist.")
+    campaign = get_or_raise(session, GroupBuy, campaign_id, GroupBuyNotFound(f"Group-buy {campaign_id} does not exist."))
     return campaign
 
 
 def get_group(session: Session, group_id: int) -> Group:
-    group = session.get(Group, group_id)
-    if group is None:
-        raise GroupNotFound(f"Group {group_id} does not exist.")
+    group = get_or_raise(session, Group, group_id, GroupNotFound(f"Group {group_id} does not exist."))
     return group
 
 
@@ -141,9 +114,9 @@ def _member_order(session: Session, *, settings: Settings, campaign: GroupBuy, g
         raise AlreadyMember(f"You are already in group {group.id}.") from None
     _take_units(session, campaign=campaign, buyer_id=buyer_id, qty=qty)
     price = campaign.opener_price if opener and campaign.opener_price is not None else campaign.group_price
-    order = order_service.place_order(
+    order = order_placing.place_order(
         session, settings=settings, buyer_id=buyer_id,
-        lines=[order_service.Line(sku_id=campaign.sku_id, qty=qty, unit_price=price)],
+        lines=[order_placing.Line(sku_id=campaign.sku_id, qty=qty, unit_price=price)],
         pickup_point_id=pickup_point_id, source=SOURCE, source_ref=str(group.id),
         take_sku_stock=campaign.stock is None, dated=False)  # dated when the group succeeds
     member.order_id = order.id
@@ -167,10 +140,7 @@ def open_group(session: Session, *, settings: Settings, campaign_id: int, buyer_
         raise AlreadyOpen(f"You already have a forming group in group-buy {campaign.id}.") from None
     _, order = _member_order(session, settings=settings, campaign=campaign, group=group, buyer_id=buyer_id,
                              qty=qty, pickup_point_id=pickup_point_id, opener=True)
-    from app.groupbuy.jobs import close_group_job
-    from app.queue import enqueue
-
-    enqueue(close_group_job, group.id, job_id=f"close-group-{group.id}", at=group.expires_at)
+    enqueue("app.groupbuy.jobs.close_group_job", group.id, job_id=f"close-group-{group.id}", at=group.expires_at)
     return group, order
 
 
@@ -208,8 +178,7 @@ def _member_of(session: Session, order: Order) -> GroupMember | None:
     return session.exec(select(GroupMember).where(GroupMember.order_id == order.id)).first()
 
 
-@order_service.on("paid", SOURCE)
-def _count_paid_member(session: Session, order: Order) -> str | None:
+def count_paid_member(session: Session, order: Order) -> str | None:
     """One conditional UPDATE fills the group: it matches only while the group is forming, before
     its deadline and below its size. Matching nothing refuses the payment, which the payment
     domain records and refunds (never lost, never rolled back)."""
@@ -226,12 +195,11 @@ def _count_paid_member(session: Session, order: Order) -> str | None:
         session.refresh(group)
         return "group_full" if group.status == G.succeeded.value or group.paid_count >= group.group_size \
             else "group_closed"
-    _succeed(session, group_id=member.group_id, now=now, settings=_settings())
+    _succeed(session, group_id=member.group_id, now=now, settings=current_settings())
     return None
 
 
-@order_service.on("refunded", SOURCE)
-def _uncount_refunded_member(session: Session, order: Order) -> None:
+def uncount_refunded_member(session: Session, order: Order) -> None:
     """A paid member who leaves a forming group frees the place, in the refund's transaction."""
     member = _member_of(session, order)
     if member is None:
@@ -242,8 +210,7 @@ def _uncount_refunded_member(session: Session, order: Order) -> None:
     _units_back_to_campaign(session, member=member, order=order)
 
 
-@order_service.on("cancelled", SOURCE)
-def _unpaid_member_cancelled(session: Session, order: Order) -> None:
+def unpaid_member_cancelled(session: Session, order: Order) -> None:
     member = _member_of(session, order)
     if member is not None:
         _units_back_to_campaign(session, member=member, order=order)
@@ -259,17 +226,11 @@ def _units_back_to_campaign(session: Session, *, member: GroupMember, order: Ord
     try:
         with session.begin_nested():
             catalog_service.take_stock(session, sku_id=campaign.sku_id, qty=member.qty)
-    except catalog_service.OutOfStock:
+    except OutOfStock:
         return
     session.exec(update(GroupBuy).where(GroupBuy.id == campaign.id)
                  .values(stock_left=GroupBuy.stock_left + member.qty)
                  .execution_options(synchronize_session=False))
-
-
-def _settings() -> Settings:
-    from app.http import settings
-
-    return settings()
 
 
 # ---- success and failure -----------------------------------------------------------------------
@@ -298,19 +259,19 @@ def settle_members(session: Session, *, group_id: int, settings: Settings) -> li
     if group.status == G.forming.value:
         return []
     if group.status == G.succeeded.value:
-        day = order_service.delivery_date_for(group.closed_at, settings)
+        day = order_rules.delivery_date_for(group.closed_at, settings)
         paid = _orders_of(session, group_id, OS.paid, undated_only=True)
         for order in paid:
-            order_service.set_delivery_date(session, order_id=order.id, delivery_date=day)
+            order_transitions.set_delivery_date(session, order_id=order.id, delivery_date=day)
         reason = "group_full"
     else:
         paid = _orders_of(session, group_id, OS.paid)
         for order in paid:
             # The payment domain's "refunded" hook refunds this member's own payment.
-            order_service.mark_refunded(session, order_id=order.id, allowed_from=(OS.paid,), reason="group_failed")
+            order_transitions.mark_refunded(session, order_id=order.id, allowed_from=(OS.paid,), reason="group_failed")
         reason = "group_failed"
     for order in _orders_of(session, group_id, OS.pending_payment):
-        order_service.cancel_unpaid(session, order_id=order.id, reason=reason)
+        order_transitions.cancel_unpaid(session, order_id=order.id, reason=reason)
     return paid
 
 
@@ -331,7 +292,7 @@ def _succeed(session: Session, *, group_id: int, now: datetime, settings: Settin
     if not won:
         return False
     paid = settle_members(session, group_id=group_id, settings=settings)
-    day = order_service.delivery_date_for(now, settings).isoformat()
+    day = order_rules.delivery_date_for(now, settings).isoformat()
     _tell(session, group_id=group_id, orders=paid, event="group.succeeded", title="拼团成功",
           body=f"您参与的拼团已成团，预计 {day} 到自提点提货。",
           leader_body=f"一个拼团已成团，{len(paid)} 笔订单将于 {day} 送达您的自提点。",

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from app.auth.models import User
 from app.db import utcnow
 from app.order.models import Order, OrderItem
-from app.order.service import LIVE
+from app.order.rules import LIVE
 from app.pagination import keyset
 
 Segment = Literal["all", "new", "active", "lapsed"]

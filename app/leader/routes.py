@@ -12,11 +12,13 @@ from app.leader import fans, service, shortages
 from app.leader.schemas import (ApplicationCreate, ApplicationCreated, ApplicationList, ApplicationPath,
                                 ApplicationPublic, ApplicationQuery, Approved, CommissionEntry, CommissionList,
                                 CommissionQuery, CommissionTotals, DeliveryPath, FanList, FanPublic, FansQuery,
-                                LeaderOrdersQuery, LeaderPath,
-                                LeaderPublic, LeaderUpdate, PickupBody, Received, RejectBody, Rejected, ShortageBody,
-                                ShortageRefundOut, ShortageResult, ShortageUnits, Summary, SummaryLine, SummaryQuery)
+                                LeaderOrdersQuery, LeaderPath, LeaderPublic, LeaderUpdate, PickupBody, Received,
+                                RejectBody, Rejected, ShortageBody, ShortageRefundOut, ShortageResult, ShortageUnits,
+                                Summary, SummaryLine, SummaryQuery)
 from app.notify import service as notify_service
-from app.order import service as order_service
+from app.order import queries as order_queries
+from app.order import rules as order_rules
+from app.order import transitions as order_transitions
 from app.order import views as order_views
 from app.order.schemas import LeaderOrderList, OrderPublic
 from app.pagination import decode_cursor, page_of
@@ -106,7 +108,7 @@ def update_leader(path: LeaderPath, body: LeaderUpdate):
 @authenticated("leader")
 def leader_orders(query: LeaderOrdersQuery):
     with reading() as s:
-        rows = order_service.leader_orders(s, pickup_point_id=current().leader_point_id,
+        rows = order_queries.leader_orders(s, pickup_point_id=current().leader_point_id,
                                            delivery_date=query.delivery_date, status=query.status,
                                            before_id=decode_cursor(query.cursor), limit=query.limit)
         rows, cursor = page_of(rows, query.limit, key=lambda r: r[0].id)
@@ -117,9 +119,9 @@ def leader_orders(query: LeaderOrdersQuery):
         summary="What my point receives for a delivery date, and the commission it should earn")
 @authenticated("leader")
 def leader_summary(query: SummaryQuery):
-    day = query.delivery_date or order_service.local_today(settings())
+    day = query.delivery_date or order_rules.local_today(settings())
     with reading() as s:
-        count, total, lines = order_service.leader_summary(s, pickup_point_id=current().leader_point_id,
+        count, total, lines = order_queries.leader_summary(s, pickup_point_id=current().leader_point_id,
                                                            delivery_date=day)
         leader = service.get_leader(s, current().leader_id)
     rate = commission_service.rate_bp_for(leader, settings())
@@ -135,7 +137,7 @@ def leader_summary(query: SummaryQuery):
 @authenticated("leader")
 def receive(path: DeliveryPath):
     with transaction() as s:
-        orders = order_service.receive_delivery(s, pickup_point_id=current().leader_point_id,
+        orders = order_transitions.receive_delivery(s, pickup_point_id=current().leader_point_id,
                                                 delivery_date=path.delivery_date)
         return respond(Received(arrived=len(orders)))
 
@@ -193,8 +195,8 @@ def report_shortage(path: DeliveryPath, body: ShortageBody):
 @authenticated("leader")
 def pickup(body: PickupBody):
     with transaction() as s:
-        order = order_service.verify_pickup(s, settings=settings(), pickup_point_id=current().leader_point_id,
-                                            pickup_code=body.pickup_code, delivery_date=body.delivery_date)
+        order = order_transitions.verify_pickup(s, pickup_point_id=current().leader_point_id,
+                                                pickup_code=body.pickup_code, delivery_date=body.delivery_date)
         return respond(order_views.order_public_one(s, order))
 
 

@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.http import Id, IsoDate, JsonBody, Name, QueryModel, Text
 from app.leader.fans import Segment
+from app.order.rules import LIVE as COUNTED_STATUSES
 from app.pagination import PageQuery
-from app.order.service import LIVE as COUNTED_STATUSES
 from app.pickup.schemas import CoordType
 
 
@@ -169,7 +169,7 @@ class CommissionList(BaseModel):
     next_cursor: str | None
 
 
-class ShortageLine(BaseModel):
+class ShortageLine(JsonBody):
     sku_id: Id
     missing_qty: int = Field(ge=0, le=1_000_000, description=(
         "The TOTAL units of this SKU missing from the delivery so far (not an increment): a report "

@@ -7,30 +7,16 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.db import apply_changes, utcnow
-from app.errors import Conflict, InvalidState, NotFound
+from app.db import apply_changes, get_or_raise, utcnow
+from app.errors import InvalidState
+from app.leader.errors import AlreadyLeader, ApplicationNotFound, ApplicationPending, LeaderNotFound
 from app.leader.models import Leader, LeaderApplication
 from app.pagination import keyset
 from app.pickup import service as pickup_service
+from app.pickup.errors import PickupPointNotFound, PickupPointUnavailable
 
 if TYPE_CHECKING:
     from app.pickup.models import PickupPoint
-
-
-class ApplicationNotFound(NotFound):
-    code = "application_not_found"
-
-
-class ApplicationPending(Conflict):
-    code = "application_pending"
-
-
-class AlreadyLeader(Conflict):
-    code = "already_leader"
-
-
-class LeaderNotFound(NotFound):
-    code = "leader_not_found"
 
 
 def apply(session: Session, *, user_id: int, real_name: str, phone: str, point_name: str,
@@ -68,9 +54,7 @@ def _decide(session: Session, application_id: int, status: str, reason: str | No
         .where(LeaderApplication.id == application_id, LeaderApplication.status == "pending")
         .values(status=status, reason=reason, decided_at=utcnow())
     ).rowcount
-    app_ = session.get(LeaderApplication, application_id)
-    if app_ is None:
-        raise ApplicationNotFound(f"Application {application_id} does not exist.")
+    app_ = get_or_raise(session, LeaderApplication, application_id, ApplicationNotFound(f"Application {application_id} does not exist."))
     if not done:
         raise InvalidState(f"Application {application_id} is already {app_.status}.")
     session.refresh(app_)
@@ -104,9 +88,7 @@ def reject(session: Session, *, application_id: int, reason: str) -> LeaderAppli
 
 
 def get_leader(session: Session, leader_id: int) -> Leader:
-    leader = session.get(Leader, leader_id)
-    if leader is None:
-        raise LeaderNotFound(f"Leader {leader_id} does not exist.")
+    leader = get_or_raise(session, Leader, leader_id, LeaderNotFound(f"Leader {leader_id} does not exist."))
     return leader
 
 
@@ -132,10 +114,21 @@ def require_open_point(session: Session, *, pickup_point_id: int) -> PickupPoint
     pickup_point_unavailable, so the point's own buyers learn why); nearby hides both."""
     point = pickup_service.require_point(session, pickup_point_id)
     if not point.active:
-        raise pickup_service.PickupPointNotFound(f"Pickup point {pickup_point_id} does not exist or is closed.")
+        raise PickupPointNotFound(f"Pickup point {pickup_point_id} does not exist or is closed.")
     leader = session.get(Leader, point.leader_id)
     if leader is None or not leader.active:
-        raise pickup_service.PickupPointUnavailable(
+        raise PickupPointUnavailable(
             f"Pickup point {pickup_point_id} is not taking orders now; choose another point.",
             pickup_point_id=pickup_point_id)
     return point
+
+
+def open_points(session: Session, *, point_ids: set[int]) -> dict[int, int]:
+    """Of the points given, those taking orders now (open, leader not suspended), as
+    point id → leader id: the set-based form of require_open_point."""
+    if not point_ids:
+        return {}
+    from_point = pickup_service.open_point_leaders(session, point_ids=point_ids)
+    active = set(session.exec(select(Leader.id).where(Leader.id.in_(set(from_point.values())),
+                                                      Leader.active.is_(True))).all())
+    return {pid: lid for pid, lid in from_point.items() if lid in active}

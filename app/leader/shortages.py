@@ -18,9 +18,12 @@ from sqlmodel import Session
 
 from app.commission import service as commission_service
 from app.db import utcnow
-from app.errors import Conflict
+from app.leader.errors import ShortageBusy, ShortageExceedsDelivery
 from app.leader.models import DeliveryShortage
-from app.order import service as order_service
+from app.order import queries as order_queries
+from app.order import rules as order_rules
+from app.order import transitions as order_transitions
+from app.order import unit_refunds
 from app.order.models import Order
 from app.payment import service as payment_service
 
@@ -28,19 +31,11 @@ T = DeliveryShortage.__table__
 CAS_ATTEMPTS = 20
 
 
-class ShortageExceedsDelivery(Conflict):
-    code = "shortage_exceeds_delivery"
-
-
-class ShortageBusy(Conflict):
-    code = "shortage_busy"
-
-
 @dataclass
 class ShortageRefund:
     order: Order
     amount: int
-    units: list[order_service.UnitTake]
+    units: list[unit_refunds.UnitTake]
 
 
 def _key(delivery_date: date, pickup_point_id: int, sku_id: int):
@@ -65,12 +60,6 @@ def _raise_recorded(session: Session, *, delivery_date: date, pickup_point_id: i
     raise ShortageBusy("Other shortage reports for this SKU keep landing; try again.", sku_id=sku_id)
 
 
-def recorded_shortages(session: Session, *, pickup_point_id: int, delivery_date: date) -> dict[int, int]:
-    rows = session.execute(select(T.c.sku_id, T.c.missing_qty).where(
-        T.c.delivery_date == delivery_date, T.c.pickup_point_id == pickup_point_id, T.c.missing_qty > 0))
-    return {sku_id: int(q) for sku_id, q in rows}
-
-
 def report_shortage(session: Session, *, pickup_point_id: int, delivery_date: date,
                     missing: dict[int, int]) -> list[ShortageRefund]:
     """Record the totals missing per SKU and refund what they add, across the date's shipped and
@@ -82,8 +71,8 @@ def report_shortage(session: Session, *, pickup_point_id: int, delivery_date: da
     if not wanted:
         return []
     # Locked first, in one order for every caller: the reports of one point and date queue here.
-    orders = order_service.lock_orders_at_point(session, pickup_point_id=pickup_point_id, delivery_date=delivery_date)
-    shipped = order_service.shipped_units(session, pickup_point_id=pickup_point_id, delivery_date=delivery_date,
+    orders = order_queries.lock_orders_at_point(session, pickup_point_id=pickup_point_id, delivery_date=delivery_date)
+    shipped = order_queries.shipped_units(session, pickup_point_id=pickup_point_id, delivery_date=delivery_date,
                                           sku_ids=sorted(wanted))
     over = [{"sku_id": sku, "missing_qty": qty, "shipped_qty": shipped.get(sku, 0)}
             for sku, qty in sorted(wanted.items()) if qty > shipped.get(sku, 0)]
@@ -102,7 +91,7 @@ def report_shortage(session: Session, *, pickup_point_id: int, delivery_date: da
     if not ranges:
         return []
 
-    plan, unplaced = order_service.plan_unit_refunds(
+    plan, unplaced = unit_refunds.plan_unit_refunds(
         session, orders=orders, units_by_sku={sku: new - old for sku, (old, new) in ranges.items()})
     if unplaced:
         lines = [{"sku_id": sku, "missing_qty": wanted[sku], "shipped_qty": shipped.get(sku, 0),
@@ -120,16 +109,16 @@ def report_shortage(session: Session, *, pickup_point_id: int, delivery_date: da
         takes = plan.get(order.id)
         if not takes:
             continue
-        amount, emptied = order_service.refund_units(session, order_id=order.id, takes=takes)
+        amount, emptied = unit_refunds.refund_units(session, order_id=order.id, takes=takes)
         if amount:  # 0 when the units' worth came back as points alone (an order paid partly in points)
             payment_service.refund_amount(session, order_id=order.id, amount=amount, reason="shortage",
                                           idempotency_ref=ref)
         if emptied:
             # Its "refunded" hook gives back what is left of the payment: nothing, by now.
-            order = order_service.mark_refunded(session, order_id=order.id, allowed_from=order_service.AT_POINT,
+            order = order_transitions.mark_refunded(session, order_id=order.id, allowed_from=order_rules.AT_POINT,
                                                 reason="shortage")
         else:
             commission_service.rebase(session, order_id=order.id,
-                                      base=order_service.commission_base(session, order))
+                                      base=order_queries.commission_base(session, order))
         refunds.append(ShortageRefund(order=order, amount=amount, units=takes))
     return refunds

@@ -8,15 +8,11 @@ import io
 import os
 from collections.abc import Iterable
 
-from app.errors import ServiceUnavailable
+from app.manifest.errors import PdfFontMissing
 from app.manifest.schemas import PointManifestPublic
 
 FONT_PATH = os.environ.get("LINLI_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 BOM = "\ufeff"
-
-
-class PdfFontMissing(ServiceUnavailable):
-    code = "pdf_font_missing"
 
 
 def _csv(rows: Iterable[Iterable]) -> bytes:

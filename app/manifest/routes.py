@@ -7,7 +7,7 @@ from app.auth.security import BEARER, authenticated, current
 from app.db import reading
 from app.http import respond
 from app.manifest import documents, jobs, service
-from app.manifest.schemas import (Buyer, BuildResult, Line, ManifestPath, ManifestQuery, Pickup, PickupPointBrief,
+from app.manifest.schemas import (BuildResult, Buyer, Line, ManifestPath, ManifestQuery, Pickup, PickupPointBrief,
                                   PointManifestPublic, WarehouseManifestPublic)
 
 bp = APIBlueprint("manifests", __name__, url_prefix="/api/v1",

@@ -19,11 +19,12 @@ from sqlmodel import Session
 from app.auth.models import User
 from app.config import Settings
 from app.db import utcnow
-from app.errors import NotFound
 from app.leader.models import Leader
+from app.manifest.errors import ManifestNotBuilt
 from app.manifest.models import ManifestLine, PointManifest, WarehouseManifest
 from app.notify import service as notify_service
-from app.order import service as order_service
+from app.order import rules as order_rules
+from app.order import transitions as order_transitions
 from app.order.models import Order, OrderItem
 from app.pickup.models import PickupPoint
 
@@ -36,10 +37,6 @@ U = User.__table__
 PP = PickupPoint.__table__
 
 MANIFEST_READY = "manifest_ready"
-
-
-class ManifestNotBuilt(NotFound):
-    code = "manifest_not_built"
 
 
 @dataclass
@@ -59,7 +56,7 @@ def next_delivery_date_to_build(settings: Settings, now: datetime) -> date:
     At 23:30 on day D orders are being dated D+2 (past the 23:00 cut-off), so D+1 is closed and
     is built; a run that starts late, after midnight, still builds D+1 (orders are still dated
     D+2 until 23:00), so a scheduler that was down a few minutes loses nothing."""
-    return order_service.delivery_date_for(now, settings) - timedelta(days=1)
+    return order_rules.delivery_date_for(now, settings) - timedelta(days=1)
 
 
 def _masked_phone(phone):
@@ -100,7 +97,7 @@ def build_manifests(session: Session, *, delivery_date: date, now: datetime | No
     since), which is what makes the rebuild cost in proportion to what it adds."""
     now = now or utcnow()
     warehouse = _take_build_lock(session, delivery_date)
-    shipped = order_service.ship_for_delivery(session, delivery_date=delivery_date, now=now)
+    shipped = order_transitions.ship_for_delivery(session, delivery_date=delivery_date, now=now)
 
     first = warehouse.version == 0
     # (shipped_at <= now: an order stamped later, by a clock ahead of ours, is the next build's,

@@ -6,10 +6,14 @@ import json
 import logging
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, func, select
 
-from app.db import after_commit
+from app.db import after_commit, utcnow
 from app.notify.models import Notification
+from app.pagination import keyset
+from app.queue import get_redis
+from app.subscribe.service import queue_send
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +32,11 @@ def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any], 
     session.flush()
     # The same event as a WeChat subscribe message, if it is one of its kinds (an outbox row in
     # this transaction; a worker sends it).
-    from app.subscribe.service import queue_send
 
     queue_send(session, user_id=user_id, event=event, data=data, title=title, body=body)
     message = json.dumps({"event": event, "data": data}, ensure_ascii=False)
 
     def _publish():
-        from app.queue import get_redis
 
         try:
             get_redis().publish(user_channel(user_id), message)
@@ -48,9 +50,7 @@ def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any], 
 def list_for(session: Session, *, user_id: int, unread_only: bool, before_id: int | None,
              limit: int) -> tuple[list[Notification], int]:
     """A page of my notifications, newest first, and how many are unread in all."""
-    from sqlmodel import select
 
-    from app.pagination import keyset
 
     q = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
@@ -60,7 +60,6 @@ def list_for(session: Session, *, user_id: int, unread_only: bool, before_id: in
 
 
 def unread_count(session: Session, *, user_id: int) -> int:
-    from sqlmodel import func, select
 
     return session.exec(select(func.count(Notification.id)).where(Notification.user_id == user_id,
                                                                  Notification.read_at.is_(None))).one()
@@ -68,9 +67,7 @@ def unread_count(session: Session, *, user_id: int) -> int:
 
 def mark_read(session: Session, *, user_id: int, up_to_id: int) -> int:
     """Everything of mine up to this id is read (one UPDATE; already read rows keep their time)."""
-    from sqlalchemy import update
 
-    from app.db import utcnow
 
     return session.exec(update(Notification).where(Notification.user_id == user_id, Notification.id <= up_to_id,
                                                    Notification.read_at.is_(None))

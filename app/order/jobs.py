@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 
 from app.db import transaction, utcnow
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 
 log = logging.getLogger(__name__)
 
@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 def expire_order_job(order_id: int) -> bool:
     """Cancel an order left unpaid past pay_before; does nothing if it was paid or cancelled."""
     with transaction() as s:
-        return order_service.expire_if_due(s, order_id=order_id)
+        return order_transitions.expire_if_due(s, order_id=order_id)
 
 
 def expire_overdue_orders_job(batch: int = 1000) -> int:
@@ -23,7 +23,7 @@ def expire_overdue_orders_job(batch: int = 1000) -> int:
     expired = 0
     while True:
         with transaction() as s:
-            n = order_service.expire_overdue_batch(s, now=now, limit=batch)
+            n = order_transitions.expire_overdue_batch(s, now=now, limit=batch)
         expired += n
         if n < batch:
             break

@@ -6,10 +6,13 @@ from app.auth.security import BEARER, authenticated, current
 from app.db import reading, transaction
 from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
-from app.order import service, views
+from app.order import placing as order_placing
+from app.order import queries as order_queries
+from app.order import transitions as order_transitions
+from app.order import views
 from app.order.models import OrderStatus
-from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic, OrderQuery,
-                               PaymentInfo, PayOut)
+from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic, OrderQuery, PaymentInfo,
+                               PayOut)
 from app.pagination import decode_cursor, page_of
 from app.payment import service as payment_service
 
@@ -31,9 +34,9 @@ bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
 @idempotent
 def create_order(body: OrderCreate):
     with transaction() as s:
-        order = service.place_order(
+        order = order_placing.place_order(
             s, settings=settings(), buyer_id=current().user_id,
-            lines=[service.Line(sku_id=i.sku_id, qty=i.qty) for i in body.items],
+            lines=[order_placing.Line(sku_id=i.sku_id, qty=i.qty) for i in body.items],
             pickup_point_id=body.pickup_point_id, note=body.note, points_to_use=body.points_to_use)
         return respond(views.order_public_one(s, order), 201)
 
@@ -43,7 +46,7 @@ def create_order(body: OrderCreate):
 @authenticated()
 def list_orders(query: OrderQuery):
     with reading() as s:
-        rows = service.list_buyer_orders(s, buyer_id=current().user_id, status=query.status,
+        rows = order_queries.list_buyer_orders(s, buyer_id=current().user_id, status=query.status,
                                          before_id=decode_cursor(query.cursor), limit=query.limit)
         rows, cursor = page_of(rows, query.limit)
         return respond(OrderList(items=views.orders_public(s, rows), next_cursor=cursor))
@@ -54,7 +57,7 @@ def list_orders(query: OrderQuery):
 @authenticated()
 def get_order(path: OrderPath):
     with reading() as s:
-        order = service.get_buyer_order(s, order_id=path.order_id, buyer_id=current().user_id)
+        order = order_queries.get_buyer_order(s, order_id=path.order_id, buyer_id=current().user_id)
         return respond(views.order_public_one(s, order))
 
 
@@ -75,7 +78,7 @@ def pay_order(path: OrderPath):
 @authenticated()
 def cancel_order(path: OrderPath):
     with transaction() as s:
-        order = service.cancel_by_buyer(s, order_id=path.order_id, buyer_id=current().user_id)
+        order = order_transitions.cancel_by_buyer(s, order_id=path.order_id, buyer_id=current().user_id)
         return respond(views.order_public_one(s, order))
 
 
@@ -86,6 +89,6 @@ def cancel_order(path: OrderPath):
 def admin_refund(path: OrderPath, body: AdminRefundBody):
     with transaction() as s:
         # The payment domain's "refunded" hook creates the refund of the applied payment.
-        service.mark_refunded(s, order_id=path.order_id, reason=body.reason, allowed_from=(
+        order_transitions.mark_refunded(s, order_id=path.order_id, reason=body.reason, allowed_from=(
             OrderStatus.paid, OrderStatus.shipped, OrderStatus.arrived, OrderStatus.picked_up))
-        return respond(views.order_public_one(s, service.get_order(s, path.order_id)))
+        return respond(views.order_public_one(s, order_queries.get_order(s, path.order_id)))

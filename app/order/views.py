@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from app.order import service
+from app.order import queries as order_queries
+from app.order import rules as order_rules
 from app.order.models import Order, OrderItem
 from app.order.schemas import BuyerBrief, ItemOut, LeaderOrder, OrderPublic
 
@@ -17,13 +18,13 @@ def item_out(i: OrderItem) -> ItemOut:
 def order_public(o: Order, items: list[OrderItem]) -> OrderPublic:
     data = o.model_dump()
     data["items"] = [item_out(i) for i in items]
-    if o.status not in service.LIVE:
+    if o.status not in order_rules.LIVE:
         data["pickup_code"] = None  # a cancelled or refunded order's code is void
     return OrderPublic(**data)
 
 
 def orders_public(session: Session, orders: list[Order]) -> list[OrderPublic]:
-    items = service.items_of(session, [o.id for o in orders])
+    items = order_queries.items_of(session, [o.id for o in orders])
     return [order_public(o, items[o.id]) for o in orders]
 
 
@@ -32,6 +33,6 @@ def order_public_one(session: Session, order: Order) -> OrderPublic:
 
 
 def leader_orders(session: Session, rows: list[tuple[Order, str]]) -> list[LeaderOrder]:
-    items = service.items_of(session, [o.id for o, _ in rows])
+    items = order_queries.items_of(session, [o.id for o, _ in rows])
     return [LeaderOrder(**o.model_dump(exclude={"pickup_code"}), items=[item_out(i) for i in items[o.id]],
                         buyer=BuyerBrief(id=o.buyer_id, nickname=nick)) for o, nick in rows]

@@ -97,11 +97,3 @@ class SandboxProvider:
 
     def query_refund(self, *, out_refund_no: str) -> RefundResult:
         return RefundResult(status="succeeded")
-
-
-def make_provider(settings: Settings) -> PaymentProvider:
-    if settings.payment_provider == "wechatpay":
-        from app.payment.wechatpay import WechatPayProvider
-
-        return WechatPayProvider(settings)
-    return SandboxProvider(settings)

@@ -15,13 +15,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.auth import service as auth_service
-from app.db import reading, transaction, utcnow
-from app.errors import Conflict, InvalidState, NotFound, Unprocessable
-from app.order import service as order_service
+from app.db import get_or_raise, reading, transaction, utcnow
+from app.errors import InvalidState, Unprocessable
+from app.order import queries as order_queries
+from app.order import transitions as order_transitions
+from app.order.errors import PaymentExpired
 from app.order.models import Order, OrderStatus
+from app.payment.errors import NothingToRefund, RefundExceedsPayment, RefundNotFound, UnknownTrade
+from app.payment.gateways import make_provider
 from app.payment.models import Payment, Refund, RefundStatus
-from app.payment.providers import (PaymentEvent, PaymentProvider, RefundEvent, RefundResult, make_provider,
-                                   order_id_from_trade_no, out_trade_no)
+from app.payment.providers import (PaymentEvent, PaymentProvider, RefundEvent, RefundResult, order_id_from_trade_no,
+                                   out_trade_no)
+from app.queue import enqueue
 
 log = logging.getLogger(__name__)
 R = RefundStatus
@@ -33,22 +38,6 @@ MAX_REFUND_ATTEMPTS = 24
 # A refund left pending (its job lost, or out of retries) or processing (no notification came)
 # this long is picked up by the sweep; longer than RQ's last retry interval (900 s).
 REDRIVE_AFTER = timedelta(minutes=30)
-
-
-class UnknownTrade(Conflict):
-    status, code = 400, "unknown_trade"
-
-
-class RefundNotFound(NotFound):
-    code = "refund_not_found"
-
-
-class RefundExceedsPayment(Conflict):
-    code = "refund_exceeds_payment"
-
-
-class NothingToRefund(InvalidState):
-    """The order has no applied payment (never paid, or paid through no provider)."""
 
 
 def provider() -> PaymentProvider:
@@ -67,9 +56,12 @@ def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any
     """Pay an order. This use case owns its transactions: the provider is called between them,
     so a slow payment gateway never holds SQLite's write lock or a PostgreSQL transaction open."""
     with transaction() as s:
-        order = order_service.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
-        order_service.ensure_payable(s, order)
+        order = order_queries.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
+        payable = order_transitions.ensure_payable(s, order)
         openid = auth_service.openid_of(s, user_id=buyer_id)
+    if not payable:
+        # Found past pay_before: cancelled by the transaction above (committed), then refused.
+        raise PaymentExpired(f"Order {order.id} was not paid in time and is cancelled.")
     p = provider()
     params = p.prepay(out_trade_no=out_trade_no(order.id), amount=order.total,
                       description=f"linli order {order.id}", payer_openid=openid, expires_at=order.pay_before)
@@ -83,7 +75,7 @@ def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any
                 out_trade_no=out_trade_no(order.id), transaction_id=f"sandbox-{order.id}",
                 amount=order.total, paid_at=utcnow()))
     with reading() as s:
-        order = order_service.get_order(s, order_id)
+        order = order_queries.get_order(s, order_id)
     # Cancelled (or expired) while the provider was asked: the buyer must not be told to pay,
     # nor that a cancelled order was paid (a sandbox payment that landed late is refunded).
     if order.status not in (OrderStatus.pending_payment.value, OrderStatus.paid.value):
@@ -104,7 +96,7 @@ def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent
     if existing is not None:
         return existing
     order_id = order_id_from_trade_no(event.out_trade_no)
-    order = order_service.find_order(session, order_id=order_id) if order_id is not None else None
+    order = order_queries.find_order(session, order_id=order_id) if order_id is not None else None
     if order is None:
         raise UnknownTrade(f"No order for out_trade_no {event.out_trade_no}.")
     payment = Payment(order_id=order.id, provider=provider_name, transaction_id=event.transaction_id,
@@ -122,7 +114,7 @@ def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent
                   event.amount, order.total)
         _give_back(session, payment=payment, status="amount_mismatch", reason="amount_mismatch")
         return payment
-    result = order_service.mark_paid(session, order_id=order.id, paid_at=event.paid_at)
+    result = order_transitions.mark_paid(session, order_id=order.id, paid_at=event.paid_at)
     if not result:
         # Money arrived for an order that cannot take it (expired, cancelled: "late"; refused by a
         # rule such as a full group: "refused"): record it and give it back, never raise.
@@ -153,9 +145,6 @@ def _create_refund(session: Session, *, payment: Payment, amount: int, reason: s
     """The one place a Refund row is born: counted against its payment first, in one conditional
     UPDATE (concurrent refunds of a payment queue on its row, and their sum never passes what was
     paid), then handed to the refund job after commit."""
-    from app.payment.jobs import refund_job
-    from app.queue import enqueue
-
     if idempotency_ref is not None:
         existing = _refund_by_ref(session, order_id=payment.order_id, idempotency_ref=idempotency_ref)
         if existing is not None:
@@ -187,7 +176,7 @@ def _create_refund(session: Session, *, payment: Payment, amount: int, reason: s
         if existing is None:
             raise
         return existing
-    enqueue(refund_job, refund.id, job_id=f"refund-{refund.id}")
+    _enqueue_refund(refund.id)
     return refund
 
 
@@ -196,8 +185,7 @@ def _refund_by_ref(session: Session, *, order_id: int, idempotency_ref: str) -> 
                                              Refund.idempotency_ref == idempotency_ref)).first()
 
 
-@order_service.on("refunded", order_service.ALL_SOURCES)
-def _refund_when_order_refunded(session: Session, order: Order) -> None:
+def refund_when_order_refunded(session: Session, order: Order) -> None:
     """Whoever refunds an order (the buyer's cancel, an operator, a failed group), the money of
     its applied payment goes back here; the order domain only calls mark_refunded."""
     refund_order(session, order=order, reason=order.cancel_reason or "refunded")
@@ -315,10 +303,7 @@ def refunds_to_redrive(session: Session, *, now: datetime, older_than: timedelta
 
 
 def _enqueue_refund(refund_id: int) -> None:
-    from app.payment.jobs import refund_job
-    from app.queue import enqueue
-
-    enqueue(refund_job, refund_id, job_id=f"refund-{refund_id}")
+    enqueue("app.payment.jobs.refund_job", refund_id, job_id=f"refund-{refund_id}")
 
 
 def redrive_refund(*, refund_id: int) -> bool:
@@ -366,9 +351,7 @@ def retry_refund(session: Session, *, refund_id: int) -> Refund:
     """failed → pending, with a fresh budget of attempts; the job is enqueued after commit. The
     out_refund_no stays: if the provider did take the first request, asking again is harmless."""
     if not _move(session, refund_id, R.pending, (R.failed,), attempts=0):
-        refund = session.get(Refund, refund_id)
-        if refund is None:
-            raise RefundNotFound(f"Refund {refund_id} does not exist.")
+        refund = get_or_raise(session, Refund, refund_id, RefundNotFound(f"Refund {refund_id} does not exist."))
         raise InvalidState(f"Refund {refund_id} is {refund.status}; only a failed refund can be retried.",
                            status_now=refund.status)
     _enqueue_refund(refund_id)

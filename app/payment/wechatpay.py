@@ -17,43 +17,13 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, load_public_key, rsa_verify
 
 from app.config import Settings
-from app.errors import BadRequest, DomainError, ServiceUnavailable, Unauthorized
+from app.payment.errors import (BadNotification, NotificationStale, PaymentProviderRejected, PaymentProviderUnavailable,
+                                SignatureInvalid)
 from app.payment.providers import OUT_TRADE_NO_PATTERN, PaymentEvent, RefundEvent, RefundResult
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
-
-
-class _WechatReply(DomainError):
-    """WeChat Pay reads `{code, message}` from a failed notification answer; problem+json
-    already carries `code`, so `message` is added."""
-
-    def __init__(self, detail: str | None = None, **extra: Any):
-        extra.setdefault("message", detail or self.code)
-        super().__init__(detail, **extra)
-
-
-class SignatureInvalid(_WechatReply, Unauthorized):
-    code = "signature_invalid"
-
-
-class NotificationStale(_WechatReply, Unauthorized):
-    code = "notification_stale"
-
-
-class BadNotification(_WechatReply, BadRequest):
-    code = "bad_notification"
-
-
-class PaymentProviderUnavailable(ServiceUnavailable):
-    code = "payment_provider_unavailable"
-
-
-class PaymentProviderRejected(DomainError):
-    """WeChat Pay answered, and said no (a 4xx with its own code, kept in provider_code)."""
-
-    status, code = 502, "payment_provider_rejected"
 
 
 def _read(path: str, what: str) -> str:

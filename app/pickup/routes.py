@@ -4,11 +4,11 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
 from app.db import reading, transaction
+from app.http import respond
 from app.pickup import service
 from app.pickup.geo import to_gcj02
-from app.pickup.schemas import (LeaderBrief, LeaderPickupPointUpdate, NearbyItem, NearbyOut, NearbyQuery,
-                                PickupPointPath, PickupPointPublic, PickupPointUpdate)
-from app.http import respond
+from app.pickup.schemas import (LeaderBrief, LeaderPickupPointUpdate, NearbyOut, NearbyQuery, PickupPointPath,
+                                PickupPointPublic, PickupPointUpdate)
 
 bp = APIBlueprint("pickup", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="pickup points", description="Find and manage pickup points")])

@@ -4,25 +4,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Float, Integer, and_, bindparam, select as sa_select
+from sqlalchemy import Float, Integer, and_, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from app.db import apply_changes, get_or_raise
-
 from app.auth.models import User
-from app.errors import Conflict, NotFound
+from app.db import apply_changes, get_or_raise
 from app.leader.models import Leader
+from app.pickup.errors import PickupPointNotFound
 from app.pickup.geo import METERS_PER_DEG_LAT, bounding_box, distance_m
 from app.pickup.models import PickupPoint
-
-
-class PickupPointNotFound(NotFound):
-    code = "pickup_point_not_found"
-
-
-class PickupPointUnavailable(Conflict):
-    """The point exists but is closed or its leader suspended: its buyers are told why."""
-    code = "pickup_point_unavailable"
 
 
 @dataclass
@@ -128,3 +119,9 @@ def nearby(session: Session, *, lat: float, lng: float, radius_m: int, limit: in
                                    distance_m=round(d), service_radius_m=row.service_radius_m,
                                    leader_id=row.leader_id, leader_nickname=row.nickname))
     return out
+
+
+def open_point_leaders(session: Session, *, point_ids: set[int]) -> dict[int, int]:
+    """The open points among those given, as point id → leader id."""
+    return dict(session.exec(select(PickupPoint.id, PickupPoint.leader_id)
+                             .where(PickupPoint.id.in_(point_ids), PickupPoint.active.is_(True))).all())

@@ -10,13 +10,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.errors import Conflict
 from app.pagination import keyset
+from app.points.errors import InsufficientPoints
 from app.points.models import PointAccount, PointEntry
-
-
-class InsufficientPoints(Conflict):
-    code = "insufficient_points"
 
 
 def balance_of(session: Session, *, user_id: int) -> int:

@@ -8,8 +8,8 @@ from app.db import reading, transaction
 from app.http import problem_response, respond, settings
 from app.pagination import decode_cursor, page_of
 from app.share import service
-from app.share.schemas import (LeaderBrief, MyShare, MyShareList, MySharesQuery, PointBrief, ShareCreate,
-                               ShareOpened, SharePath, SharePublic, SharerBrief)
+from app.share.schemas import (LeaderBrief, MyShare, MyShareList, MySharesQuery, PointBrief, ShareCreate, ShareOpened,
+                               SharePath, SharePublic, SharerBrief)
 
 bp = APIBlueprint("share", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="share", description="分享: share links, visits, posters")])

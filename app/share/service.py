@@ -1,7 +1,7 @@
 """Share links: create (a random token, the page to share), open (a visit recorded once per
 visitor, a newcomer bound to the sharer's leader's point), the sharer's list with its figures
 computed in SQL, and the sharer's reward when an attributed order is picked up (reversed on
-refund). Attribution itself happens where orders are placed (order_service.attribute_shares)."""
+refund): those reactions to orders live in share/reactions.py."""
 from __future__ import annotations
 
 import hashlib
@@ -21,17 +21,17 @@ from app.bargain import service as bargain_service
 from app.catalog import service as catalog_service
 from app.catalog.models import Product, Sku
 from app.db import reading, transaction, utcnow
-from app.errors import DomainError, NotFound, ServiceUnavailable
+from app.errors import DomainError, NotFound
 from app.flashsale import service as flash_service
 from app.groupbuy import service as group_service
-from app.order import service as order_service
 from app.order.models import Order
+from app.order.rules import LIVE
 from app.pagination import keyset
 from app.pickup import service as pickup_service
-from app.queue import release_lock
-from app.points import service as points_service
 from app.points.models import PointEntry
+from app.queue import release_lock
 from app.share import poster as poster_drawing
+from app.share.errors import PosterUnavailable, ShareNotFound, ShareTargetNotFound
 from app.share.models import Share, ShareOpen, SharePoster, TargetType
 from app.wechat.client import WechatApiError, wechat_client
 
@@ -43,14 +43,6 @@ BASE62 = string.digits + string.ascii_letters
 PAGES = {T.product.value: "pages/product/detail", T.flash_sale.value: "pages/flash-sale/detail",
          T.group.value: "pages/group/detail", T.bargain_record.value: "pages/bargain/record"}
 REWARD, REWARD_REVERSED = "share_reward", "reward_reversed"
-
-
-class ShareNotFound(NotFound):
-    code = "share_not_found"
-
-
-class ShareTargetNotFound(NotFound):
-    code = "share_target_not_found"
 
 
 def new_token() -> str:
@@ -197,7 +189,7 @@ def my_shares(session: Session, *, sharer_id: int, before_id: int | None, limit:
     subquery: one statement for the page, whatever its size."""
     visits = select(func.count(ShareOpen.id)).where(ShareOpen.share_id == Share.id).scalar_subquery()
     orders = select(func.count(Order.id)).where(Order.share_token == Share.token,
-                                                Order.status.in_(order_service.LIVE)).scalar_subquery()
+                                                Order.status.in_(LIVE)).scalar_subquery()
     earned = (select(func.coalesce(func.sum(PointEntry.amount), 0)).join(Order, Order.id == PointEntry.order_id)
               .where(Order.share_token == Share.token, PointEntry.user_id == Share.sharer_id,
                      PointEntry.reason.in_([REWARD, REWARD_REVERSED])).scalar_subquery())
@@ -205,39 +197,7 @@ def my_shares(session: Session, *, sharer_id: int, before_id: int | None, limit:
     return list(session.exec(keyset(q, Share.id, before_id, limit)).all())
 
 
-# ---- the sharer's reward ------------------------------------------------------------------------
-
-def _sharer_of(session: Session, token: str) -> int | None:
-    return session.exec(select(Share.sharer_id).where(Share.token == token)).first()
-
-
-@order_service.on("picked_up", order_service.ALL_SOURCES)
-def _reward_sharer(session: Session, order: Order) -> None:
-    """LINLI_SHARE_REWARD_RATE of what the buyer paid, floored to the fen, once per order."""
-    sharer = _sharer_of(session, order.share_token) if order.share_token else None
-    if sharer is None:
-        return
-    rate = current_app.extensions["linli.settings"].share_reward_rate
-    points_service.credit(session, user_id=sharer, amount=int(order.total * rate), reason=REWARD,
-                          order_id=order.id)
-
-
-@order_service.on("refunded", order_service.ALL_SOURCES)
-def _reverse_reward(session: Session, order: Order) -> None:
-    """A refunded order takes its sharer's reward back, as far as the balance holds it: points the
-    sharer already spent stay spent (the balance never goes below zero); the entry records what
-    was actually taken back."""
-    sharer = _sharer_of(session, order.share_token) if order.share_token else None
-    if sharer is None:
-        return
-    earned = points_service.moved(session, user_id=sharer, order_id=order.id, reason_prefix=REWARD)
-    points_service.take_back(session, user_id=sharer, amount=earned, reason=REWARD_REVERSED, order_id=order.id)
-
-
 # ---- posters --------------------------------------------------------------------------------------
-
-class PosterUnavailable(ServiceUnavailable):
-    code = "poster_unavailable"
 
 
 # Longer than a WeChat call can take with its retries (LINLI_WECHAT_TIMEOUT_S × a few): the lock

@@ -7,14 +7,16 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from rq import Retry
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from app.auth.models import User
+from app.config import current_settings
 from app.db import after_commit, transaction, utcnow
-from app.http import settings as current_settings
+from app.queue import enqueue
 from app.subscribe.models import Kind, SendStatus, SubscribeGrant, SubscribeSend
 from app.wechat import WechatApiError, WechatTransient, WechatUserRefused, wechat_client
 
@@ -124,14 +126,9 @@ def queue_send(session: Session, *, user_id: int, event: str, data: dict, title:
 
 
 def enqueue_sends(send_ids: list[int]) -> None:
-    from rq import Retry
-
-    from app.queue import enqueue
-    from app.subscribe.jobs import send_subscribe_messages_job
-
     intervals = current_settings().subscribe_retry_s
     for start in range(0, len(send_ids), BATCH):
-        enqueue(send_subscribe_messages_job, send_ids[start:start + BATCH],
+        enqueue("app.subscribe.jobs.send_subscribe_messages_job", send_ids[start:start + BATCH],
                 retry=Retry(max=len(intervals), interval=intervals) if intervals else None)
 
 

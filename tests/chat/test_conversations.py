@@ -249,7 +249,7 @@ def test_every_status_change_of_an_order_tells_the_buyer_once(app, client, leade
     from datetime import date
 
     from app.db import utcnow
-    from app.order import service as order_service
+    from app.order import transitions as order_transitions
 
     leader_api, approved = leader
     order = buyer.post("/orders", json={"items": [{"sku_id": product["skus"][0]["id"], "qty": 1}],
@@ -257,7 +257,7 @@ def test_every_status_change_of_an_order_tells_the_buyer_once(app, client, leade
     paid = buyer.post(f"/orders/{order['id']}/pay").get_json()["order"]
     day = paid["delivery_date"]
     with app.app_context(), transaction() as s:
-        assert order_service.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow()) == 1
+        assert order_transitions.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow()) == 1
     # Shipping tells buyers from a job after the build commits (the build never waits on 300,000 notices).
     assert [n for n in buyer.get("/me/notifications").get_json()["items"] if n["data"].get("status") == "shipped"] == []
     assert drain() >= 1

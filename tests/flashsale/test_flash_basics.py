@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from app.db import transaction, utcnow
+from app.flashsale import flows as flash_flows
 from app.flashsale import service as flash
 from app.flashsale.models import FlashSale
 from app.order.models import Order
@@ -37,7 +38,7 @@ def bound_buyer(client, openid, point_id):
 
 def drain_all(app):
     with app.app_context():
-        return sum(flash.drain_sale(i, min_idle_ms=0) for i in flash.live_sale_ids())
+        return sum(flash_flows.drain_sale(i, min_idle_ms=0) for i in flash_flows.live_sale_ids())
 
 
 def test_creating_a_sale_takes_its_stock_from_the_sku_and_refuses_more_than_there_is(admin, product, client):
@@ -115,10 +116,11 @@ def test_an_expired_flash_order_returns_its_units_and_a_late_payment_is_refunded
     # The units went back to the buyer's limit too: the same buyer may take 2 again.
     assert a.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).status_code == 202
     # Money for the expired order arrives late: recorded and refunded, the order stays cancelled.
+    from sqlmodel import select
+
     from app.payment import service as payment_service
     from app.payment.models import Refund
     from app.payment.providers import PaymentEvent, out_trade_no
-    from sqlmodel import select
     with app.app_context():
         with transaction() as s:
             payment = payment_service.confirm_payment(s, provider_name="wechatpay", event=PaymentEvent(
@@ -138,7 +140,7 @@ def test_reconcile_after_redis_lost_everything_sells_the_rest_and_nothing_twice(
     drain_all(app)
     Redis.from_url(redis_server.url()).flushall()
     with app.app_context():
-        assert flash.reconcile(sale["id"]) == 2
+        assert flash_flows.reconcile(sale["id"]) == 2
     assert a.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).get_json()["code"] == "limit_exceeded"
     second = b.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).get_json()["reservation_id"]
     assert second != first
@@ -156,11 +158,11 @@ def test_a_batch_committed_but_never_acknowledged_is_not_ordered_twice(app, admi
         assert b.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).status_code == 202
     with app.app_context():
         settings = app.extensions["linli.settings"]
-        entries = flash._read(sale["id"], "dies", 10, 0)
-        items = [flash._Res(eid, f["n"], int(f["u"]), int(f["q"]), None) for eid, f in entries]
+        entries = flash_flows._read(sale["id"], "dies", 10, 0)
+        items = [flash_flows._Res(eid, f["n"], int(f["u"]), int(f["q"]), None) for eid, f in entries]
         with transaction() as s:  # the batch commits, then the worker dies before XACK
-            flash._confirm(s, sale["id"], items, settings)
-        assert flash.drain_sale(sale["id"], consumer="next", min_idle_ms=0) == 3
+            flash_flows._confirm(s, sale["id"], items, settings)
+        assert flash_flows.drain_sale(sale["id"], consumer="next", min_idle_ms=0) == 3
         with transaction() as s:
             assert s.get(FlashSale, sale["id"]).held == 6
             assert len(s.exec(select(Order).where(Order.source == "flash_sale")).all()) == 3
@@ -189,8 +191,8 @@ def test_the_end_of_a_sale_gives_the_unsold_rest_back_to_the_sku_once(app, admin
     res = a.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 3}).get_json()["reservation_id"]
     later = utcnow() + timedelta(hours=2)
     with app.app_context():
-        assert flash.settle(sale["id"], now=later) == 7  # the queued reservation became an order first
-        assert flash.settle(sale["id"], now=later) is None
+        assert flash_flows.settle(sale["id"], now=later) == 7  # the queued reservation became an order first
+        assert flash_flows.settle(sale["id"], now=later) is None
     assert client.get(f"/api/v1/products/{product['id']}").get_json()["skus"][0]["stock_available"] == 97
     order_id = a.get(f"/flash-sales/reservations/{res}").get_json()["order_id"]
     assert a.post(f"/orders/{order_id}/cancel").get_json()["status"] == "cancelled"

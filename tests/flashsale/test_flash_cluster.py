@@ -15,6 +15,7 @@ import pytest
 from redis import Redis
 
 from app.db import transaction
+from app.flashsale import flows as flash_flows
 from app.flashsale import service as flash
 from app.flashsale.models import FlashSale
 from tests.conftest import login
@@ -94,6 +95,6 @@ def test_concurrent_purchases_of_several_sales_on_a_redis_cluster(app, admin, pr
     assert len(slots) == 4
     assert not Redis.from_url(redis_server.url()).keys("{fs:*")
     with app.app_context():
-        assert sum(flash.drain_sale(s, min_idle_ms=0) for s in sales) == 40
+        assert sum(flash_flows.drain_sale(s, min_idle_ms=0) for s in sales) == 40
         with transaction() as s:
             assert [s.get(FlashSale, i).held for i in sales] == [10, 10, 10, 10]

@@ -9,7 +9,6 @@ from app.flashsale import service as flash
 from tests.conftest import login
 from tests.flashsale.test_flash_basics import make_sale
 
-
 APART_DB = 9  # the sales' Redis elsewhere: the limits are counted by their own script first
 
 

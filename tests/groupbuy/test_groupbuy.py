@@ -7,7 +7,8 @@ from sqlmodel import select
 from app.db import transaction, utcnow
 from app.groupbuy.models import Group
 from app.notify.models import Notification
-from app.order import service as order_service
+from app.order import queries as order_queries
+from app.order import transitions as order_transitions
 from app.payment import service as payment_service
 from app.payment.models import Payment, Refund
 from app.payment.providers import PaymentEvent
@@ -114,7 +115,7 @@ def test_a_full_group_refuses_a_payment_whose_order_is_still_payable(client, adm
     with app.app_context(), transaction() as s:
         pay_c = s.exec(select(Payment).where(Payment.order_id == oc["id"])).one()
         refunds = s.exec(select(Refund).where(Refund.order_id == oc["id"])).all()
-        order = order_service.get_order(s, oc["id"])
+        order = order_queries.get_order(s, oc["id"])
     assert pay_c.status == "refused" and [x.amount for x in refunds] == [oc["total"]]
     assert order.status == "cancelled"
     assert ob["status"] == "pending_payment"
@@ -151,9 +152,10 @@ def test_an_unfilled_group_fails_at_its_deadline_once_a_worker_drains_and_refund
     b.post(f"/orders/{ob['id']}/pay")
     past_deadline(app, gid)
     with app.app_context():
+        from datetime import datetime, timedelta, timezone
+
         from rq import Queue
         from rq.registry import ScheduledJobRegistry
-        from datetime import datetime, timedelta, timezone
         q = Queue(app.extensions["linli.settings"].queue_name, connection=app.extensions["linli.redis"])
         reg = ScheduledJobRegistry(queue=q)
         job = q.fetch_job(f"close-group-{gid}")
@@ -208,7 +210,7 @@ def test_a_group_order_is_shipped_on_the_manifest_only_after_its_group_succeeded
     from datetime import date, timedelta
     tomorrow = date.today() + timedelta(days=1)
     with app.app_context(), transaction() as s:
-        order_service.set_delivery_date(s, order_id=opened["order"]["id"], delivery_date=tomorrow)
+        order_transitions.set_delivery_date(s, order_id=opened["order"]["id"], delivery_date=tomorrow)
     r = admin.post(f"/admin/manifests/{tomorrow.isoformat()}/build")
     assert r.status_code in (200, 201), r.get_json()
     assert a.get(f"/orders/{opened['order']['id']}").get_json()["status"] == "paid"

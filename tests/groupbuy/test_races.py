@@ -13,8 +13,8 @@ from app.db import transaction
 from app.groupbuy.models import Group
 from app.order.models import Order
 from app.payment.models import Payment, Refund
-from tests.groupbuy.helpers import make_campaign
 from tests.conftest import login
+from tests.groupbuy.helpers import make_campaign
 from tests.http_server import serving
 
 

@@ -1,6 +1,6 @@
-from app.commission.jobs import settle_commissions_job
 import pytest
 
+from app.commission.jobs import settle_commissions_job
 from tests.leader.test_commissions import picked_up
 
 

@@ -4,7 +4,6 @@ import pytest
 
 from app.commission.jobs import settle_commissions_job
 from app.db import transaction
-from app.order import service as order_service
 from tests.leader.test_workbench import paid_order, ship
 
 

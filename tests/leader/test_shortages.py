@@ -15,7 +15,7 @@ from app.commission import service as commission_service
 from app.commission.models import Commission
 from app.db import transaction, utcnow
 from app.notify.models import Notification
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from app.order.models import Order
 from app.payment.models import Payment, Refund
 from tests.concurrency import run_together
@@ -35,7 +35,7 @@ def paid_order(buyer, point_id: int, items: list[tuple[int, int]]) -> dict:
 
 def ship(app, day: str) -> list[int]:
     with app.app_context(), transaction() as s:
-        return order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(day))
+        return order_transitions.ship_paid_orders(s, delivery_date=date.fromisoformat(day))
 
 
 def refunds_of(app, order_id: int) -> list[int]:

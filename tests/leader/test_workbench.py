@@ -5,7 +5,7 @@ from sqlmodel import select
 
 from app.db import transaction
 from app.notify.models import Notification
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from tests.conftest import login, make_leader, make_product
 
 
@@ -19,7 +19,7 @@ def paid_order(buyer, product, point_id, qty=1, sku_index=0):
 
 def ship(app, day: str):
     with app.app_context(), transaction() as s:
-        return order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(day))
+        return order_transitions.ship_paid_orders(s, delivery_date=date.fromisoformat(day))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from app.manifest import service as manifest_service
 from app.manifest.schemas import BuildResult
 from app.manifest.service import MANIFEST_READY, next_delivery_date_to_build
 from app.notify.models import Notification
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from app.order.models import Order
 from tests.conftest import login, make_leader, make_product
 
@@ -151,7 +151,7 @@ def test_an_order_shipped_by_other_means_joins_its_points_list_at_the_next_build
     before = w["l1"].get(f"/leader/manifests/{day}").get_json()
     o2 = paid_order(w["b2"], [w["melon"], w["half"]], w["p1"], qty=2)
     with app.app_context(), transaction() as s:
-        assert order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(day)) == [o2["id"]]
+        assert order_transitions.ship_paid_orders(s, delivery_date=date.fromisoformat(day)) == [o2["id"]]
 
     assert w["l1"].get(f"/leader/manifests/{day}").get_json() == before
 
@@ -173,7 +173,7 @@ def test_an_order_stamped_after_the_build_by_a_clock_ahead_is_counted_once_by_th
     day = date.fromisoformat(o1["delivery_date"])
     ahead = utcnow() + timedelta(hours=1)
     with app.app_context(), transaction() as s:
-        order_service.ship_paid_orders(s, delivery_date=day)
+        order_transitions.ship_paid_orders(s, delivery_date=day)
         s.execute(update(Order).where(Order.id == o2["id"]).values(shipped_at=ahead))
 
     def build(now=None):

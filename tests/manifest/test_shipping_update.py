@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import text
 
 from app.db import transaction, utcnow
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from app.order.models import Order
 from tests.conftest import login, make_leader, make_product
 from tests.manifest.test_manifests import paid_order
@@ -38,7 +38,7 @@ def test_shipping_a_nights_orders_is_a_hot_update_on_postgresql(app, client, adm
         # (this backend's own counts: no wait for the statistics collector; read before and after,
         # as counts of earlier work on the same pooled connection may not have been flushed yet)
         before = s.execute(hot_so_far).scalar() if backend == "postgresql" else 0
-        shipped = order_service.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow())
+        shipped = order_transitions.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow())
         if backend == "postgresql":
             hot = s.execute(hot_so_far).scalar() - before
 

@@ -26,7 +26,8 @@ def test_the_scheduler_registers_the_periodic_jobs(make_settings):
 
 
 def test_the_nightly_manifest_build_fires_at_linli_manifest_at_in_the_business_zone(make_settings):
-    from datetime import time as dtime, timezone
+    from datetime import time as dtime
+    from datetime import timezone
     from zoneinfo import ZoneInfo
 
     cron, _ = build_scheduler(make_settings(manifest_at=dtime(23, 30), timezone="Asia/Shanghai"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import datetime
+from datetime import time as dtime
+from datetime import timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -7,7 +7,10 @@ import pytest
 from sqlmodel import select
 
 from app.db import transaction
-from app.order import service as order_service
+from app.order import hooks as order_hooks
+from app.order import queries as order_queries
+from app.order import transitions as order_transitions
+from app.order.hooks import OrderEvent
 from app.payment.models import Payment, Refund
 
 
@@ -17,11 +20,11 @@ def hook():
     added = []
 
     def register(event, source, fn):
-        order_service.on(event, source)(fn)
-        added.append((event, source, fn))
+        order_hooks.hooks.on(OrderEvent(event), source, fn)
+        added.append((OrderEvent(event), source, fn))
     yield register
     for event, source, fn in added:
-        order_service._hooks[(event, source)].remove(fn)
+        order_hooks.hooks.off(event, source, fn)
 
 
 def place(buyer, product, point):
@@ -45,7 +48,7 @@ def test_a_refused_payment_leaves_the_order_cancelled_and_the_money_refunded(app
         refund = s.exec(select(Refund).where(Refund.order_id == o["id"])).one()
         assert payment.status == "refused" and refund.amount == o["total"]
         assert refund.reason == "refused:group_full"
-        assert order_service.get_order(s, o["id"]).cancel_reason == "payment_refused:group_full"
+        assert order_queries.get_order(s, o["id"]).cancel_reason == "payment_refused:group_full"
     assert client.get(f"/api/v1/products/{product['id']}").get_json()["skus"][0]["stock_available"] == 100
 
 
@@ -54,13 +57,13 @@ def test_mark_paid_says_whether_it_applied(app, hook, leader, product, buyer):
 
     first, second = place(buyer, product, leader[1]), place(buyer, product, leader[1])
     with app.app_context(), transaction() as s:
-        ok = order_service.mark_paid(s, order_id=first["id"], paid_at=utcnow())
-        again = order_service.mark_paid(s, order_id=first["id"], paid_at=utcnow())
+        ok = order_transitions.mark_paid(s, order_id=first["id"], paid_at=utcnow())
+        again = order_transitions.mark_paid(s, order_id=first["id"], paid_at=utcnow())
     assert ok and ok.applied and ok.reason is None
     assert not again and again.reason == "not_payable"
     hook("paid", "*", lambda session, order: "closed_for_today")
     with app.app_context(), transaction() as s:
-        refused = order_service.mark_paid(s, order_id=second["id"], paid_at=utcnow())
+        refused = order_transitions.mark_paid(s, order_id=second["id"], paid_at=utcnow())
     assert not refused and refused.reason == "closed_for_today"
 
 

@@ -5,7 +5,8 @@ from sqlmodel import select
 
 from app.config import Settings
 from app.db import transaction
-from app.order import service as order_service
+from app.order import rules as order_rules
+from app.order import transitions as order_transitions
 from app.order.models import Order
 from tests.conftest import login, make_product
 
@@ -30,7 +31,7 @@ def stock_of(client, product):
 ])
 def test_the_delivery_date_follows_the_cutoff_in_the_business_time_zone(local, expected):
     settings = Settings(env="test", order_cutoff=time(23, 0), timezone="Asia/Shanghai")
-    assert order_service.delivery_date_for(datetime.fromisoformat(local), settings).isoformat() == expected
+    assert order_rules.delivery_date_for(datetime.fromisoformat(local), settings).isoformat() == expected
 
 
 def test_an_order_takes_stock_and_dates_itself(client, leader, product, buyer):
@@ -125,7 +126,7 @@ def test_a_shipped_order_cannot_be_cancelled(app, client, leader, product, buyer
     with app.app_context(), transaction() as s:
         from datetime import date
 
-        assert order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(o["delivery_date"])) == [o["id"]]
+        assert order_transitions.ship_paid_orders(s, delivery_date=date.fromisoformat(o["delivery_date"])) == [o["id"]]
     r = buyer.post(f"/orders/{o['id']}/cancel")
     assert r.status_code == 409 and r.get_json()["code"] == "invalid_state"
 

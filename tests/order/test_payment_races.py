@@ -12,7 +12,8 @@ from sqlmodel import select
 
 from app.catalog.models import Sku
 from app.db import transaction, utcnow
-from app.order import service as order_service
+from app.order import queries as order_queries
+from app.order import transitions as order_transitions
 from app.order.models import Order
 from app.payment import service as payment_service
 from app.payment.models import Payment, Refund
@@ -118,7 +119,7 @@ def test_pay_racing_the_expiry_either_pays_or_cancels_and_refunds(app, leader, p
 
     def expire(order_id):
         with app.app_context(), transaction() as s:
-            return order_service.expire_if_due(s, order_id=order_id, now=utcnow() + timedelta(hours=1))
+            return order_transitions.expire_if_due(s, order_id=order_id, now=utcnow() + timedelta(hours=1))
 
     with serving(app) as base:
         for o in orders:
@@ -166,7 +167,7 @@ def test_cancel_racing_the_shipping_run_either_ships_or_refunds(app, leader, pro
         # The whole run for the date and point, as the manifest build ships it; each round has one
         # paid order at the point (the earlier ones are shipped or refunded by then).
         with app.app_context(), transaction() as s:
-            return order_service.ship_paid_orders(s, delivery_date=order_service.get_order(s, o["id"]).delivery_date,
+            return order_transitions.ship_paid_orders(s, delivery_date=order_queries.get_order(s, o["id"]).delivery_date,
                                                   pickup_point_id=leader[1]["pickup_point_id"])
 
     orders = []

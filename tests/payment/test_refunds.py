@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from app.db import transaction, utcnow
 from app.payment import service as payment_service
+from app.payment.errors import NothingToRefund, RefundExceedsPayment
 from app.payment.jobs import redrive_refunds_job, refund_job
 from app.payment.models import Payment, Refund
 from app.payment.providers import out_trade_no
@@ -84,10 +85,10 @@ def test_partial_refunds_add_up_to_the_payment_and_never_past_it(app, paid):
     for _ in range(3):
         refund_part(app, paid["id"], 1000)
 
-    with pytest.raises(payment_service.RefundExceedsPayment):
+    with pytest.raises(RefundExceedsPayment):
         refund_part(app, paid["id"], 981)
     refund_part(app, paid["id"], 980)
-    with pytest.raises(payment_service.RefundExceedsPayment):
+    with pytest.raises(RefundExceedsPayment):
         refund_part(app, paid["id"], 1)
 
     assert sum(r.amount for r in refunds_of(app, paid["id"])) == 3980
@@ -104,7 +105,7 @@ def test_a_refund_of_nothing_is_refused(app, paid, amount):
 
 def test_an_unpaid_order_has_nothing_to_refund(app, buyer, leader, product):
     order = place_order(buyer, leader, product)
-    with pytest.raises(payment_service.NothingToRefund):
+    with pytest.raises(NothingToRefund):
         refund_part(app, order["id"], 1)
 
 
@@ -144,7 +145,7 @@ def test_concurrent_partial_refunds_never_give_back_more_than_was_paid(app, paid
     results = run_together(10, lambda i: refund_part(app, paid["id"], 1000))
 
     refunds = [r for r in results if isinstance(r, Refund)]
-    refused = [r for r in results if isinstance(r, payment_service.RefundExceedsPayment)]
+    refused = [r for r in results if isinstance(r, RefundExceedsPayment)]
     assert len(refunds) == 3 and len(refused) == 7, results
     assert sum(r.amount for r in refunds_of(app, paid["id"])) == 3000
     assert the_payment(app, paid["id"]).refunded_amount == 3000
@@ -160,7 +161,7 @@ def test_a_full_refund_racing_partial_refunds_never_gives_back_more_than_was_pai
     results = run_together(6, go)
 
     assert not [r for r in results if isinstance(r, Exception)
-                and not isinstance(r, payment_service.RefundExceedsPayment)], results
+                and not isinstance(r, RefundExceedsPayment)], results
     assert results[0] == 200
     amounts = [r.amount for r in refunds_of(app, paid["id"])]
     assert sum(amounts) == 3980 == the_payment(app, paid["id"]).refunded_amount, amounts

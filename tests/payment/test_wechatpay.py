@@ -11,8 +11,8 @@ import pytest
 
 from app.payment.providers import out_trade_no
 from tests.fakes.wechatpay import KeyPair, verify_signature
-from tests.payment.helpers import (notify, order_status, paid_notification, payments_of, place_order,
-                                   refunds_of)
+from tests.payment.helpers import notify, order_status, paid_notification, payments_of, place_order, refunds_of
+
 
 @pytest.fixture
 def settings_overrides(wechatpay):

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from app.commission.models import Commission
 from app.db import transaction
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from tests.http_server import serving
 
 
@@ -31,7 +31,7 @@ def forced_drawer(monkeypatch, taken: str, times: int | None, then: str = "65432
         draws.append(1)
         return taken if times is None or len(draws) <= times else then
 
-    monkeypatch.setattr(order_service, "draw_pickup_code", draw)
+    monkeypatch.setattr(order_transitions, "draw_pickup_code", draw)
     return draws
 
 
@@ -54,7 +54,7 @@ def test_after_fifty_collisions_the_payment_is_refused_and_nothing_is_kept(app, 
     r = buyer.post(f"/orders/{second['id']}/pay")
 
     assert r.status_code == 409 and r.get_json()["code"] == "pickup_code_unavailable", r.get_json()
-    assert len(draws) == order_service.PICKUP_CODE_ATTEMPTS == 50
+    assert len(draws) == order_transitions.PICKUP_CODE_ATTEMPTS == 50
     got = buyer.get(f"/orders/{second['id']}").get_json()
     assert got["status"] == "pending_payment" and got["pickup_code"] is None
 
@@ -66,7 +66,7 @@ def test_two_devices_verifying_one_code_at_once_hand_the_order_over_once(app, le
     o = place(buyer, product, point)
     code = buyer.post(f"/orders/{o['id']}/pay").get_json()["order"]["pickup_code"]
     with app.app_context(), transaction() as s:
-        order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(o["delivery_date"]))
+        order_transitions.ship_paid_orders(s, delivery_date=date.fromisoformat(o["delivery_date"]))
     assert leader_api.post(f"/leader/deliveries/{o['delivery_date']}/receive").status_code == 200
 
     answers = []

@@ -10,10 +10,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from app.db import transaction, utcnow
-from app.order import service as order_service
+from app.order import queries as order_queries
+from app.order import transitions as order_transitions
 from app.order.models import Order
 from app.points import service as points_service
 from app.points.models import PointAccount, PointEntry
+from app.share import reactions as share_reactions
 from tests.concurrency import run_together
 from tests.conftest import login, make_product
 from tests.http_server import serving
@@ -62,9 +64,9 @@ def test_points_come_back_once_when_an_order_is_cancelled_expired_or_refunded(ap
     assert _balance(buyer) == 300
     later = utcnow() + timedelta(hours=1)
     with app.app_context(), transaction() as s:  # b and c expire
-        assert order_service.expire_overdue_batch(s, now=later) == 2
+        assert order_transitions.expire_overdue_batch(s, now=later) == 2
     with app.app_context(), transaction() as s:  # and nothing expires twice
-        assert order_service.expire_overdue_batch(s, now=later) == 0
+        assert order_transitions.expire_overdue_batch(s, now=later) == 0
     assert _balance(buyer) == 900
     assert buyer.post(f"/orders/{a['id']}/cancel").status_code == 409
     assert _balance(buyer) == 900
@@ -178,8 +180,7 @@ def test_a_reward_already_spent_is_reversed_only_as_far_as_the_balance_goes(app,
     assert (items[0]["amount"], items[0]["reason"]) == (-19, "reward_reversed")
     # Refund hooks run again (a retried transaction) take nothing more.
     with app.app_context(), transaction() as s:
-        from app.share import service as share_service
-        share_service._reverse_reward(s, order_service.get_order(s, o["id"]))
+        share_reactions.reverse_reward(s, order_queries.get_order(s, o["id"]))
         assert s.get(PointAccount, sharer.user["id"]).balance == 0
 
 

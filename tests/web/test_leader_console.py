@@ -14,7 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app.db import transaction
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from tests.conftest import login, make_product
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,7 +148,7 @@ def paid_order(buyer, point_id: int, items: list[tuple[int, int]]) -> dict:
 
 def ship(app, day: str) -> list[int]:
     with app.app_context(), transaction() as s:
-        return order_service.ship_paid_orders(s, delivery_date=date.fromisoformat(day))
+        return order_transitions.ship_paid_orders(s, delivery_date=date.fromisoformat(day))
 
 
 def yuan(fen: int) -> str:

@@ -12,7 +12,7 @@ from app import create_app
 from app.auth.models import User
 from app.db import reading, transaction, utcnow
 from app.notify import service as notify_service
-from app.order import service as order_service
+from app.order import transitions as order_transitions
 from app.subscribe import service as subscribe_service
 from app.subscribe.jobs import send_subscribe_messages_job, sweep_subscribe_sends_job
 from app.subscribe.models import Kind, SubscribeGrant, SubscribeSend
@@ -66,7 +66,7 @@ def arrive(app, client, buyer, leader, product, n: int = 1) -> list[int]:
         day = buyer.post(f"/orders/{o['id']}/pay").get_json()["order"]["delivery_date"]
         ids.append(o["id"])
     with app.app_context(), transaction() as s:
-        order_service.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow())
+        order_transitions.ship_for_delivery(s, delivery_date=date.fromisoformat(day), now=utcnow())
     assert leader_api.post(f"/leader/deliveries/{day}/receive").get_json() == {"arrived": n}
     return ids
 

@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db
 
-
 revision = '0004_manifest'
 down_revision = '0003_money'
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db
 
-
 revision = '0008_group'
 down_revision = '0007_flash'
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db
 
-
 revision = '0009_chat'
 down_revision = '0008_group'
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db
 
-
 revision = '0010_subscribe'
 down_revision = '0009_chat'
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db
 
-
 revision = '0011_share'
 down_revision = '0010_subscribe'
 branch_labels = None

@@ -11,7 +11,6 @@ from alembic import op
 
 import app.db
 
-
 revision = '0012_fans'
 down_revision = '0011_share'
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db
 
-
 revision = '0013_manifestperf'
 down_revision = '0012_fans'
 branch_labels = None

@@ -1,0 +1,111 @@
+"""Reading orders: a buyer's, one by id, the workbench's lists and sums for a point and a date."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.auth import service as auth_service
+from app.db import get_or_raise
+from app.order.errors import OrderNotFound
+from app.order.models import Order, OrderItem
+from app.order.rules import AT_POINT, LIVE
+from app.pagination import keyset
+
+
+def items_of(session: Session, order_ids: list[int]) -> dict[int, list[OrderItem]]:
+    out: dict[int, list[OrderItem]] = defaultdict(list)
+    if order_ids:
+        for item in session.exec(select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.id)):
+            out[item.order_id].append(item)
+    return out
+
+
+def find_order(session: Session, *, order_id: int) -> Order | None:
+    return session.get(Order, order_id)
+
+
+def get_order(session: Session, order_id: int) -> Order:
+    order = get_or_raise(session, Order, order_id, OrderNotFound(f"Order {order_id} does not exist."))
+    return order
+
+
+def get_buyer_order(session: Session, *, order_id: int, buyer_id: int) -> Order:
+    order = session.get(Order, order_id)
+    # Another buyer's order answers exactly like a missing one: existence is not revealed.
+    if order is None or order.buyer_id != buyer_id:
+        raise OrderNotFound(f"Order {order_id} does not exist.")
+    return order
+
+
+def list_buyer_orders(session: Session, *, buyer_id: int, status: str | None, before_id: int | None,
+                      limit: int) -> list[Order]:
+    q = select(Order).where(Order.buyer_id == buyer_id)
+    if status:
+        q = q.where(Order.status == status)
+    return list(session.exec(keyset(q, Order.id, before_id, limit)))
+
+
+def leader_orders(session: Session, *, pickup_point_id: int, delivery_date: date | None, status: str | None,
+                  before_id: int | None, limit: int) -> list[tuple[Order, str]]:
+    q = select(Order).where(Order.pickup_point_id == pickup_point_id)
+    if delivery_date:
+        q = q.where(Order.delivery_date == delivery_date)
+    if status:
+        q = q.where(Order.status == status)
+    orders = list(session.exec(keyset(q, Order.id, before_id, limit)))
+    names = auth_service.nicknames(session, user_ids=[o.buyer_id for o in orders])
+    return [(o, names.get(o.buyer_id, "")) for o in orders]
+
+
+def leader_summary(session: Session, *, pickup_point_id: int, delivery_date: date):
+    """Order count, per-SKU quantities and order totals for one point and date, aggregated in SQL.
+    Units given back for a shortage are not counted (neither goods to hand out nor earnings)."""
+    live = (Order.pickup_point_id == pickup_point_id, Order.delivery_date == delivery_date, Order.status.in_(LIVE))
+    count, total = session.exec(select(func.count(Order.id), func.coalesce(func.sum(Order.total), 0))
+                                .where(*live)).one()
+    refunded = session.exec(select(func.coalesce(func.sum(OrderItem.refunded_qty * OrderItem.unit_price), 0))
+                            .join(Order, Order.id == OrderItem.order_id).where(*live)).one()
+    total = int(total) - int(refunded)
+    lines = session.exec(
+        select(OrderItem.sku_id, OrderItem.product_name, OrderItem.sku_name,
+               func.sum(OrderItem.qty - OrderItem.refunded_qty))
+        .join(Order, Order.id == OrderItem.order_id).where(*live)
+        .group_by(OrderItem.sku_id, OrderItem.product_name, OrderItem.sku_name)
+        .having(func.sum(OrderItem.qty - OrderItem.refunded_qty) > 0).order_by(OrderItem.sku_id)
+    ).all()
+    return int(count), int(total), lines
+
+
+def lock_orders_at_point(session: Session, *, pickup_point_id: int, delivery_date: date) -> list[Order]:
+    """The date's shipped and arrived orders at the point, latest-paid first, locked (PostgreSQL:
+    FOR UPDATE, taken in that one order by every caller, so two reports queue instead of
+    deadlocking; a pickup racing a report waits for it; SQLite serialises writers anyway)."""
+    return list(session.exec(
+        select(Order).where(Order.pickup_point_id == pickup_point_id, Order.delivery_date == delivery_date,
+                            Order.status.in_([s.value for s in AT_POINT]))
+        .order_by(Order.paid_at.desc(), Order.id.desc()).with_for_update()))
+
+
+def shipped_units(session: Session, *, pickup_point_id: int, delivery_date: date, sku_ids: list[int]) -> dict[int, int]:
+    """Units of each SKU that were shipped to the point for the date (whatever became of them)."""
+    rows = session.exec(select(OrderItem.sku_id, func.sum(OrderItem.qty)).join(Order, Order.id == OrderItem.order_id)
+                        .where(Order.pickup_point_id == pickup_point_id, Order.delivery_date == delivery_date,
+                               Order.shipped_at.is_not(None), OrderItem.sku_id.in_(sku_ids))
+                        .group_by(OrderItem.sku_id)).all()
+    return {sku_id: int(q) for sku_id, q in rows}
+
+
+def refunded_goods_value(session: Session, *, order_id: int) -> int:
+    """What the units given back of an order cost (fen)."""
+    return int(session.exec(select(func.coalesce(func.sum(OrderItem.refunded_qty * OrderItem.unit_price), 0))
+                            .where(OrderItem.order_id == order_id)).one())
+
+
+def commission_base(session: Session, order: Order) -> int:
+    """What a leader earns commission on: the goods' value (what was paid plus the points the
+    platform let the buyer use) less the units given back."""
+    return order.total + order.points_used - refunded_goods_value(session, order_id=order.id)
+

@@ -1,0 +1,92 @@
+"""Who reacts to what, in one place: the order hooks every domain registers, the blueprints the
+API serves and the job modules workers load. create_app calls wire() and register_blueprints(),
+and the worker, the scheduler and the CLI all build their app with create_app, so no process
+depends on which modules it happened to import."""
+from __future__ import annotations
+
+import importlib
+
+from flask_openapi3 import OpenAPI
+
+from app.auth.routes import bp as auth_bp
+from app.bargain import service as bargain_service
+from app.bargain.routes import bp as bargain_bp
+from app.catalog.routes import bp as catalog_bp
+from app.chat import service as chat_service
+from app.chat.routes import bp as chat_bp
+from app.commission import reactions as commission_reactions
+from app.flashsale import service as flash_service
+from app.flashsale.routes import bp as flashsale_bp
+from app.groupbuy import service as group_service
+from app.groupbuy.routes import bp as groupbuy_bp
+from app.leader.routes import bp as leader_bp
+from app.manifest.routes import bp as manifest_bp
+from app.notify.routes import bp as notify_bp
+from app.order import placing
+from app.order.hooks import ALL_SOURCES, OrderEvent, OrderHooks, hooks
+from app.order.models import OrderSource
+from app.order.routes import bp as order_bp
+from app.payment import service as payment_service
+from app.payment.routes import bp as payment_bp
+from app.pickup.routes import bp as pickup_bp
+from app.points.routes import bp as points_bp
+from app.share import reactions as share_reactions
+from app.share.routes import bp as share_bp
+from app.subscribe.routes import bp as subscribe_bp
+
+E = OrderEvent
+FLASH, GROUP, BARGAIN = OrderSource.flash_sale.value, OrderSource.group.value, OrderSource.bargain.value
+
+# Modules holding RQ jobs: jobs are enqueued by dotted path, and a worker loads these up front
+# (SimpleWorker does not fork per job, so each is imported once per process).
+JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.flashsale.jobs",
+               "app.groupbuy.jobs", "app.idempotency", "app.manifest.jobs", "app.order.jobs",
+               "app.payment.jobs", "app.subscribe.jobs")
+
+# Each domain's refusals (app/<domain>/errors.py): imported here so that error_codes() sees every
+# code a client can meet, including those only jobs raise.
+ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
+    "auth", "bargain", "catalog", "chat", "flashsale", "groupbuy", "leader", "manifest", "order",
+    "payment", "pickup", "points", "share"))
+
+
+def register_order_hooks(registry: OrderHooks) -> None:
+    """The order events each domain reacts to. Within an event, source-specific handlers run
+    before ALL_SOURCES ones, each list in the order given here."""
+    # A group's paid hook may refuse the payment (the group is full); the campaigns give units back.
+    registry.on(E.paid, GROUP, group_service.count_paid_member)
+    registry.on(E.refunded, GROUP, group_service.uncount_refunded_member)
+    registry.on(E.cancelled, GROUP, group_service.unpaid_member_cancelled)
+    registry.on(E.cancelled, FLASH, flash_service.units_back_on_cancel)
+    registry.on(E.refunded, FLASH, flash_service.units_back_on_refund)
+    registry.on(E.cancelled, BARGAIN, bargain_service.units_back_to_campaign)
+    registry.on(E.refunded, BARGAIN, bargain_service.units_back_to_campaign)
+    # Every order: points back, money back, the leader's commission and the sharer's reward.
+    registry.on(E.cancelled, ALL_SOURCES, placing.give_points_back)
+    registry.on(E.refunded, ALL_SOURCES, placing.give_points_back)
+    registry.on(E.refunded, ALL_SOURCES, commission_reactions.reverse_on_refund)
+    registry.on(E.refunded, ALL_SOURCES, payment_service.refund_when_order_refunded)
+    registry.on(E.refunded, ALL_SOURCES, share_reactions.reverse_reward)
+    registry.on(E.picked_up, ALL_SOURCES, share_reactions.reward_sharer)
+    registry.on(E.picked_up, ALL_SOURCES, commission_reactions.accrue_on_pickup)
+    registry.on_set(E.placed, share_reactions.attribute_shares)
+    # The buyer hears of every change (after the money and stock handlers above).
+    for event in (E.paid, E.cancelled, E.refunded, E.arrived, E.picked_up):
+        registry.on(event, ALL_SOURCES, chat_service.order_updated)
+    registry.on_set(E.shipped, chat_service.orders_shipped)
+
+
+def wire(registry: OrderHooks = hooks) -> None:
+    """Fill the process's hook registry once (create_app calls it; calling again changes nothing)."""
+    if registry.wired:
+        return
+    register_order_hooks(registry)
+    for name in JOB_MODULES + ERROR_MODULES:
+        importlib.import_module(name)
+    registry.wired = True
+
+
+def register_blueprints(app: OpenAPI) -> None:
+    for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
+               groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp):
+        app.register_api(bp)
