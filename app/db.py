@@ -5,7 +5,7 @@ import contextvars
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import MetaData, event
@@ -27,8 +27,24 @@ metadata: MetaData = SQLModel.metadata
 log = logging.getLogger(__name__)
 
 
+# The one seam through which the app reads the time. Tests move it forward (the `clock` fixture)
+# instead of sleeping; it is never moved outside tests.
+_clock_offset = timedelta(0)
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(timezone.utc) + _clock_offset
+
+
+def advance_clock(seconds: float) -> None:
+    """Move the app's time forward by `seconds` (tests only; reset_clock() puts it back)."""
+    global _clock_offset
+    _clock_offset += timedelta(seconds=seconds)
+
+
+def reset_clock() -> None:
+    global _clock_offset
+    _clock_offset = timedelta(0)
 
 
 def make_engine(url: str, **kw) -> Engine:

@@ -16,6 +16,7 @@ import app.pickup.models  # noqa: F401
 import app.points.models  # noqa: F401
 import app.share.models  # noqa: F401
 import app.subscribe.models  # noqa: F401
+import app.workbench.models  # noqa: F401
 
 
 def load_all() -> None:

@@ -33,6 +33,7 @@ from app.points.routes import bp as points_bp
 from app.share import reactions as share_reactions
 from app.share.routes import bp as share_bp
 from app.subscribe.routes import bp as subscribe_bp
+from app.workbench.routes import bp as workbench_bp
 
 E = OrderEvent
 FLASH, GROUP, BARGAIN = OrderSource.flash_sale.value, OrderSource.group.value, OrderSource.bargain.value
@@ -47,7 +48,7 @@ JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
     "auth", "bargain", "catalog", "chat", "flashsale", "groupbuy", "leader", "manifest", "order",
-    "payment", "pickup", "points", "share"))
+    "payment", "pickup", "points", "share", "workbench"))
 
 
 def register_order_hooks(registry: OrderHooks) -> None:
@@ -87,6 +88,6 @@ def wire(registry: OrderHooks = hooks) -> None:
 
 
 def register_blueprints(app: OpenAPI) -> None:
-    for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
+    for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
                groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp):
         app.register_api(bp)
