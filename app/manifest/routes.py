@@ -41,8 +41,9 @@ def warehouse_manifest(s, delivery_date) -> dict:
     return payload
 
 
-def _file(body: bytes, mimetype: str, filename: str) -> Response:
-    resp = Response(body, mimetype=mimetype)
+def _file(body: bytes, content_type: str, filename: str) -> Response:
+    # The full header, as given: `mimetype=` would append werkzeug's own charset to ours.
+    resp = Response(body, content_type=content_type)
     resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return resp
 
