@@ -172,7 +172,7 @@ def manifests() -> None:
 
 @manifests.command("build")
 @click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Delivery date, YYYY-MM-DD")
+              help="Delivery date, YYYY-MM-DD: at most 31 days back, at most the date orders are given now")
 def manifests_build(day) -> None:
     """Ship the date's paid orders and build its manifests now (the nightly job, run here)."""
     import json
