@@ -172,15 +172,22 @@ def manifests() -> None:
 
 @manifests.command("build")
 @click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Delivery date, YYYY-MM-DD")
+              help="Delivery date, YYYY-MM-DD: at most 31 days back, at most the date orders are given now")
 def manifests_build(day) -> None:
     """Ship the date's paid orders and build its manifests now (the nightly job, run here)."""
     import json
 
+    from app.errors import DomainError
     from app.factory import create_app
     from app.manifest.jobs import build_manifests_job
+    from app.manifest.service import check_build_date
 
-    app = create_app(_settings())
+    settings = _settings()
+    try:
+        check_build_date(settings, day.date())
+    except DomainError as e:
+        raise click.ClickException(f"{e.code}: {e.detail}") from None
+    app = create_app(settings)
     with app.app_context():
         click.echo(json.dumps(build_manifests_job(day.date().isoformat()), ensure_ascii=False, default=str))
 

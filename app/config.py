@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     share_attribution_days: int = Field(default=7, ge=0, le=365)
     share_reward_rate: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)
     points_max_ratio: Decimal = Field(default=Decimal("0.5"), ge=0, lt=1)
+    # Posters without WeChat: drawn around a placeholder code instead of WeChat's mini-program code
+    # (which a dev appid cannot get), never kept, so that a real one is drawn once this is off.
+    # None means "the default for the environment": on in dev/test, off (and refused) in prod.
+    poster_placeholder: bool | None = None
 
     queue_name: str = "linli"
     # `linli serve`'s access log: "-" (stdout), a file path, or "off".
@@ -151,11 +155,16 @@ class Settings(BaseSettings):
         ZoneInfo(self.timezone)  # raises for an unknown zone
         if self.dev_login is None:
             self.dev_login = self.env != "prod"
+        if self.poster_placeholder is None:
+            self.poster_placeholder = self.env != "prod"
         if self.env == "prod":
             if not secret_is_strong(self.secret_key):
                 raise ValueError(f"LINLI_SECRET_KEY must be a random secret in prod: {SECRET_RULE}")
             if self.dev_login:
                 raise ValueError("LINLI_DEV_LOGIN must be off in prod")
+            if self.poster_placeholder:
+                raise ValueError("LINLI_POSTER_PLACEHOLDER must be off in prod: its posters carry no "
+                                 "mini-program code a phone can open")
             if self.payment_provider == "sandbox":
                 raise ValueError("LINLI_PAYMENT_PROVIDER=sandbox marks orders paid without taking money: "
                                  "set LINLI_PAYMENT_PROVIDER=wechatpay (and its LINLI_WECHATPAY_* keys) in prod")
