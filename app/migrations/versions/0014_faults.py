@@ -24,6 +24,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('seq_ceiling', sa.BigInteger(), server_default='0', nullable=False))
 
 
+    # Pickup points' coordinates to 1e-7 degree (app.pickup.geo.COORD_DECIMALS), as new ones are
+    # stored: the nearby search squares coordinate differences, and one like 1e-200 underflows.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("UPDATE pickup_points SET lat = round(lat::numeric, 7)::double precision, "
+                   "lng = round(lng::numeric, 7)::double precision")
+    else:
+        op.execute("UPDATE pickup_points SET lat = round(lat, 7), lng = round(lng, 7)")
+
+
 def downgrade() -> None:
     with op.batch_alter_table('flash_sales', schema=None) as batch_op:
         batch_op.drop_column('seq_ceiling')
