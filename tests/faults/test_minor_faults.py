@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import DEFAULT_SECRET, Settings
+from app.request_context import environ_is_local
 from tests.conftest import make_leader
 
 
@@ -42,12 +43,43 @@ def test_prod_refuses_placeholder_secrets(secret):
         Settings(secret_key=secret, **PROD)
 
 
-@pytest.mark.parametrize("secret", [secrets.token_hex(32), secrets.token_hex(16), secrets.token_urlsafe(32),
-                                    "f3a9c1e07b5d42e8a6c09d1f7e2b4a35"])
-def test_prod_accepts_random_secrets(secret):
-    assert Settings(secret_key=secret, **PROD).secret_key == secret
+def test_prod_accepts_random_secrets():
+    for secret in [secrets.token_hex(32) for _ in range(50)] + [secrets.token_hex(16) for _ in range(50)] + [
+            "f3a9c1e07b5d42e8a6c09d1f7e2b4a35"]:
+        assert Settings(secret_key=secret, **PROD).secret_key == secret
 
 
 def test_the_readme_states_the_secret_rule():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "no 8 characters repeated" in readme and "placeholder word" in readme
+
+
+# ---- dev login: one rule for every forwarding header ------------------------------------------------
+
+@pytest.fixture
+def settings_overrides():
+    # A secret of its own: the public default would answer a forwarded caller 403 before dev login.
+    return {"secret_key": "5d0f6b2a9e8c4713b2a6f1e0c9d8b7a6"}
+
+
+FORWARDING = ["CF-Connecting-IP", "True-Client-IP", "X-Client-IP", "X-Original-Forwarded-For", "X-Cluster-Client-IP",
+              "x-forwarded-host", "X-Real-IP", "Forwarded", "X-Forwarded-For"]
+
+
+@pytest.mark.parametrize("header", FORWARDING)
+def test_dev_login_refuses_any_forwarding_header(client, header):
+    r = client.post("/api/v1/auth/dev-login", json={"openid": "fwd"}, headers={header: "203.0.113.9"})
+    assert r.status_code == 404, header
+
+
+def test_dev_login_answers_this_machine_with_ordinary_headers(client):
+    r = client.post("/api/v1/auth/dev-login", json={"openid": "plain"},
+                    headers={"X-Request-ID": "abc", "Accept": "application/json", "User-Agent": "ip-client"})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("header", FORWARDING)
+def test_environ_with_a_forwarding_header_is_not_local(header):
+    key = "HTTP_" + header.upper().replace("-", "_")
+    assert not environ_is_local({"REMOTE_ADDR": "127.0.0.1", key: "203.0.113.9"})
+    assert environ_is_local({"REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "x", "HTTP_USER_AGENT": "forwarded-ish"})
