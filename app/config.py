@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     chat_message_rate: str = "60 per minute"
     ws_heartbeat_s: int = Field(default=25, ge=1, le=300)
     ws_presence_ttl_s: int = Field(default=60, ge=2)
+    # Open sockets one user may hold on one `serve` process (tabs, devices); more are refused 429.
+    ws_max_per_user: int = Field(default=10, ge=1, le=10_000)
 
     timezone: str = "Asia/Shanghai"
     order_cutoff: time = time(23, 0)
