@@ -18,12 +18,27 @@ DEFAULT_SECRET = "dev-secret-change-me-please-0123456789"
 VAR_DIR = Path.cwd() / "var"
 
 SECRET_RULE = ("at least 32 characters, at least 8 distinct ones and at least 2.5 bits of Shannon entropy "
-               "per character, e.g. `openssl rand -hex 32`")
+               "per character; no 8 characters repeated (`abcdefghabcdefgh...`, `changeme-changeme-...`), "
+               "nothing containing the public default or a placeholder word (change, secret, default, example, "
+               "placeholder, password, replace, sample, dummy, your); e.g. `openssl rand -hex 32`")
+
+# Words a placeholder secret is made of; `openssl rand -hex 32` (0-9, a-f) can hold none of them,
+# and a random base64 secret one of them about once in a million.
+PLACEHOLDER_WORDS = ("change", "secret", "default", "example", "placeholder", "password", "replace", "sample",
+                     "dummy", "your")
+REPEAT_SPAN = 8  # a run this long seen twice in one secret is a pattern, not randomness
 
 
 def secret_is_strong(secret: str) -> bool:
-    """A cheap guard against placeholder secrets (32 spaces, one letter repeated, `abab...`)."""
-    if len(secret) < 32 or secret == DEFAULT_SECRET or len(set(secret)) < 8:
+    """A cheap guard against placeholder secrets (32 spaces, one letter repeated, `abab...`, a
+    repeated phrase, the public default with a character added, `your-secret-key-here`)."""
+    if len(secret) < 32 or len(set(secret)) < 8:
+        return False
+    lowered = secret.lower()
+    if DEFAULT_SECRET.lower() in lowered or any(word in lowered for word in PLACEHOLDER_WORDS):
+        return False
+    runs = [secret[i:i + REPEAT_SPAN] for i in range(len(secret) - REPEAT_SPAN + 1)]
+    if len(set(runs)) < len(runs):
         return False
     n = len(secret)
     entropy = -sum(c / n * math.log2(c / n) for c in Counter(secret).values())
@@ -62,6 +77,8 @@ class Settings(BaseSettings):
     chat_message_rate: str = "60 per minute"
     ws_heartbeat_s: int = Field(default=25, ge=1, le=300)
     ws_presence_ttl_s: int = Field(default=60, ge=2)
+    # Open sockets one user may hold on one `serve` process (tabs, devices); more are refused 429.
+    ws_max_per_user: int = Field(default=10, ge=1, le=10_000)
 
     timezone: str = "Asia/Shanghai"
     order_cutoff: time = time(23, 0)

@@ -11,8 +11,9 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from app.config import current_settings as settings
+from app.db import transaction
 from app.flashsale import lua, service
-from app.flashsale.errors import PurchaseRateLimited
+from app.flashsale.errors import OutOfNumbers, PurchaseRateLimited
 from app.flashsale.schemas import PurchaseBody, PurchaseOut
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,27 @@ def purchase_rate(user_id: int, remote_addr: str | None) -> tuple[list, list] | 
     return None
 
 
+def _purchase(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, rate) -> str:
+    """The sale's script; when the reservation numbers the database granted are used up (once per
+    service.SEQ_BLOCK reservations), a new block is granted there, then Redis runs it again
+    (the rate limits are counted already)."""
+    for _ in range(3):
+        try:
+            return service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty,
+                                    pickup_point_id=body.pickup_point_id, idem_key=key, rate=rate)
+        except OutOfNumbers as e:
+            with transaction() as s:
+                ceiling = service.grant_numbers(s, sale_id=sale_id, above=e.ceiling)
+            service.publish_ceiling(sale_id, ceiling)
+            rate = None
+    raise RedisError("the sale's reservation ceiling did not take")
+
+
 def take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote_addr: str | None) -> PurchaseOut:
     """The purchase once its request is known good (an app context): the rate limits and the
     sale's script. The route and the purchase's lane (app.flashsale.lane) both come here."""
     try:
-        res_id = service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty, pickup_point_id=body.pickup_point_id,
-                                  idem_key=key, rate=purchase_rate(user_id, remote_addr))
+        res_id = _purchase(sale_id, user_id, body, key, purchase_rate(user_id, remote_addr))
     except PurchaseRateLimited as e:
         raise _too_many(e.wait_ms) from None
     except RedisError as e:
