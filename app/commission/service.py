@@ -54,11 +54,12 @@ def rebase(session: Session, *, order_id: int, base: int) -> bool:
     if entry is None or entry.status == "reversed":
         return False
     amount = amount_for(max(base, 0), entry.rate_bp)
+    was, status = entry.amount, entry.status  # (the UPDATE below refreshes the loaded row)
     if not session.exec(update(Commission).where(Commission.id == entry.id, Commission.amount > amount)
                         .values(amount=amount)).rowcount:
         return False
-    if entry.status == "settled":  # already in the leader's earnings: the difference comes back out
-        earnings_service.take_back(session, leader_id=entry.leader_id, amount=entry.amount - amount,
+    if status == "settled":  # already in the leader's earnings: the difference comes back out
+        earnings_service.take_back(session, leader_id=entry.leader_id, amount=was - amount,
                                    kind=EntryKind.commission_reversed.value,
                                    source=f"commission:{entry.id}:rebase:{amount}")
     return True
@@ -77,11 +78,12 @@ def reverse(session: Session, *, order_id: int) -> bool:
     entry = _locked(session, order_id)
     if entry is None or entry.status == "reversed":
         return False
-    if not session.exec(update(Commission).where(Commission.id == entry.id, Commission.status == entry.status)
+    status, amount = entry.status, entry.amount  # (the UPDATE below refreshes the loaded row)
+    if not session.exec(update(Commission).where(Commission.id == entry.id, Commission.status == status)
                         .values(status="reversed", reversed_at=utcnow())).rowcount:
         return False
-    if entry.status == "settled":
-        earnings_service.take_back(session, leader_id=entry.leader_id, amount=entry.amount,
+    if status == "settled":
+        earnings_service.take_back(session, leader_id=entry.leader_id, amount=amount,
                                    kind=EntryKind.commission_reversed.value, source=f"commission:{entry.id}")
     return True
 

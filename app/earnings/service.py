@@ -169,7 +169,7 @@ def ledger_discrepancies(session: Session) -> list[dict[str, Any]]:
     previous = func.lag(e.balance_after).over(partition_by=e.leader_id, order_by=e.id)
     chained = select(e.leader_id, e.amount, e.balance_after, previous.label("prev")).subquery()
     broken: dict[int, int] = defaultdict(int)
-    for lid, amount, after, prev in session.exec(select(chained)).all():
+    for lid, amount, after, prev in session.execute(select(chained)).all():
         if after != (prev or 0) + amount:
             broken[lid] += 1
     open_sums: dict[int, int] = defaultdict(int)
