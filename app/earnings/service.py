@@ -72,7 +72,9 @@ def _move(session: Session, *, leader_id: int, amount: int, kind: str, source: s
             session.add(entry)
             session.flush()
     except IntegrityError:
-        return None  # a concurrent twin wrote this movement first
+        if _exists(session, kind, source):
+            return None  # a concurrent twin wrote this movement first
+        raise
     return entry, row[1]
 
 
