@@ -14,7 +14,6 @@ from app.commission.models import Commission
 from app.config import Settings
 from app.db import utcnow
 from app.earnings import service as earnings_service
-from app.earnings.models import EntryKind
 from app.leader import service as leader_service
 from app.pagination import keyset
 
@@ -59,9 +58,8 @@ def rebase(session: Session, *, order_id: int, base: int) -> bool:
                         .values(amount=amount)).rowcount:
         return False
     if status == "settled":  # already in the leader's earnings: the difference comes back out
-        earnings_service.take_back(session, leader_id=entry.leader_id, amount=was - amount,
-                                   kind=EntryKind.commission_reversed.value,
-                                   source=f"commission:{entry.id}:rebase:{amount}")
+        earnings_service.commission_taken_back(session, leader_id=entry.leader_id, commission_id=entry.id,
+                                               amount=was - amount, rebased_to=amount)
     return True
 
 
@@ -83,8 +81,8 @@ def reverse(session: Session, *, order_id: int) -> bool:
                         .values(status="reversed", reversed_at=utcnow())).rowcount:
         return False
     if status == "settled":
-        earnings_service.take_back(session, leader_id=entry.leader_id, amount=amount,
-                                   kind=EntryKind.commission_reversed.value, source=f"commission:{entry.id}")
+        earnings_service.commission_taken_back(session, leader_id=entry.leader_id, commission_id=entry.id,
+                                               amount=amount)
     return True
 
 
@@ -96,8 +94,7 @@ def settle_due(session: Session, *, now: datetime | None = None) -> int:
                               .values(status="settled", settled_at=now)
                               .returning(Commission.id, Commission.leader_id, Commission.amount)).all()
     for commission_id, leader_id, amount in sorted(settled):
-        earnings_service.credit(session, leader_id=leader_id, amount=amount, kind=EntryKind.commission.value,
-                                source=f"commission:{commission_id}")
+        earnings_service.commission_settled(session, leader_id=leader_id, commission_id=commission_id, amount=amount)
     return len(settled)
 
 

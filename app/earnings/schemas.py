@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.http import Id, JsonBody, OptionalJsonBody, QueryModel, Text
 from app.pagination import PageQuery
@@ -80,14 +78,8 @@ class WithdrawalPath(BaseModel):
     withdrawal_id: Id
 
 
-def _month(value: Any) -> Any:
-    if isinstance(value, str) and re.fullmatch(MONTH_PATTERN, value):
-        return value
-    raise PydanticCustomError("month_format", "Input should be a month written YYYY-MM")
-
-
 class StatementPath(BaseModel):
-    month: Annotated[str, BeforeValidator(_month), Field(pattern=MONTH_PATTERN, description="YYYY-MM")]
+    month: str = Field(pattern=MONTH_PATTERN, description="YYYY-MM, a month of LINLI_TIMEZONE")
 
 
 class StatementQuery(QueryModel):

@@ -106,6 +106,20 @@ def take_back(session: Session, *, leader_id: int, amount: int, kind: str, sourc
     return done[0] if done else None
 
 
+def commission_settled(session: Session, *, leader_id: int, commission_id: int, amount: int) -> EarningsEntry | None:
+    """The commission domain's settlement: credited once per commission."""
+    return credit(session, leader_id=leader_id, amount=amount, kind=EntryKind.commission.value,
+                  source=f"commission:{commission_id}")
+
+
+def commission_taken_back(session: Session, *, leader_id: int, commission_id: int, amount: int,
+                          rebased_to: int | None = None) -> EarningsEntry | None:
+    """A settled commission reversed (or shrunk to `rebased_to` by a partial refund): taken back once."""
+    source = f"commission:{commission_id}" if rebased_to is None else f"commission:{commission_id}:rebase:{rebased_to}"
+    return take_back(session, leader_id=leader_id, amount=amount, kind=EntryKind.commission_reversed.value,
+                     source=source)
+
+
 def debit(session: Session, *, leader_id: int, amount: int, kind: str, source: str,
           to_frozen: bool = False) -> EarningsEntry | None:
     """Money out of `available` (into `frozen` for a withdrawal); 409 insufficient_earnings if
