@@ -11,7 +11,7 @@ from app.pagination import PageQuery
 EntryKindName = Literal["commission", "commission_reversed", "pay_code_sale", "pay_code_refund", "withdrawal",
                         "withdrawal_returned"]
 WithdrawalStatusName = Literal["reviewing", "approved", "awaiting_confirmation", "paid", "failed", "rejected"]
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"  # 1970-01 .. 2999-12
 # The statement answers JSON, CSV or PDF (?format=): the document says so.
 _DOCUMENTS = {"openapi_extra": {"content": {
     "text/csv": {"schema": {"type": "string"}},
