@@ -120,6 +120,18 @@ def commission_taken_back(session: Session, *, leader_id: int, commission_id: in
                      source=source)
 
 
+def pay_code_sale(session: Session, *, leader_id: int, charge_id: int, amount: int) -> EarningsEntry | None:
+    """A counter sale paid with a buyer's pay code (the wallet issue calls this): credited once."""
+    return credit(session, leader_id=leader_id, amount=amount, kind=EntryKind.pay_code_sale.value,
+                  source=f"pay_code_charge:{charge_id}")
+
+
+def pay_code_refunded(session: Session, *, leader_id: int, charge_id: int, amount: int) -> EarningsEntry | None:
+    """That sale refunded: taken back once (what the balance no longer holds is owed)."""
+    return take_back(session, leader_id=leader_id, amount=amount, kind=EntryKind.pay_code_refund.value,
+                     source=f"pay_code_charge:{charge_id}")
+
+
 def debit(session: Session, *, leader_id: int, amount: int, kind: str, source: str,
           to_frozen: bool = False) -> EarningsEntry | None:
     """Money out of `available` (into `frozen` for a withdrawal); 409 insufficient_earnings if

@@ -147,3 +147,17 @@ def test_my_earnings_show_the_balances_and_the_ledger_newest_first(app, leader):
                                                                                  "pay_code:3")
     older = api.get("/leader/earnings", query_string={"cursor": body["next_cursor"]}).get_json()["items"]
     assert [(i["kind"], i["ref"]) for i in older] == [("commission", "commission:41")]
+
+
+def test_a_counter_sale_is_credited_once_and_its_refund_taken_back_once(app, leader):
+    _, approved = leader
+    lid = approved["leader_id"]
+    with app.app_context(), transaction() as s:
+        assert earnings_service.pay_code_sale(s, leader_id=lid, charge_id=5, amount=880) is not None
+        assert earnings_service.pay_code_sale(s, leader_id=lid, charge_id=5, amount=880) is None
+    with app.app_context(), transaction() as s:
+        assert earnings_service.pay_code_refunded(s, leader_id=lid, charge_id=5, amount=880) is not None
+        assert earnings_service.pay_code_refunded(s, leader_id=lid, charge_id=5, amount=880) is None
+
+    assert entries(app, lid) == [("pay_code_sale", 880, 880), ("pay_code_refund", -880, 0)]
+    assert discrepancies(app) == []
