@@ -159,6 +159,19 @@ class Settings(BaseSettings):
     wechatpay_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/notify"
     wechatpay_notify_max_age_s: int = 300
 
+    # Leader withdrawals (团长提现) through WeChat Pay's merchant transfer (transfer-bills): the
+    # smallest amount a leader may ask for, a fixed fee kept back from each (fen), how many a leader
+    # may ask for per business day, and below what amount a withdrawal skips the operator's review
+    # (0: every withdrawal is reviewed). A bill the leader never confirms in the mini-program is
+    # cancelled after LINLI_TRANSFER_CONFIRM_TTL_H hours (WeChat Pay itself gives up after 24).
+    withdraw_min: int = Field(default=100, ge=1)
+    withdraw_fee: int = Field(default=0, ge=0)
+    withdraw_daily_count: int = Field(default=3, ge=1)
+    withdraw_auto_approve: int = Field(default=0, ge=0)
+    transfer_confirm_ttl_h: int = Field(default=24, ge=1, le=24 * 30)
+    transfer_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/transfer-notify"
+    transfer_sweep_interval_s: int = Field(default=300, ge=1)
+
     @field_validator("commission_rate", mode="before")
     @classmethod
     def _rate_from_percent(cls, v):

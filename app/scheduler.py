@@ -11,6 +11,7 @@ from rq.cron import CronJob, CronScheduler
 from app.bargain.jobs import expire_bargain_records_job
 from app.commission.jobs import settle_commissions_job
 from app.config import Settings
+from app.earnings.jobs import sweep_transfers_job
 from app.factory import create_app
 from app.flashsale.jobs import drain_flash_sales_job, settle_due_flash_sales_job
 from app.groupbuy.jobs import close_due_groups_job
@@ -58,6 +59,7 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(settle_due_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(drain_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(sweep_subscribe_sends_job, queue_name=s.queue_name, interval=60)
+    cron.register(sweep_transfers_job, queue_name=s.queue_name, interval=s.transfer_sweep_interval_s)
     register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
     return cron, app
 

@@ -15,6 +15,7 @@ from app.catalog.routes import bp as catalog_bp
 from app.chat import service as chat_service
 from app.chat.routes import bp as chat_bp
 from app.commission import reactions as commission_reactions
+from app.earnings.routes import bp as earnings_bp
 from app.flashsale import service as flash_service
 from app.flashsale.routes import bp as flashsale_bp
 from app.groupbuy import service as group_service
@@ -40,14 +41,14 @@ FLASH, GROUP, BARGAIN = OrderSource.flash_sale.value, OrderSource.group.value, O
 
 # Modules holding RQ jobs: jobs are enqueued by dotted path, and a worker loads these up front
 # (SimpleWorker does not fork per job, so each is imported once per process).
-JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.flashsale.jobs",
-               "app.groupbuy.jobs", "app.idempotency", "app.manifest.jobs", "app.order.jobs",
+JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.earnings.jobs",
+               "app.flashsale.jobs", "app.groupbuy.jobs", "app.idempotency", "app.manifest.jobs", "app.order.jobs",
                "app.payment.jobs", "app.subscribe.jobs")
 
 # Each domain's refusals (app/<domain>/errors.py): imported here so that error_codes() sees every
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
-    "auth", "bargain", "catalog", "chat", "flashsale", "groupbuy", "leader", "manifest", "order",
+    "auth", "bargain", "catalog", "chat", "earnings", "flashsale", "groupbuy", "leader", "manifest", "order",
     "payment", "pickup", "points", "share", "workbench"))
 
 
@@ -88,6 +89,7 @@ def wire(registry: OrderHooks = hooks) -> None:
 
 
 def register_blueprints(app: OpenAPI) -> None:
-    for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
-               groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp):
+    for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp,
+               flashsale_bp, groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp,
+               earnings_bp):
         app.register_api(bp)

@@ -105,6 +105,9 @@ class FakeWechatPay:
         self.refund_gate = threading.Event()
         self.refund_gate.set()
         self.refund_waiting = threading.Event()
+        # More APIs, each a callable (request, parsed body) -> Response, or None when not its path
+        # (tests/fakes/wechatpay_transfers.py adds the merchant transfer this way).
+        self.handlers: list = []
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
@@ -212,6 +215,10 @@ class FakeWechatPay:
             return self._refund(data)
         if request.method == "GET" and request.path.startswith("/v3/refund/domestic/refunds/"):
             return self._query_refund(request.path.rsplit("/", 1)[1])
+        for handler in self.handlers:
+            response = handler(request, data)
+            if response is not None:
+                return response
         return self._signed(404, {"code": "NOT_FOUND", "message": "no such API in the fake"})
 
     def _jsapi(self, data: dict[str, Any]) -> Response:
