@@ -30,6 +30,8 @@ from app.payment import service as payment_service
 from app.payment.routes import bp as payment_bp
 from app.pickup.routes import bp as pickup_bp
 from app.points.routes import bp as points_bp
+from app.reconcile import sources as reconcile_sources
+from app.reconcile.routes import bp as reconcile_bp
 from app.share import reactions as share_reactions
 from app.share.routes import bp as share_bp
 from app.subscribe.routes import bp as subscribe_bp
@@ -41,13 +43,13 @@ FLASH, GROUP, BARGAIN = OrderSource.flash_sale.value, OrderSource.group.value, O
 # (SimpleWorker does not fork per job, so each is imported once per process).
 JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.flashsale.jobs",
                "app.groupbuy.jobs", "app.idempotency", "app.manifest.jobs", "app.order.jobs",
-               "app.payment.jobs", "app.subscribe.jobs")
+               "app.payment.jobs", "app.reconcile.jobs", "app.subscribe.jobs")
 
 # Each domain's refusals (app/<domain>/errors.py): imported here so that error_codes() sees every
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
     "auth", "bargain", "catalog", "chat", "flashsale", "groupbuy", "leader", "manifest", "order",
-    "payment", "pickup", "points", "share"))
+    "payment", "pickup", "points", "reconcile", "share"))
 
 
 def register_order_hooks(registry: OrderHooks) -> None:
@@ -76,11 +78,18 @@ def register_order_hooks(registry: OrderHooks) -> None:
     registry.on_set(E.shipped, chat_service.orders_shipped)
 
 
+def register_reconcile_checks(transfer_sources: list, book_checks: dict) -> None:
+    """What reconciliation reads beyond payments and refunds: the day's transfers to users (the
+    earnings domain's withdrawals) and our own ledgers, each checked against its balance."""
+    book_checks["points_ledger"] = reconcile_sources.points_ledger
+
+
 def wire(registry: OrderHooks = hooks) -> None:
     """Fill the process's hook registry once (create_app calls it; calling again changes nothing)."""
     if registry.wired:
         return
     register_order_hooks(registry)
+    register_reconcile_checks(reconcile_sources.TRANSFER_SOURCES, reconcile_sources.BOOK_CHECKS)
     for name in JOB_MODULES + ERROR_MODULES:
         importlib.import_module(name)
     registry.wired = True
@@ -88,5 +97,5 @@ def wire(registry: OrderHooks = hooks) -> None:
 
 def register_blueprints(app: OpenAPI) -> None:
     for bp in (auth_bp, leader_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
-               groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp):
+               groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp, reconcile_bp):
         app.register_api(bp)
