@@ -376,8 +376,8 @@ def wechatpay_payments_between(session: Session, *, start: datetime, end: dateti
     """Every WeChat Pay payment (whatever became of it: applied, late, refused...) whose money
     came in [start, end)."""
     rows = session.exec(select(Payment).where(Payment.provider == "wechatpay",
-                                              Payment.created_at >= start - timedelta(days=1),
-                                              Payment.created_at < end + timedelta(days=1)))
+                                              Payment.created_at >= start - timedelta(days=2),
+                                              Payment.created_at < end + timedelta(days=2)))
     return [p for p in rows if start <= _paid_at(p) < end]
 
 

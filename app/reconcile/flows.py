@@ -12,9 +12,8 @@ from app.db import reading, transaction, utcnow
 from app.payment import bills
 from app.payment.errors import BillNotReady, BillUnreadable, PaymentProviderRejected, PaymentProviderUnavailable
 from app.queue import enqueue
-from app.reconcile import service
+from app.reconcile import service, sources
 from app.reconcile.errors import ReconciliationRunning
-from app.reconcile.sources import BOOK_CHECKS, TRANSFER_SOURCES
 
 log = logging.getLogger(__name__)
 JOB = "app.reconcile.jobs.reconcile_job"
@@ -60,7 +59,8 @@ def reconcile(day: date, *, settings: Settings, provider: Any, now: datetime | N
     else:
         with transaction() as s:
             findings, totals = service.match_day(s, day=day, trade=trade, fund=fund,
-                                                 transfer_sources=TRANSFER_SOURCES, book_checks=BOOK_CHECKS)
+                                                 transfer_sources=sources.TRANSFER_SOURCES,
+                                                 book_checks=sources.BOOK_CHECKS)
             service.finish(s, day=day, attempt=attempt, findings=findings, totals=totals, now=utcnow())
         log.info("reconciliation %s: %d bill lines, %d fund lines, %d discrepancies", day, len(trade), len(fund),
                  len(findings))
