@@ -15,6 +15,7 @@ from app.points.models import PointAccount
 from app.reconcile import jobs
 from app.reconcile.models import ReconcileDiscrepancy
 from app.reconcile.service import day_bounds
+from tests.payment.helpers import notify
 from tests.reconcile.conftest import at
 
 
@@ -137,7 +138,6 @@ def test_a_payment_recorded_on_the_next_day_is_not_missing_on_either(app, books,
     order = books.order()
     headers, body = wechatpay.notification(out_trade_no=out_trade_no(order["id"]), amount=order["total"],
                                            success_time=at(day, 23, 59) + timedelta(seconds=59))
-    from tests.payment.helpers import notify
     assert notify(books.client, headers, body).status_code == 204
 
     assert run(app, day)["status"] == "balanced"
