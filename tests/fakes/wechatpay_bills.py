@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import re
 import secrets
+import threading
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -68,6 +69,10 @@ class FakeBills:
         self.not_ready: dict[str, int] = {}  # bill date → answers of STATEMENT_CREATING still to give
         self.corrupt_downloads = 0  # the next downloads have a byte changed (a broken transfer)
         self.files: dict[str, tuple[bytes, bool]] = {}  # token → (file, gzipped)
+        # Cleared, bill applications wait at the door until it is set (a run "waiting on WeChat").
+        self.gate = threading.Event()
+        self.gate.set()
+        self.applying = threading.Event()
 
     # ---- what the fake processed --------------------------------------------------------------
 
@@ -189,6 +194,8 @@ class FakeBills:
         return None
 
     def _apply(self, request: Request) -> Response:
+        self.applying.set()
+        self.gate.wait(30)
         args = request.args
         raw = args.get("bill_date", "")
         if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
