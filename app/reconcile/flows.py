@@ -34,8 +34,9 @@ def reconcile(day: date, *, settings: Settings, provider: Any, now: datetime | N
     """Run the date's reconciliation now and answer its report. A bill not to be had yet (being
     made, WeChat Pay unreachable, a download that does not match its hash) leaves the date
     waiting, with a job queued for LINLI_RECONCILE_RETRY_MINUTES later, until
-    LINLI_RECONCILE_MAX_ATTEMPTS attempts have been made; then it is failed. Raises
-    ReconciliationRunning if another run holds the date."""
+    LINLI_RECONCILE_MAX_ATTEMPTS attempts have been made; then it is failed, as it is at once
+    when WeChat Pay refuses the request. Raises ReconciliationRunning if another run holds the
+    date."""
     now = now or utcnow()
     with transaction() as s:
         attempt = service.claim(s, day=day, now=now)
@@ -44,7 +45,8 @@ def reconcile(day: date, *, settings: Settings, provider: Any, now: datetime | N
     try:
         trade, fund = _bills(provider, day)
     except (BillNotReady, BillUnreadable, PaymentProviderUnavailable, PaymentProviderRejected) as e:
-        retry = attempt < settings.reconcile_max_attempts
+        # A refusal (a 4xx WeChat Pay gives again to the same question) is for an operator now.
+        retry = not isinstance(e, PaymentProviderRejected) and attempt < settings.reconcile_max_attempts
         delay = timedelta(minutes=settings.reconcile_retry_minutes)
         with transaction() as s:
             state = service.hold(s, day=day, attempt=attempt, error=f"{e.code}: {e.detail or e}", now=utcnow(),

@@ -175,3 +175,13 @@ def test_the_daily_job_runs_yesterday_in_beijing(app, day):
         assert jobs.reconcile_yesterday_job(now=datetime(2026, 12, 4, 17, 0, tzinfo=timezone.utc)) == "2026-12-04"
     queue = Queue(app.extensions["linli.settings"].queue_name, connection=app.extensions["linli.redis"])
     assert "reconcile-2026-12-04" in queue.job_ids
+
+
+def test_a_bill_wechat_pay_refuses_fails_the_date_at_once(app, admin, wechatpay, day):
+    wechatpay.fail_with = 400  # PARAM_ERROR: asking again would be refused again
+    with app.app_context():
+        jobs.reconcile_job(day.isoformat())
+    body = admin.get(f"/admin/reconciliations/{day}").get_json()
+    assert (body["run"]["state"], body["run"]["attempts"]) == ("failed", 1)
+    assert body["run"]["error"].startswith("payment_provider_rejected")
+    assert scheduled_ids(app) == []
