@@ -192,6 +192,29 @@ def manifests_build(day) -> None:
         click.echo(json.dumps(build_manifests_job(day.date().isoformat()), ensure_ascii=False, default=str))
 
 
+# ---- reconciliation (对账) ---------------------------------------------------------------------
+
+@main.command()
+@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Bill date, YYYY-MM-DD (WeChat Pay's day, Beijing time)")
+def reconcile(day) -> None:
+    """Match a date's WeChat Pay bills against our payments, refunds and transfers, and check our
+    own ledgers, now; prints the report (as GET /admin/reconciliations/{date} answers it)."""
+    import json
+
+    from app.factory import create_app
+    from app.payment import service as payment_service
+    from app.reconcile import flows
+
+    settings = _settings()
+    app = create_app(settings)
+    with app.app_context():
+        report = flows.reconcile(day.date(), settings=settings, provider=payment_service.provider())
+    click.echo(json.dumps(report, ensure_ascii=False, default=str, indent=2))
+    if report["status"] == "not_run":
+        raise SystemExit(f"reconciliation of {day.date()} not done: {(report['run'] or {}).get('error')}")
+
+
 # ---- flash sales (self-contained) ------------------------------------------------------------
 
 @main.group("flash-sales")

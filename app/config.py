@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     transfer_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/transfer-notify"
     transfer_sweep_interval_s: int = Field(default=300, ge=1)
 
+    # Reconciliation (对账): WeChat Pay makes yesterday's bills after 10:00 Beijing time; a bill
+    # still being made (STATEMENT_CREATING) is asked for again every RETRY_MINUTES, at most
+    # MAX_ATTEMPTS times in all, before the date's run is marked failed for an operator.
+    reconcile_at: time = time(10, 0)
+    reconcile_retry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    reconcile_max_attempts: int = Field(default=12, ge=1, le=1000)
+
     @field_validator("commission_rate", mode="before")
     @classmethod
     def _rate_from_percent(cls, v):

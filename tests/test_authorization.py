@@ -145,6 +145,7 @@ def world(client, admin, buyer, leader, product) -> World:
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
            "sku_id": sku["id"], "delivery_date": order["delivery_date"],
            "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id,
+           "date": (date.today() - timedelta(days=1)).isoformat(),  # a bill date (reconciliation)
            "token": buyer.post("/shares", json={"target_type": "product", "target_id": product["id"]}
                                ).get_json()["token"]}
     # A withdrawal of the leader's, reviewing (earnings credited as a settled commission would be).
