@@ -18,6 +18,7 @@ from app.idempotency import purge_idempotency_keys_job
 from app.manifest.jobs import build_nightly_manifests_job
 from app.order.jobs import expire_overdue_orders_job
 from app.payment.jobs import redrive_refunds_job
+from app.shipping.jobs import redrive_shipping_job, sweep_shipping_job
 from app.subscribe.jobs import sweep_subscribe_sends_job
 
 
@@ -58,7 +59,9 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(settle_due_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(drain_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(sweep_subscribe_sends_job, queue_name=s.queue_name, interval=60)
+    cron.register(redrive_shipping_job, queue_name=s.queue_name, interval=60)
     register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
+    register_daily(cron, sweep_shipping_job, s.shipping_sweep_at, s)
     return cron, app
 
 
