@@ -8,8 +8,8 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from app.order.models import Order
-from app.payment.models import Payment
 from app.pagination import keyset
+from app.payment.models import Payment
 from app.shipping.models import ShippingSync, SyncState
 
 S = SyncState

@@ -4,13 +4,17 @@ for; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy import delete
 
 from app import create_app
+from app.db import transaction
 from app.shipping import push
-from tests.fakes.wechat_api import signed_push, wechat_api  # noqa: F401 - the fixture
+from app.shipping.models import ShippingSync
+from tests.fakes.wechat_api import UPLOAD_SHIPPING, signed_push, wechat_api  # noqa: F401 - the fixture
 from tests.shipping.helpers import TOKEN, paid_order, pushes, receive, run_jobs, ship, sync_of
 
 PUSH = "/api/v1/wechat/push"
@@ -45,7 +49,6 @@ def test_the_signature_is_wechats_own_example():
 def test_safe_mode_decrypts_what_wechat_encrypts():
     query, body = signed_push({"Event": SETTLEMENT, "transaction_id": "42"}, token=TOKEN, aes_key=AES_KEY,
                               appid="wx-app")
-    import json
     cipher = json.loads(body)["Encrypt"]
     assert json.loads(push.decrypt(AES_KEY, cipher, appid="wx-app"))["transaction_id"] == "42"
     with pytest.raises(push.PushSignatureInvalid):
@@ -101,7 +104,6 @@ def test_a_settlement_push_applied_twice_settles_once(app, client, buyer, leader
 
 
 def test_a_settlement_push_resolves_an_uncertain_upload(app, client, buyer, leader, product, wechat_api):
-    from tests.fakes.wechat_api import UPLOAD_SHIPPING
     wechat_api.stall_after_next(UPLOAD_SHIPPING, 2.5)
     order = paid_order(app, buyer, leader, product, wechat_api)
     ship(app, order["delivery_date"])
@@ -117,10 +119,6 @@ def test_a_settlement_push_resolves_an_uncertain_upload(app, client, buyer, lead
 
 def test_a_remind_shipping_push_queues_an_arrived_order_wechat_still_waits_for(app, client, buyer, leader, product,
                                                                               wechat_api):
-    from sqlalchemy import delete
-
-    from app.db import transaction
-    from app.shipping.models import ShippingSync
     order = paid_order(app, buyer, leader, product, wechat_api)
     ship(app, order["delivery_date"])
     receive(leader, order["delivery_date"])

@@ -12,11 +12,12 @@ from sqlalchemy import delete
 
 from app.db import transaction, utcnow
 from app.order import transitions as order_transitions
-from app.order.models import OrderStatus
+from app.order.models import Order, OrderStatus
 from app.shipping import flows, service
 from app.shipping.models import ShippingSync
+from tests.concurrency import run_together
 from tests.fakes.wechat_api import GET_ORDER, UPLOAD_SHIPPING, wechat_api  # noqa: F401 - the fixture
-from tests.shipping.helpers import TOKEN, paid_order, run_jobs, receive, ship, sync_of
+from tests.shipping.helpers import TOKEN, paid_order, receive, run_jobs, ship, sync_of
 
 
 @pytest.fixture
@@ -204,8 +205,6 @@ def test_many_workers_and_receives_at_once_upload_once(app, client, backend, buy
     sent twice: 8 workers at once, with the receive and the pickup hook repeated, send one."""
     if backend != "postgresql":
         pytest.skip("the race is judged on PostgreSQL, with real concurrent transactions")
-    from tests.concurrency import run_together
-
     order = arrived_order(app, buyer, leader, product, wechat_api)
     sync_id = sync_of(app, order["id"]).id
 
@@ -255,7 +254,6 @@ def test_orders_paid_long_ago_without_an_upload_are_counted(app, client, admin, 
     old = paid_order(app, buyer, leader, product, wechat_api)
     paid_order(app, buyer, leader, product, wechat_api)  # paid just now: not overdue
     with app.app_context(), transaction() as s:
-        from app.order.models import Order
         s.execute(Order.__table__.update().where(Order.__table__.c.id == old["id"])
                   .values(paid_at=utcnow() - timedelta(hours=40)))
     listed = admin.get("/admin/shipping").get_json()
