@@ -54,12 +54,12 @@ class ShippingPath(BaseModel):
 
 
 class PushQuery(QueryModel):
-    """What WeChat puts on a message push's URL."""
+    """What WeChat puts on a message push's URL (sha1 hex signatures, digits, ids)."""
 
-    signature: str | None = Field(default=None, max_length=64)
-    timestamp: str | None = Field(default=None, max_length=20)
-    nonce: str | None = Field(default=None, max_length=64)
-    echostr: str | None = Field(default=None, max_length=128)
-    encrypt_type: str | None = Field(default=None, max_length=16)
-    msg_signature: str | None = Field(default=None, max_length=64)
-    openid: str | None = Field(default=None, max_length=128)
+    signature: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    timestamp: str | None = Field(default=None, pattern=r"^[0-9]{1,12}$")
+    nonce: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,64}$")
+    echostr: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{1,128}$")
+    encrypt_type: str | None = Field(default=None, pattern=r"^aes$")
+    msg_signature: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    openid: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{1,128}$")
