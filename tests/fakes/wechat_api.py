@@ -557,8 +557,10 @@ def signed_push(message: dict, *, token: str, aes_key: str | None = None, appid:
     nonce = nonce or str(secrets.randbelow(10**9))
     plain = json.dumps(message, ensure_ascii=False)
     if not aes_key:
-        return {"signature": _sha1_sorted(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
-                "openid": message.get("FromUserName", "")}, plain.encode()
+        query = {"signature": _sha1_sorted(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+        if message.get("FromUserName"):
+            query["openid"] = message["FromUserName"]
+        return query, plain.encode()
     key = base64.b64decode(aes_key + "=")
     raw = secrets.token_bytes(16) + struct.pack(">I", len(plain.encode())) + plain.encode() + appid.encode()
     pad = 32 - len(raw) % 32
