@@ -145,6 +145,21 @@ class Settings(BaseSettings):
     # the send is `failed`.
     subscribe_retry_s: list[int] = Field(default_factory=lambda: [30, 120, 600], max_length=10)
 
+    # Order shipping sync (发货信息录入, app/shipping): WeChat's message push Token and, in its
+    # safe mode, EncodingAESKey (43 characters). The push endpoint answers 404 while the Token is
+    # empty; with a key set, only encrypted pushes are taken.
+    wechat_push_token: str = ""
+    wechat_push_aes_key: str = Field(default="", pattern=r"^$|^[A-Za-z0-9+/]{43}$")
+    # Waits before an upload that met a transient error (payment not filed yet, busy) is tried
+    # again; after the last, the order's sync is `failed` for an operator.
+    shipping_retry_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 14400], max_length=20)
+    # The daily sweep (get_order_list: payments WeChat still holds as awaiting shipment) runs at
+    # this local time over the payments of the last shipping_sweep_days days.
+    shipping_sweep_at: time = time(9, 0)
+    shipping_sweep_days: int = Field(default=30, ge=1, le=90)
+    # Paid through WeChat Pay this long ago without an upload: counted as overdue for operators.
+    shipping_overdue_h: int = Field(default=36, ge=1)
+
     payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
     wechatpay_mchid: str = ""

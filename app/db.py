@@ -12,10 +12,10 @@ from functools import wraps
 
 from flask import current_app
 from sqlalchemy import MetaData, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, create_engine
 
 # Stable constraint names so that Alembic can alter them (batch mode on SQLite included).

@@ -19,7 +19,7 @@ from app.order import transitions as order_transitions
 from app.order.models import Order
 from app.payment.errors import NothingToRefund, RefundExceedsPayment, RefundNotFound, UnknownTrade
 from app.payment.models import Payment, Refund, RefundStatus
-from app.payment.providers import (PaymentEvent, RefundEvent, RefundResult, order_id_from_trade_no)
+from app.payment.providers import PaymentEvent, RefundEvent, RefundResult, order_id_from_trade_no
 from app.queue import enqueue
 
 log = logging.getLogger(__name__)
