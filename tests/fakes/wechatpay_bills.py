@@ -204,7 +204,8 @@ class FakeBills:
         if day > datetime.now(CST).date():
             return self.fake._signed(400, {"code": "PARAM_ERROR", "message": "账单日期不能晚于今天"})
         trade = request.path.endswith("tradebill")
-        if trade and args.get("bill_type", "ALL") != "ALL" or not trade and args.get("account_type", "BASIC") != "BASIC":
+        kind = args.get("bill_type", "ALL") if trade else args.get("account_type", "BASIC")
+        if kind != ("ALL" if trade else "BASIC"):
             return self.fake._signed(400, {"code": "PARAM_ERROR", "message": "the fake makes ALL / BASIC bills only"})
         if args.get("tar_type") not in (None, "GZIP"):
             return self.fake._signed(400, {"code": "PARAM_ERROR", "message": "tar_type 只能是 GZIP"})
