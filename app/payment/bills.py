@@ -114,8 +114,8 @@ def fen(yuan: str, what: str = "amount") -> int:
         value = Decimal(yuan.strip() or "0") * 100
     except InvalidOperation:
         raise BillUnreadable(f"The bill's {what} {yuan!r} is not an amount in yuan.") from None
-    if value != value.to_integral_value():
-        raise BillUnreadable(f"The bill's {what} {yuan!r} has more than two decimals.")
+    if not value.is_finite() or value != value.to_integral_value():
+        raise BillUnreadable(f"The bill's {what} {yuan!r} is not an amount with at most two decimals.")
     return int(value)
 
 
@@ -128,7 +128,7 @@ def _count_matches(bill: Bill, total_name: str) -> None:
     if total_name in bill.summary:
         try:
             count = int(Decimal(bill.summary[total_name]))
-        except InvalidOperation:
+        except (InvalidOperation, ValueError, OverflowError):  # not a number, NaN, Infinity
             raise BillUnreadable(f"The bill's {total_name} is not a number.") from None
         if count != len(bill.rows):
             raise BillUnreadable(f"The bill says {count} lines ({total_name}) but holds {len(bill.rows)}.")
