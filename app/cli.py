@@ -172,15 +172,22 @@ def manifests() -> None:
 
 @manifests.command("build")
 @click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Delivery date, YYYY-MM-DD")
+              help="Delivery date, YYYY-MM-DD: at most 31 days back, at most the date orders are given now")
 def manifests_build(day) -> None:
     """Ship the date's paid orders and build its manifests now (the nightly job, run here)."""
     import json
 
+    from app.errors import DomainError
     from app.factory import create_app
     from app.manifest.jobs import build_manifests_job
+    from app.manifest.service import check_build_date
 
-    app = create_app(_settings())
+    settings = _settings()
+    try:
+        check_build_date(settings, day.date())
+    except DomainError as e:
+        raise click.ClickException(f"{e.code}: {e.detail}") from None
+    app = create_app(settings)
     with app.app_context():
         click.echo(json.dumps(build_manifests_job(day.date().isoformat()), ensure_ascii=False, default=str))
 
@@ -253,6 +260,44 @@ def flash_sales_block(user_id, unblock) -> None:
     app = create_app(_settings())
     with app.app_context():
         service.block_user(user_id, blocked=not unblock)
+
+
+# ---- shipping sync (self-contained) ----------------------------------------------------------
+
+@main.group()
+def shipping() -> None:
+    """WeChat's order shipping sync (发货信息录入)."""
+
+
+@shipping.command("set-jump-path")
+@click.option("--path", "page", required=True,
+              help="Mini-program page WeChat's shipping and receipt messages open, e.g. pages/order/detail")
+def shipping_set_jump_path(page: str) -> None:
+    """Tell WeChat once where its shipping messages open the mini-program (set_msg_jump_path)."""
+    from app.factory import create_app
+    from app.shipping import flows
+    from app.wechat import WechatApiError
+
+    app = create_app(_settings())
+    with app.app_context():
+        try:
+            flows.set_msg_jump_path(page)
+        except WechatApiError as e:
+            raise click.ClickException(f"WeChat refused set_msg_jump_path: {e}") from None
+    click.echo(f"shipping messages now open {page}")
+
+
+@shipping.command("sweep")
+def shipping_sweep() -> None:
+    """Run the daily sweep now: WeChat's payments awaiting shipment, reconciled with ours."""
+    import json
+
+    from app.factory import create_app
+    from app.shipping import flows
+
+    app = create_app(_settings())
+    with app.app_context():
+        click.echo(json.dumps(flows.sweep_wechat_orders()))
 
 
 if __name__ == "__main__":

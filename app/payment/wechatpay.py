@@ -184,18 +184,7 @@ class WechatPayProvider:
         of the notification is used before its schema (types, lengths of the columns it lands in, ASCII
         identifiers) accepts it.
         """
-        self._verify(headers, body)
-        envelope = _validated(Envelope, body, "notification")
-        resource = envelope.resource
-        try:
-            plain = aes_decrypt(nonce=resource.nonce, ciphertext=resource.ciphertext,
-                                associated_data=resource.associated_data or "",
-                                apiv3_key=self.settings.wechatpay_apiv3_key)
-        except Exception as e:  # noqa: BLE001 - base64, nonce size, ...
-            raise BadNotification(f"The notification resource could not be read: {type(e).__name__}.") from e
-        if plain is None:
-            raise BadNotification("The notification resource could not be decrypted with the APIv3 key.")
-
+        envelope, plain = self.open_notification(headers, body)
         event_type = envelope.event_type
         if event_type.startswith("REFUND."):
             refund = _validated(RefundResource, plain, "refund resource")
@@ -212,6 +201,22 @@ class WechatPayProvider:
                                     raw=txn.model_dump(mode="json", exclude_none=True))
         log.info("wechatpay notification %s (%s) acknowledged without effect", envelope.id, event_type)
         return None
+
+    def open_notification(self, headers: Mapping[str, str], body: str) -> tuple["Envelope", str]:
+        """Any notification (payments, refunds, transfers): signature and age checked, the envelope
+        validated, the resource decrypted (its plaintext JSON is the caller's to validate)."""
+        self._verify(headers, body)
+        envelope = _validated(Envelope, body, "notification")
+        resource = envelope.resource
+        try:
+            plain = aes_decrypt(nonce=resource.nonce, ciphertext=resource.ciphertext,
+                                associated_data=resource.associated_data or "",
+                                apiv3_key=self.settings.wechatpay_apiv3_key)
+        except Exception as e:  # noqa: BLE001 - base64, nonce size, ...
+            raise BadNotification(f"The notification resource could not be read: {type(e).__name__}.") from e
+        if plain is None:
+            raise BadNotification("The notification resource could not be decrypted with the APIv3 key.")
+        return envelope, plain
 
     def _check_merchant(self, mchid: str, appid: str | None = None) -> None:
         if mchid != self.settings.wechatpay_mchid:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.earnings import service as earnings_service
 from app.points import service as points_service
 
 
@@ -41,3 +42,11 @@ def points_ledger(session: Session) -> list[tuple[str, int, int]]:
     """Every user's points entries sum to their points balance."""
     return [(f"user:{user_id}", balance, total)
             for user_id, balance, total in points_service.ledger_mismatches(session)]
+
+
+def earnings_ledger(session: Session) -> list[Finding]:
+    """Every leader's earnings: entries sum to `available`, `balance_after` chains, `frozen` is
+    what open withdrawals hold and `withdrawn` what was paid (each broken rule named)."""
+    return [Finding("leader_earnings", "amount_mismatch", f"leader:{d['leader_id']}", d["available"], None,
+                    expected=d["ledger_sum"], detail="broken: " + ", ".join(d["problems"]))
+            for d in earnings_service.ledger_discrepancies(session)]

@@ -107,6 +107,9 @@ class FakeWechatPay:
         self.refund_gate = threading.Event()
         self.refund_gate.set()
         self.refund_waiting = threading.Event()
+        # More APIs, each a callable (request, parsed body) -> Response, or None when not its path
+        # (tests/fakes/wechatpay_transfers.py adds the merchant transfer this way).
+        self.handlers: list = []
         self._lock = threading.Lock()
         # The daily bills, built from what this fake processed (tests/fakes/wechatpay_bills.py).
         self.bills = FakeBills(self)
@@ -220,6 +223,10 @@ class FakeWechatPay:
         bill_answer = self.bills.answer(request)
         if bill_answer is not None:
             return bill_answer
+        for handler in self.handlers:
+            response = handler(request, data)
+            if response is not None:
+                return response
         return self._signed(404, {"code": "NOT_FOUND", "message": "no such API in the fake"})
 
     def _jsapi(self, data: dict[str, Any]) -> Response:

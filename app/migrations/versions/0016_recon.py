@@ -1,7 +1,7 @@
 """recon: reconciliation runs per bill date and the discrepancies each found
 
-Revision ID: 0014_recon
-Revises: 0013_manifestperf
+Revision ID: 0016_recon
+Revises: 0015_earn
 Create Date: 2026-12-04 15:10:00
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import app.db
 
-revision = '0014_recon'
-down_revision = '0013_manifestperf'
+revision = '0016_recon'
+down_revision = '0015_earn'
 branch_labels = None
 depends_on = None
 
