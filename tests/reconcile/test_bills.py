@@ -41,6 +41,11 @@ def test_a_trade_bill_is_read_by_column_name_with_its_backticks_and_summary_gone
                         out_refund_no="RF0000000001abc", amount=500, state="PROCESSING")]
 
 
+def test_a_refund_without_our_number_is_known_by_wechat_pays():
+    [line] = bills.trade_lines(bills.parse_bill(trade_file(REFUND.replace("`RF0000000001abc,", "`,"))))
+    assert (line.kind, line.out_refund_no) == ("refund", "5000001")
+
+
 def test_a_comma_inside_a_field_does_not_shift_the_columns():
     bill = bills.parse_bill(trade_file(PAYMENT))
     assert bill.rows[0]["商品名称"] == "麒麟西瓜, 一个装" and bill.rows[0]["订单金额"] == "19.90"
