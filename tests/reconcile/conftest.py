@@ -14,6 +14,7 @@ from app.payment.models import Refund
 from app.payment.providers import out_trade_no
 from app.reconcile import sources
 from tests.fakes.wechatpay import FakeWechatPay
+from tests.fakes.wechatpay_transfers import FakeTransfers
 from tests.payment.helpers import notify, place_order
 
 CST = timezone(timedelta(hours=8))
@@ -22,6 +23,7 @@ CST = timezone(timedelta(hours=8))
 @pytest.fixture(scope="session")
 def wechatpay_server(tmp_path_factory):
     fake = FakeWechatPay(key_dir=tmp_path_factory.mktemp("wechatpay-bill-keys"))
+    FakeTransfers(fake)
     yield fake
     fake.stop()
 
@@ -29,6 +31,7 @@ def wechatpay_server(tmp_path_factory):
 @pytest.fixture
 def wechatpay(wechatpay_server):
     wechatpay_server.reset()
+    wechatpay_server.transfers.reset()
     return wechatpay_server
 
 
