@@ -9,6 +9,8 @@ from app.http import Id, JsonBody, QueryModel
 
 
 class FlashSaleCreate(JsonBody):
+    """A flash sale. Rules across fields (422 invalid_window): `ends_at` after `starts_at`, and not in the past."""
+
     sku_id: Id
     price: int = Field(ge=1, le=10**10, description="fen")
     stock: int = Field(ge=1, le=1_000_000)
