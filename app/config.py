@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     share_attribution_days: int = Field(default=7, ge=0, le=365)
     share_reward_rate: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)
     points_max_ratio: Decimal = Field(default=Decimal("0.5"), ge=0, lt=1)
+    # Posters without WeChat: drawn around a placeholder code instead of WeChat's mini-program code
+    # (which a dev appid cannot get), never kept, so that a real one is drawn once this is off.
+    # None means "the default for the environment": on in dev/test, off (and refused) in prod.
+    poster_placeholder: bool | None = None
 
     queue_name: str = "linli"
     # `linli serve`'s access log: "-" (stdout), a file path, or "off".
@@ -141,6 +145,21 @@ class Settings(BaseSettings):
     # the send is `failed`.
     subscribe_retry_s: list[int] = Field(default_factory=lambda: [30, 120, 600], max_length=10)
 
+    # Order shipping sync (发货信息录入, app/shipping): WeChat's message push Token and, in its
+    # safe mode, EncodingAESKey (43 characters). The push endpoint answers 404 while the Token is
+    # empty; with a key set, only encrypted pushes are taken.
+    wechat_push_token: str = ""
+    wechat_push_aes_key: str = Field(default="", pattern=r"^$|^[A-Za-z0-9+/]{43}$")
+    # Waits before an upload that met a transient error (payment not filed yet, busy) is tried
+    # again; after the last, the order's sync is `failed` for an operator.
+    shipping_retry_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 14400], max_length=20)
+    # The daily sweep (get_order_list: payments WeChat still holds as awaiting shipment) runs at
+    # this local time over the payments of the last shipping_sweep_days days.
+    shipping_sweep_at: time = time(9, 0)
+    shipping_sweep_days: int = Field(default=30, ge=1, le=90)
+    # Paid through WeChat Pay this long ago without an upload: counted as overdue for operators.
+    shipping_overdue_h: int = Field(default=36, ge=1)
+
     payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
     wechatpay_mchid: str = ""
@@ -155,6 +174,26 @@ class Settings(BaseSettings):
     wechatpay_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/notify"
     wechatpay_notify_max_age_s: int = 300
 
+    # Leader withdrawals (团长提现) through WeChat Pay's merchant transfer (transfer-bills): the
+    # smallest amount a leader may ask for, a fixed fee kept back from each (fen), how many a leader
+    # may ask for per business day, and below what amount a withdrawal skips the operator's review
+    # (0: every withdrawal is reviewed). A bill the leader never confirms in the mini-program is
+    # cancelled after LINLI_TRANSFER_CONFIRM_TTL_H hours (WeChat Pay itself gives up after 24).
+    withdraw_min: int = Field(default=100, ge=1)
+    withdraw_fee: int = Field(default=0, ge=0)
+    withdraw_daily_count: int = Field(default=3, ge=1)
+    withdraw_auto_approve: int = Field(default=0, ge=0)
+    transfer_confirm_ttl_h: int = Field(default=24, ge=1, le=24 * 30)
+    transfer_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/transfer-notify"
+    transfer_sweep_interval_s: int = Field(default=300, ge=1)
+
+    # Reconciliation (对账): WeChat Pay makes yesterday's bills after 10:00 Beijing time; a bill
+    # still being made (STATEMENT_CREATING) is asked for again every RETRY_MINUTES, at most
+    # MAX_ATTEMPTS times in all, before the date's run is marked failed for an operator.
+    reconcile_at: time = time(10, 0)
+    reconcile_retry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    reconcile_max_attempts: int = Field(default=12, ge=1, le=1000)
+
     @field_validator("commission_rate", mode="before")
     @classmethod
     def _rate_from_percent(cls, v):
@@ -168,11 +207,16 @@ class Settings(BaseSettings):
         ZoneInfo(self.timezone)  # raises for an unknown zone
         if self.dev_login is None:
             self.dev_login = self.env != "prod"
+        if self.poster_placeholder is None:
+            self.poster_placeholder = self.env != "prod"
         if self.env == "prod":
             if not secret_is_strong(self.secret_key):
                 raise ValueError(f"LINLI_SECRET_KEY must be a random secret in prod: {SECRET_RULE}")
             if self.dev_login:
                 raise ValueError("LINLI_DEV_LOGIN must be off in prod")
+            if self.poster_placeholder:
+                raise ValueError("LINLI_POSTER_PLACEHOLDER must be off in prod: its posters carry no "
+                                 "mini-program code a phone can open")
             if self.payment_provider == "sandbox":
                 raise ValueError("LINLI_PAYMENT_PROVIDER=sandbox marks orders paid without taking money: "
                                  "set LINLI_PAYMENT_PROVIDER=wechatpay (and its LINLI_WECHATPAY_* keys) in prod")

@@ -7,15 +7,15 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 
 from flask import current_app
 from sqlalchemy import MetaData, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, create_engine
 
 # Stable constraint names so that Alembic can alter them (batch mode on SQLite included).
@@ -31,8 +31,24 @@ metadata: MetaData = SQLModel.metadata
 log = logging.getLogger(__name__)
 
 
+# The one seam through which the app reads the time. Tests move it forward (the `clock` fixture)
+# instead of sleeping; it is never moved outside tests.
+_clock_offset = timedelta(0)
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(timezone.utc) + _clock_offset
+
+
+def advance_clock(seconds: float) -> None:
+    """Move the app's time forward by `seconds` (tests only; reset_clock() puts it back)."""
+    global _clock_offset
+    _clock_offset += timedelta(seconds=seconds)
+
+
+def reset_clock() -> None:
+    global _clock_offset
+    _clock_offset = timedelta(0)
 
 
 def make_engine(url: str, **kw) -> Engine:

@@ -97,8 +97,30 @@ class EscapedAtoms(SafeAtoms):
         return v.encode("unicode_escape").decode("ascii").replace('"', '\\"') if isinstance(v, str) else v
 
 
+LISTENING = "Listening at: %s (%s)"  # gunicorn's arbiter, once booted
+
+
+def bound_addresses(cfg) -> str:
+    """The configured binds as gunicorn names its listeners (http://host:port, http://[::1]:port)."""
+    out = []
+    for addr in cfg.address:
+        if isinstance(addr, tuple):
+            host, port = addr[0], addr[1]
+            out.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+        else:
+            out.append(f"unix:{addr}")
+    return ",".join(out)
+
+
 class AccessLogger(Logger):
     atoms_wrapper_class = EscapedAtoms
+
+    def info(self, msg, *args, **kwargs):
+        # With reuse_port the arbiter holds no listening socket (each worker binds its own), so
+        # its "Listening at" line named none: "Listening at:  (5973)". Name the configured bind.
+        if msg == LISTENING and args and not args[0]:
+            args = (bound_addresses(self.cfg), *args[1:])
+        super().info(msg, *args, **kwargs)
 
 
 WS_REQUEST_WAIT_S = 20  # the socket pool: how long a connection may take to send its request

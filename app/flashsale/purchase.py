@@ -3,7 +3,6 @@ the sale's script. The route and the lane in front of Flask (app.flashsale.lane)
 from __future__ import annotations
 
 import logging
-import re
 import threading
 
 from flask import current_app
@@ -13,16 +12,11 @@ from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from app.config import current_settings as settings
 from app.db import transaction
-from app.errors import field_error
 from app.flashsale import lua, service
 from app.flashsale.errors import OutOfNumbers, PurchaseRateLimited
 from app.flashsale.schemas import PurchaseBody, PurchaseOut
-from app.idempotency import InvalidIdempotencyKey
 
 log = logging.getLogger(__name__)
-
-IDEM_KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
-
 
 def _rate_limits():
     """(limits, script, per-thread connection, counted in the purchase script?) for this app,
@@ -64,14 +58,6 @@ def purchase_rate(user_id: int, remote_addr: str | None) -> tuple[list, list] | 
     if wait_ms:
         raise _too_many(wait_ms)
     return None
-
-
-def idempotency_key(value: str | None) -> str | None:
-    """The purchase's Idempotency-Key header (None without one); 422 for a malformed one."""
-    if value is not None and not IDEM_KEY.match(value):
-        raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
-                                    errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
-    return value
 
 
 def _purchase(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, rate) -> str:

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import case, func, or_, update
 from sqlmodel import Session, select
 
+from app.catalog import campaigns
 from app.catalog import service as catalog_service
 from app.config import Settings
 from app.db import after_commit, get_or_raise, reading, utcnow
@@ -169,13 +170,11 @@ def parse_reservation(res_id: str) -> tuple[int, int]:
 
 def create_sale(session: Session, *, sku_id: int, price: int, stock: int, starts_at: datetime, ends_at: datetime,
                 per_user_limit: int) -> FlashSale:
-    if ends_at <= starts_at:
+    if campaigns.window_errors(starts_at, ends_at):
         raise BadWindow("ends_at must be after starts_at.")
     if ends_at <= utcnow():
         raise BadWindow("ends_at is in the past.")
-    catalog_service.sellable_skus(session, [sku_id])
-    # The sale's units are its own from now on: no unit is sold both in the sale and as a plain order.
-    catalog_service.take_stock(session, sku_id=sku_id, qty=stock)
+    campaigns.carve_stock(session, sku_id=sku_id, stock=stock)
     sale = FlashSale(sku_id=sku_id, price=price, stock=stock, per_user_limit=per_user_limit,
                      starts_at=starts_at, ends_at=ends_at)
     session.add(sale)

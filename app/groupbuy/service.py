@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.auth import service as auth_service
+from app.catalog import campaigns
 from app.catalog import service as catalog_service
 from app.catalog.errors import OutOfStock
 from app.config import Settings, current_settings
@@ -37,19 +38,14 @@ def create_campaign(session: Session, *, sku_id: int, group_price: int, group_si
                     starts_at: datetime, ends_at: datetime, opener_price: int | None = None,
                     per_user_limit: int | None = None, stock: int | None = None,
                     virtual_fill_max_missing: int = 0) -> GroupBuy:
-    errors = []
-    if ends_at <= starts_at:
-        errors.append({"loc": ["body", "ends_at"], "msg": "ends_at must be after starts_at"})
+    errors = campaigns.window_errors(starts_at, ends_at)
     if opener_price is not None and opener_price > group_price:
         errors.append({"loc": ["body", "opener_price"], "msg": "the opener's price is at most the group price"})
     if virtual_fill_max_missing >= group_size:
         errors.append({"loc": ["body", "virtual_fill_max_missing"], "msg": "must be below group_size"})
     if errors:
         raise ValidationFailed("The campaign is not consistent.", errors=errors)
-    catalog_service.sellable_skus(session, [sku_id])
-    if stock is not None:
-        # Carved out of the SKU now, like a flash sale's: these units belong to the campaign.
-        catalog_service.take_stock(session, sku_id=sku_id, qty=stock)
+    campaigns.carve_stock(session, sku_id=sku_id, stock=stock)
     campaign = GroupBuy(sku_id=sku_id, group_price=group_price, opener_price=opener_price, group_size=group_size,
                         duration_s=duration_s, starts_at=starts_at, ends_at=ends_at, per_user_limit=per_user_limit,
                         stock=stock, stock_left=stock, virtual_fill_max_missing=virtual_fill_max_missing)

@@ -12,8 +12,7 @@ from app.auth.models import User
 from app.db import apply_changes, get_or_raise
 from app.leader.models import Leader
 from app.pickup.errors import PickupPointNotFound
-from app.pickup.geo import coord
-from app.pickup.geo import METERS_PER_DEG_LAT, bounding_box, distance_m
+from app.pickup.geo import METERS_PER_DEG_LAT, bounding_box, coord, distance_m
 from app.pickup.models import PickupPoint
 
 
