@@ -81,3 +81,8 @@ def test_reservation_numbers_come_in_blocks_the_database_grants(app, admin, prod
     assert ids == [f"{sale['id']}-{n}" for n in range(1, 6)]
     with app.app_context(), reading() as s:
         assert s.get(FlashSale, sale["id"]).seq_ceiling == 6  # every number handed out is below it
+
+
+def test_a_reservation_of_a_sale_id_past_the_id_range_is_404(buyer):
+    r = buyer.get("/flash-sales/reservations/9358052563-552")
+    assert r.status_code == 404 and r.get_json()["code"] == "reservation_not_found"
