@@ -59,7 +59,10 @@ class ReservationPath(BaseModel):
 class ReservationOut(BaseModel):
     status: Literal["pending", "confirmed", "failed"]
     order_id: int | None = None
-    reason: str | None = None
+    reason: str | None = Field(default=None, description=(
+        "failed: why, e.g. sold_out or sale_closed (the database refused what Redis let through), or "
+        "lost_by_redis (the sale's Redis lost the reservation before it became an order; its units went back "
+        "on sale and the buyer may buy again)"))
 
 
 class FlashSaleStats(FlashSalePublic):
