@@ -72,6 +72,8 @@ def queue_order(session: Session, order) -> ShippingSync | None:
     payment = payment_service.payment_for(session, order.id)
     if payment is None or payment.provider != "wechatpay":
         return None
+    if payment.refunded_amount >= payment.amount:
+        return None  # all of it given back (shortages): WeChat holds nothing to settle
     payer = (payment.payload or {}).get("payer") or {}
     openid = payer.get("openid") if isinstance(payer, dict) else None
     if not isinstance(openid, str) or not openid:
