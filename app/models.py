@@ -15,6 +15,7 @@ import app.payment.models  # noqa: F401
 import app.pickup.models  # noqa: F401
 import app.points.models  # noqa: F401
 import app.share.models  # noqa: F401
+import app.shipping.models  # noqa: F401
 import app.subscribe.models  # noqa: F401
 
 
