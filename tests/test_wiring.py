@@ -73,3 +73,16 @@ def test_importing_a_service_registers_nothing():
     code = ("import app.flashsale.service, app.groupbuy.service, app.chat.service, app.share.reactions;"
             "from app.order.hooks import hooks; assert not hooks.wired and hooks.table() == {}, hooks.table()")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reconciliation_checks_our_own_books_through_the_wired_checks():
+    from app.earnings.service import transfers_between
+    from app.reconcile.sources import earnings_ledger, points_ledger
+    from app.wiring import register_reconcile_checks
+
+    transfer_sources: list = []
+    book_checks: dict = {}
+    register_reconcile_checks(transfer_sources, book_checks)
+    register_reconcile_checks(transfer_sources, book_checks)  # twice: nothing doubles
+    assert book_checks == {"points_ledger": points_ledger, "leader_earnings": earnings_ledger}
+    assert transfer_sources == [transfers_between]  # the withdrawals WeChat Pay paid out

@@ -213,8 +213,9 @@ class FakeWechatApi(FakeWechat):
     # ---- what a test controls --------------------------------------------------------------
 
     def settings(self) -> dict:
-        """Settings overrides pointing an app at this fake."""
-        return dict(wechat_api_base=self.base_url, wechat_appid=self.appid, wechat_secret=self.secret)
+        """Settings overrides pointing an app at this fake (posters ask it for their codes)."""
+        return dict(wechat_api_base=self.base_url, wechat_appid=self.appid, wechat_secret=self.secret,
+                    poster_placeholder=False)
 
     def fail_next(self, endpoint_or_errcode, errcode: int | None = None, times: int = 1) -> None:
         """fail_next(SUBSCRIBE_SEND, 43101): the next `times` calls of that endpoint answer errcode.

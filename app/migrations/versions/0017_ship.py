@@ -1,7 +1,7 @@
 """shipping sync (发货信息录入): one row per WeChat Pay payment to report, and the pushes received
 
-Revision ID: 0014_ship
-Revises: 0013_manifestperf
+Revision ID: 0017_ship
+Revises: 0016_recon
 Create Date: 2026-12-04 15:00:00
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import app.db
 
-revision = '0014_ship'
-down_revision = '0013_manifestperf'
+revision = '0017_ship'
+down_revision = '0016_recon'
 branch_labels = None
 depends_on = None
 
