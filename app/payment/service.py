@@ -92,6 +92,15 @@ def payment_for(session: Session, order_id: int, *, for_update: bool = False) ->
     return session.exec(q).first()
 
 
+def applied_payments(session: Session, *, order_ids: list[int]) -> dict[int, Payment]:
+    """Each order's applied payment, for a set of orders in one query."""
+    if not order_ids:
+        return {}
+    rows = session.exec(select(Payment).where(Payment.order_id.in_(order_ids), Payment.status == "applied")
+                        .order_by(Payment.id))
+    return {p.order_id: p for p in rows}
+
+
 def _create_refund(session: Session, *, payment: Payment, amount: int, reason: str,
                    idempotency_ref: str | None = None) -> Refund:
     """The one place a Refund row is born: counted against its payment first, in one conditional
