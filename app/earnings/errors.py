@@ -19,8 +19,6 @@ class WithdrawalLimitReached(Conflict):
 class WithdrawalNotFound(NotFound):
     code = "withdrawal_not_found"
 
-
-
 class UnknownBill(BadRequest):
     """A transfer notification for a bill number linli never issued."""
 
