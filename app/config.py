@@ -18,12 +18,27 @@ DEFAULT_SECRET = "dev-secret-change-me-please-0123456789"
 VAR_DIR = Path.cwd() / "var"
 
 SECRET_RULE = ("at least 32 characters, at least 8 distinct ones and at least 2.5 bits of Shannon entropy "
-               "per character, e.g. `openssl rand -hex 32`")
+               "per character; no 8 characters repeated (`abcdefghabcdefgh...`, `changeme-changeme-...`), "
+               "nothing containing the public default or a placeholder word (change, secret, default, example, "
+               "placeholder, password, replace, sample, dummy, your); e.g. `openssl rand -hex 32`")
+
+# Words a placeholder secret is made of; `openssl rand -hex 32` (0-9, a-f) can hold none of them,
+# and a random base64 secret one of them about once in a million.
+PLACEHOLDER_WORDS = ("change", "secret", "default", "example", "placeholder", "password", "replace", "sample",
+                     "dummy", "your")
+REPEAT_SPAN = 8  # a run this long seen twice in one secret is a pattern, not randomness
 
 
 def secret_is_strong(secret: str) -> bool:
-    """A cheap guard against placeholder secrets (32 spaces, one letter repeated, `abab...`)."""
-    if len(secret) < 32 or secret == DEFAULT_SECRET or len(set(secret)) < 8:
+    """A cheap guard against placeholder secrets (32 spaces, one letter repeated, `abab...`, a
+    repeated phrase, the public default with a character added, `your-secret-key-here`)."""
+    if len(secret) < 32 or len(set(secret)) < 8:
+        return False
+    lowered = secret.lower()
+    if DEFAULT_SECRET.lower() in lowered or any(word in lowered for word in PLACEHOLDER_WORDS):
+        return False
+    runs = [secret[i:i + REPEAT_SPAN] for i in range(len(secret) - REPEAT_SPAN + 1)]
+    if len(set(runs)) < len(runs):
         return False
     n = len(secret)
     entropy = -sum(c / n * math.log2(c / n) for c in Counter(secret).values())
@@ -62,6 +77,8 @@ class Settings(BaseSettings):
     chat_message_rate: str = "60 per minute"
     ws_heartbeat_s: int = Field(default=25, ge=1, le=300)
     ws_presence_ttl_s: int = Field(default=60, ge=2)
+    # Open sockets one user may hold on one `serve` process (tabs, devices); more are refused 429.
+    ws_max_per_user: int = Field(default=10, ge=1, le=10_000)
 
     timezone: str = "Asia/Shanghai"
     order_cutoff: time = time(23, 0)
@@ -101,6 +118,10 @@ class Settings(BaseSettings):
     share_attribution_days: int = Field(default=7, ge=0, le=365)
     share_reward_rate: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)
     points_max_ratio: Decimal = Field(default=Decimal("0.5"), ge=0, lt=1)
+    # Posters without WeChat: drawn around a placeholder code instead of WeChat's mini-program code
+    # (which a dev appid cannot get), never kept, so that a real one is drawn once this is off.
+    # None means "the default for the environment": on in dev/test, off (and refused) in prod.
+    poster_placeholder: bool | None = None
 
     queue_name: str = "linli"
     # `linli serve`'s access log: "-" (stdout), a file path, or "off".
@@ -123,6 +144,21 @@ class Settings(BaseSettings):
     # Waits before a send that met a transient error is tried again (RQ Retry); after the last,
     # the send is `failed`.
     subscribe_retry_s: list[int] = Field(default_factory=lambda: [30, 120, 600], max_length=10)
+
+    # Order shipping sync (发货信息录入, app/shipping): WeChat's message push Token and, in its
+    # safe mode, EncodingAESKey (43 characters). The push endpoint answers 404 while the Token is
+    # empty; with a key set, only encrypted pushes are taken.
+    wechat_push_token: str = ""
+    wechat_push_aes_key: str = Field(default="", pattern=r"^$|^[A-Za-z0-9+/]{43}$")
+    # Waits before an upload that met a transient error (payment not filed yet, busy) is tried
+    # again; after the last, the order's sync is `failed` for an operator.
+    shipping_retry_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 14400], max_length=20)
+    # The daily sweep (get_order_list: payments WeChat still holds as awaiting shipment) runs at
+    # this local time over the payments of the last shipping_sweep_days days.
+    shipping_sweep_at: time = time(9, 0)
+    shipping_sweep_days: int = Field(default=30, ge=1, le=90)
+    # Paid through WeChat Pay this long ago without an upload: counted as overdue for operators.
+    shipping_overdue_h: int = Field(default=36, ge=1)
 
     payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
@@ -151,6 +187,13 @@ class Settings(BaseSettings):
     transfer_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/transfer-notify"
     transfer_sweep_interval_s: int = Field(default=300, ge=1)
 
+    # Reconciliation (对账): WeChat Pay makes yesterday's bills after 10:00 Beijing time; a bill
+    # still being made (STATEMENT_CREATING) is asked for again every RETRY_MINUTES, at most
+    # MAX_ATTEMPTS times in all, before the date's run is marked failed for an operator.
+    reconcile_at: time = time(10, 0)
+    reconcile_retry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    reconcile_max_attempts: int = Field(default=12, ge=1, le=1000)
+
     @field_validator("commission_rate", mode="before")
     @classmethod
     def _rate_from_percent(cls, v):
@@ -164,11 +207,16 @@ class Settings(BaseSettings):
         ZoneInfo(self.timezone)  # raises for an unknown zone
         if self.dev_login is None:
             self.dev_login = self.env != "prod"
+        if self.poster_placeholder is None:
+            self.poster_placeholder = self.env != "prod"
         if self.env == "prod":
             if not secret_is_strong(self.secret_key):
                 raise ValueError(f"LINLI_SECRET_KEY must be a random secret in prod: {SECRET_RULE}")
             if self.dev_login:
                 raise ValueError("LINLI_DEV_LOGIN must be off in prod")
+            if self.poster_placeholder:
+                raise ValueError("LINLI_POSTER_PLACEHOLDER must be off in prod: its posters carry no "
+                                 "mini-program code a phone can open")
             if self.payment_provider == "sandbox":
                 raise ValueError("LINLI_PAYMENT_PROVIDER=sandbox marks orders paid without taking money: "
                                  "set LINLI_PAYMENT_PROVIDER=wechatpay (and its LINLI_WECHATPAY_* keys) in prod")

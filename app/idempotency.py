@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
@@ -19,7 +20,7 @@ from sqlmodel import Field, SQLModel, select
 
 from app.auth.security import current
 from app.db import discard_after_commit, reading, transaction, ts_field, utcnow
-from app.errors import DomainError, Unprocessable, problem
+from app.errors import DomainError, Unprocessable, ValidationFailed, field_error, problem
 
 # The endpoints that honour Idempotency-Key, as the OpenAPI document writes them (it documents
 # the header on exactly these).
@@ -41,12 +42,26 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = ts_field(default_now=True)
 
 
-class InvalidIdempotencyKey(Unprocessable):
-    code = "validation_error"
+class InvalidIdempotencyKey(ValidationFailed):
+    pass
 
 
 class IdempotencyKeyReused(Unprocessable):
     code = "idempotency_key_reused"
+
+
+# 1..255 characters, none of them control characters (NUL above all: PostgreSQL text cannot hold it).
+KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
+
+
+def checked_key(value: str | None) -> str | None:
+    """An Idempotency-Key header's value (None without one); 422 validation_error for a malformed one.
+    The one check every endpoint honouring the header makes, the flash purchase's lane included."""
+    if value is not None and not KEY.match(value):
+        raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters, none of them control characters.",
+                                    errors=[field_error(["header", "Idempotency-Key"],
+                                                        "must be 1..255 characters without control characters")])
+    return value
 
 
 def _replay(rec: IdempotencyRecord, fingerprint: str) -> Response:
@@ -68,14 +83,9 @@ def _find(user_id: int, endpoint: str, key: str) -> IdempotencyRecord | None:
 def idempotent(fn):
     @wraps(fn)
     def wrapper(*args, **kwargs):
-        key = request.headers.get("Idempotency-Key")
+        key = checked_key(request.headers.get("Idempotency-Key"))
         if key is None:
             return fn(*args, **kwargs)
-        # Control characters (NUL above all: PostgreSQL text cannot hold it) are refused too.
-        if not (1 <= len(key) <= 255) or any(ord(c) < 0x20 or c == "\x7f" for c in key):
-            raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters, none of them control characters.",
-                                        errors=[{"loc": ["header", "Idempotency-Key"],
-                                                 "msg": "must be 1..255 characters without control characters"}])
         user_id = current().user_id
         endpoint = request.path
         fingerprint = hashlib.sha256(request.get_data()).hexdigest()

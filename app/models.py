@@ -15,8 +15,10 @@ import app.order.models  # noqa: F401
 import app.payment.models  # noqa: F401
 import app.pickup.models  # noqa: F401
 import app.points.models  # noqa: F401
+import app.reconcile.models  # noqa: F401
 import app.share.models  # noqa: F401
 import app.subscribe.models  # noqa: F401
+import app.workbench.models  # noqa: F401
 
 
 def load_all() -> None:

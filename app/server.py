@@ -13,6 +13,7 @@ from gunicorn.glogging import Logger, SafeAtoms
 from gunicorn.workers.ggevent import GeventWorker
 from gunicorn.workers.gthread import ThreadWorker
 
+from app.chat.routes import JSON_POOL_SOCKETS
 from app.config import Settings
 from app.errors import HTTP_CODES
 from app.factory import create_app
@@ -96,8 +97,30 @@ class EscapedAtoms(SafeAtoms):
         return v.encode("unicode_escape").decode("ascii").replace('"', '\\"') if isinstance(v, str) else v
 
 
+LISTENING = "Listening at: %s (%s)"  # gunicorn's arbiter, once booted
+
+
+def bound_addresses(cfg) -> str:
+    """The configured binds as gunicorn names its listeners (http://host:port, http://[::1]:port)."""
+    out = []
+    for addr in cfg.address:
+        if isinstance(addr, tuple):
+            host, port = addr[0], addr[1]
+            out.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+        else:
+            out.append(f"unix:{addr}")
+    return ",".join(out)
+
+
 class AccessLogger(Logger):
     atoms_wrapper_class = EscapedAtoms
+
+    def info(self, msg, *args, **kwargs):
+        # With reuse_port the arbiter holds no listening socket (each worker binds its own), so
+        # its "Listening at" line named none: "Listening at:  (5973)". Name the configured bind.
+        if msg == LISTENING and args and not args[0]:
+            args = (bound_addresses(self.cfg), *args[1:])
+        super().info(msg, *args, **kwargs)
 
 
 WS_REQUEST_WAIT_S = 20  # the socket pool: how long a connection may take to send its request
@@ -144,8 +167,12 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
                 self.cfg.set("control_socket_disable", True)
 
         def load(self):
-
-            return create_app(settings)
+            app = create_app(settings)
+            if not ws:
+                # The JSON pool holds a socket on one of its threads for as long as it is open:
+                # at most half of them, so that sockets never starve JSON requests.
+                app.extensions[JSON_POOL_SOCKETS] = max(1, threads // 2)
+            return app
 
     if not ws:
         taken = _port_taken(host, port)

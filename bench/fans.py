@@ -6,7 +6,7 @@ foreign keys not checked while loading): --users buyers (default 300,000), --fan
 average (default 3) at their point (a point's buyers interleaved in id order, as sign-ups are); orders created over the last 120 days, 85% picked up, 5% each
 cancelled, refunded and unpaid; one line per order, 2% with a unit refunded. ANALYZE.
 
-Then, for each segment, `app.leader.fans.list_fans` (the code the endpoint runs) on the big point:
+Then, for each segment, `app.workbench.fans.list_fans` (the code the endpoint runs) on the big point:
 the first page and a page from the middle (limit 20), median of 7 runs, and the plan of the first
 page; then the same with the old users(pickup_point_id) index instead of
 users(pickup_point_id, id, bound_at), and with orders(pickup_point_id, created_at) or with an orders(buyer_id, pickup_point_id, created_at) index added. Times are the server's
@@ -107,8 +107,8 @@ def main() -> None:
     ap.add_argument("--explain", action="store_true", help="print each segment's first-page plan (as migrated)")
     args = ap.parse_args()
 
-    from app.leader import fans as fans_service
     from app.migrate import upgrade
+    from app.workbench import fans as fans_service
 
     pg = PostgresCluster()
     try:

@@ -14,6 +14,7 @@ from rq.scheduler import RQScheduler
 
 from app import create_app
 from app.config import Settings
+from app.db import advance_clock, reset_clock, utcnow
 from app.migrate import upgrade
 from tests.fakes.wechat import FakeWechat
 from tests.services import PostgresCluster, RedisServer
@@ -221,3 +222,20 @@ def make_product(admin: Api, *, name="麒麟西瓜", skus=(("一个装约4斤", 
 @pytest.fixture
 def product(admin):
     return make_product(admin)
+
+
+class Clock:
+    """The app's time (app.db.utcnow), moved forward instead of sleeping."""
+
+    def advance(self, seconds: float) -> None:
+        advance_clock(seconds)
+
+    def now(self):
+        return utcnow()
+
+
+@pytest.fixture
+def clock():
+    reset_clock()
+    yield Clock()
+    reset_clock()

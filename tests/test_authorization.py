@@ -17,6 +17,7 @@ from app.db import transaction
 from app.earnings import service as earnings_service
 from app.order import transitions as order_transitions
 from app.payment import service as payment_service
+from app.shipping.models import ShippingSync
 from tests.conftest import Api, login, make_leader
 
 PUBLIC, BUYER, LEADER, ADMIN = "public", "buyer", "leader", "admin"
@@ -35,6 +36,9 @@ OPERATIONS = {
     "GET /api/v1/products/{product_id}": PUBLIC,
     "POST /api/v1/payments/wechatpay/notify": PUBLIC,  # WeChat Pay signs it; there is no bearer token
     "POST /api/v1/payments/wechatpay/transfer-notify": PUBLIC,  # the same, for merchant transfers
+    # WeChat's message pushes (shipping reminders, settlements): signed with our Token, no bearer token
+    "GET /api/v1/wechat/push": PUBLIC,
+    "POST /api/v1/wechat/push": PUBLIC,
     "GET /api/v1/me": BUYER,
     "PATCH /api/v1/me": BUYER,
     "PUT /api/v1/me/pickup-point": BUYER,
@@ -145,6 +149,7 @@ def world(client, admin, buyer, leader, product) -> World:
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
            "sku_id": sku["id"], "delivery_date": order["delivery_date"],
            "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id,
+           "date": (date.today() - timedelta(days=1)).isoformat(),  # a bill date (reconciliation)
            "token": buyer.post("/shares", json={"target_type": "product", "target_id": product["id"]}
                                ).get_json()["token"]}
     # A withdrawal of the leader's, reviewing (earnings credited as a settled commission would be).
@@ -153,6 +158,13 @@ def world(client, admin, buyer, leader, product) -> World:
                                 source="commission:walk")
     ids["withdrawal_id"] = leader_api.post("/leader/withdrawals", json={"amount": 100}).get_json()["id"]
     ids["month"] = datetime.now(timezone.utc).strftime("%Y-%m")
+    # A shipping sync (failed), behind {sync_id}.
+    with client.application.app_context(), transaction() as s:
+        sync = ShippingSync(order_id=order["id"], ref=f"order:{order['id']}", transaction_id="4200WALK",
+                            out_trade_no="LL000000000001", openid="buyer-1", item_desc="walk", state="failed")
+        s.add(sync)
+        s.flush()
+        ids["sync_id"] = sync.id
     # The share's poster drawn already: the walk's WeChat fake (login only) draws no codes.
     with client.application.app_context(), transaction() as s:
         from app.share.models import Share, SharePoster

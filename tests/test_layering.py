@@ -53,13 +53,16 @@ CROSS_DOMAIN_MODEL_READS = {
     "app.commission.reactions": ["app.order.models"],  # the order a commission is for
     "app.flashsale.service": ["app.order.models"],  # live orders rebuild a sale's Redis state
     "app.groupbuy.service": ["app.order.models"],  # a group's members are orders
-    "app.leader.fans": ["app.auth.models", "app.order.models"],  # a leader's buyers, by their orders
-    "app.leader.shortages": ["app.order.models"],  # short units refunded on the orders that hold them
+    "app.workbench.fans": ["app.auth.models", "app.order.models"],  # a leader's buyers, by their orders
+    "app.workbench.shortages": ["app.order.models"],  # short units refunded on the orders that hold them
     "app.manifest.service": ["app.auth.models", "app.leader.models", "app.order.models", "app.pickup.models"],
+    "app.payment.flows": ["app.order.models"],  # an order paid is read back to answer the buyer
     "app.payment.service": ["app.order.models"],  # money follows the order it is for
     "app.pickup.service": ["app.auth.models", "app.leader.models"],  # points with their leaders
     "app.share.reactions": ["app.catalog.models", "app.order.models"],  # orders attributed to shares
     "app.share.service": ["app.catalog.models", "app.order.models", "app.points.models"],
+    # WeChat Pay orders paid long ago and not uploaded: one count over orders, payments and syncs
+    "app.shipping.views": ["app.order.models", "app.payment.models"],
     "app.subscribe.service": ["app.auth.models"],  # the openid a message goes to
 }
 

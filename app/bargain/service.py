@@ -13,6 +13,7 @@ from app.bargain.cuts import next_cut
 from app.bargain.errors import (AlreadyHelped, AlreadyOrdered, AlreadyStarted, BargainNotFound, CannotHelpSelf,
                                 Completed, CutConflict, Expired, FloorNotReached, HelpLimitReached, RecordNotFound)
 from app.bargain.models import Bargain, BargainHelp, BargainRecord, RecordStatus
+from app.catalog import campaigns
 from app.catalog import service as catalog_service
 from app.catalog.errors import OutOfStock
 from app.config import Settings
@@ -31,18 +32,14 @@ CUT_ATTEMPTS = 20
 def create_campaign(session: Session, *, sku_id: int, start_price: int, floor_price: int, helpers_needed: int,
                     duration_s: int, starts_at: datetime, ends_at: datetime, stock: int | None = None,
                     helps_per_day: int | None = None, buy_at_any_price: bool = True) -> Bargain:
-    errors = []
-    if ends_at <= starts_at:
-        errors.append({"loc": ["body", "ends_at"], "msg": "ends_at must be after starts_at"})
+    errors = campaigns.window_errors(starts_at, ends_at)
     if start_price - floor_price < helpers_needed:
         # Every cut is at least 1 fen: the gap must hold one per helper.
         errors.append({"loc": ["body", "floor_price"],
                        "msg": "start_price - floor_price must be at least helpers_needed fen"})
     if errors:
         raise ValidationFailed("The bargain is not consistent.", errors=errors)
-    catalog_service.sellable_skus(session, [sku_id])
-    if stock is not None:
-        catalog_service.take_stock(session, sku_id=sku_id, qty=stock)
+    campaigns.carve_stock(session, sku_id=sku_id, stock=stock)
     campaign = Bargain(sku_id=sku_id, start_price=start_price, floor_price=floor_price,
                        helpers_needed=helpers_needed, duration_s=duration_s, starts_at=starts_at, ends_at=ends_at,
                        stock=stock, stock_left=stock, helps_per_day=helps_per_day,

@@ -6,8 +6,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from app.http import HttpsUrl, Id, JsonBody, QueryModel, Text
-from app.leader.fans import Segment
 from app.pagination import PageQuery
+from app.workbench.fans import Segment
 
 MessageType = Literal["text", "image", "order"]
 MAX_SEQ = 2**31 - 1

@@ -14,7 +14,6 @@ from app.auth import service as auth_service
 from app.chat.errors import ConversationNotFound, LeaderHasNoPoint, OrderNotInConversation, OwnConversation
 from app.chat.models import Broadcast, Conversation, Message
 from app.db import after_commit, dialect_insert, get_or_raise, utcnow
-from app.leader import fans as leader_fans
 from app.leader.errors import LeaderNotFound
 from app.leader.models import Leader
 from app.notify import service as notify_service
@@ -23,6 +22,7 @@ from app.order import queries as order_queries
 from app.order.models import Order
 from app.pickup.models import PickupPoint
 from app.queue import enqueue, get_redis
+from app.workbench import fans as leader_fans
 
 log = logging.getLogger(__name__)
 

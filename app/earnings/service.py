@@ -227,3 +227,13 @@ def ledger_discrepancies(session: Session) -> list[dict[str, Any]]:
                         "broken_links": broken.get(lid, 0), "frozen": a.frozen, "open_withdrawals": open_sums.get(lid, 0),
                         "withdrawn": a.withdrawn, "paid_withdrawals": paid_sums.get(lid, 0)})
     return out
+
+
+def transfers_between(session: Session, start: datetime, end: datetime) -> list[tuple[str, int, str]]:
+    """Withdrawals WeChat Pay paid out in [start, end), as reconciliation reads transfers:
+    (out_bill_no, amount transferred in fen, "SUCCESS")."""
+    w = Withdrawal
+    rows = session.exec(select(w.out_bill_no, w.transfer_amount).where(
+        w.status == WithdrawalStatus.paid.value, w.out_bill_no.is_not(None),
+        w.finished_at >= start, w.finished_at < end)).all()
+    return [(no, int(amount), "SUCCESS") for no, amount in rows]

@@ -36,10 +36,11 @@ from werkzeug.exceptions import HTTPException
 from app.auth.security import fast_tokens, user_id_from_sub
 from app.config import DEFAULT_SECRET
 from app.errors import DomainError
-from app.flashsale.purchase import idempotency_key, take
+from app.flashsale.purchase import take
 from app.flashsale.schemas import PurchaseBody
 from app.http import MAX_ID
 from app.idempotency import InvalidIdempotencyKey
+from app.idempotency import checked_key as idempotency_key
 from app.request_context import REQUEST_ID_ENVIRON, environ_is_local, outside_flask_request_id, request_id_from
 from app.request_gates import MAX_JSON_DEPTH, json_deeper_than
 

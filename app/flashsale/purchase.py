@@ -3,7 +3,6 @@ the sale's script. The route and the lane in front of Flask (app.flashsale.lane)
 from __future__ import annotations
 
 import logging
-import re
 import threading
 
 from flask import current_app
@@ -12,16 +11,12 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from app.config import current_settings as settings
-from app.errors import field_error
+from app.db import transaction
 from app.flashsale import lua, service
-from app.flashsale.errors import PurchaseRateLimited
+from app.flashsale.errors import OutOfNumbers, PurchaseRateLimited
 from app.flashsale.schemas import PurchaseBody, PurchaseOut
-from app.idempotency import InvalidIdempotencyKey
 
 log = logging.getLogger(__name__)
-
-IDEM_KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
-
 
 def _rate_limits():
     """(limits, script, per-thread connection, counted in the purchase script?) for this app,
@@ -65,20 +60,27 @@ def purchase_rate(user_id: int, remote_addr: str | None) -> tuple[list, list] | 
     return None
 
 
-def idempotency_key(value: str | None) -> str | None:
-    """The purchase's Idempotency-Key header (None without one); 422 for a malformed one."""
-    if value is not None and not IDEM_KEY.match(value):
-        raise InvalidIdempotencyKey("Idempotency-Key must be 1..255 characters without control characters.",
-                                    errors=[field_error(["header", "Idempotency-Key"], "invalid key")])
-    return value
+def _purchase(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, rate) -> str:
+    """The sale's script; when the reservation numbers the database granted are used up (once per
+    service.SEQ_BLOCK reservations), a new block is granted there, then Redis runs it again
+    (the rate limits are counted already)."""
+    for _ in range(3):
+        try:
+            return service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty,
+                                    pickup_point_id=body.pickup_point_id, idem_key=key, rate=rate)
+        except OutOfNumbers as e:
+            with transaction() as s:
+                ceiling = service.grant_numbers(s, sale_id=sale_id, above=e.ceiling)
+            service.publish_ceiling(sale_id, ceiling)
+            rate = None
+    raise RedisError("the sale's reservation ceiling did not take")
 
 
 def take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote_addr: str | None) -> PurchaseOut:
     """The purchase once its request is known good (an app context): the rate limits and the
     sale's script. The route and the purchase's lane (app.flashsale.lane) both come here."""
     try:
-        res_id = service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty, pickup_point_id=body.pickup_point_id,
-                                  idem_key=key, rate=purchase_rate(user_id, remote_addr))
+        res_id = _purchase(sale_id, user_id, body, key, purchase_rate(user_id, remote_addr))
     except PurchaseRateLimited as e:
         raise _too_many(e.wait_ms) from None
     except RedisError as e:

@@ -9,10 +9,11 @@ from app.auth.security import BEARER, authenticated, token_authenticated, token_
 from app.db import reading, transaction
 from app.extensions import limiter
 from app.flashsale import lane, service
-from app.flashsale.purchase import idempotency_key, take
+from app.flashsale.purchase import take
 from app.flashsale.schemas import (FlashSaleCreate, FlashSaleList, FlashSalePath, FlashSalePublic, FlashSaleQuery,
                                    FlashSaleStats, PurchaseBody, PurchaseOut, ReservationOut, ReservationPath)
 from app.http import problem_response, respond
+from app.idempotency import checked_key as idempotency_key
 
 log = logging.getLogger(__name__)
 

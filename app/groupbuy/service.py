@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.auth import service as auth_service
+from app.catalog import campaigns
 from app.catalog import service as catalog_service
 from app.catalog.errors import OutOfStock
 from app.config import Settings, current_settings
@@ -37,19 +38,14 @@ def create_campaign(session: Session, *, sku_id: int, group_price: int, group_si
                     starts_at: datetime, ends_at: datetime, opener_price: int | None = None,
                     per_user_limit: int | None = None, stock: int | None = None,
                     virtual_fill_max_missing: int = 0) -> GroupBuy:
-    errors = []
-    if ends_at <= starts_at:
-        errors.append({"loc": ["body", "ends_at"], "msg": "ends_at must be after starts_at"})
+    errors = campaigns.window_errors(starts_at, ends_at)
     if opener_price is not None and opener_price > group_price:
         errors.append({"loc": ["body", "opener_price"], "msg": "the opener's price is at most the group price"})
     if virtual_fill_max_missing >= group_size:
         errors.append({"loc": ["body", "virtual_fill_max_missing"], "msg": "must be below group_size"})
     if errors:
         raise ValidationFailed("The campaign is not consistent.", errors=errors)
-    catalog_service.sellable_skus(session, [sku_id])
-    if stock is not None:
-        # Carved out of the SKU now, like a flash sale's: these units belong to the campaign.
-        catalog_service.take_stock(session, sku_id=sku_id, qty=stock)
+    campaigns.carve_stock(session, sku_id=sku_id, stock=stock)
     campaign = GroupBuy(sku_id=sku_id, group_price=group_price, opener_price=opener_price, group_size=group_size,
                         duration_s=duration_s, starts_at=starts_at, ends_at=ends_at, per_user_limit=per_user_limit,
                         stock=stock, stock_left=stock, virtual_fill_max_missing=virtual_fill_max_missing)
@@ -130,6 +126,9 @@ def open_group(session: Session, *, settings: Settings, campaign_id: int, buyer_
     campaign = get_campaign(session, campaign_id)
     now = utcnow()
     _check_window(campaign, now)
+    # The buyer's row first, before any insert that references it (each takes a key-share lock
+    # on it): two requests of one buyer then queue here instead of deadlocking.
+    auth_service.lock_buyer(session, user_id=buyer_id)
     group = Group(campaign_id=campaign.id, opener_id=buyer_id, group_size=campaign.group_size,
                   expires_at=now + timedelta(seconds=campaign.duration_s), created_at=now)
     try:
@@ -153,6 +152,7 @@ def join_group(session: Session, *, settings: Settings, group_id: int, buyer_id:
     if group.paid_count >= group.group_size:
         raise GroupFull(f"Group {group.id} is full.")
     campaign = get_campaign(session, group.campaign_id)
+    auth_service.lock_buyer(session, user_id=buyer_id)  # before the member's insert (see open_group)
     _, order = _member_order(session, settings=settings, campaign=campaign, group=group, buyer_id=buyer_id,
                              qty=qty, pickup_point_id=pickup_point_id, opener=False)
     return group, order

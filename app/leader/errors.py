@@ -18,11 +18,3 @@ class AlreadyLeader(Conflict):
 
 class LeaderNotFound(NotFound):
     code = "leader_not_found"
-
-
-class ShortageExceedsDelivery(Conflict):
-    code = "shortage_exceeds_delivery"
-
-
-class ShortageBusy(Conflict):
-    code = "shortage_busy"

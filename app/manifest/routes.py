@@ -5,7 +5,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
 from app.db import reading
-from app.http import respond
+from app.http import problem_response, respond, settings
 from app.manifest import documents, jobs, service
 from app.manifest.schemas import (BuildResult, Buyer, Line, ManifestPath, ManifestQuery, Pickup, PickupPointBrief,
                                   PointManifestPublic, WarehouseManifestPublic)
@@ -41,8 +41,9 @@ def warehouse_manifest(s, delivery_date) -> dict:
     return payload
 
 
-def _file(body: bytes, mimetype: str, filename: str) -> Response:
-    resp = Response(body, mimetype=mimetype)
+def _file(body: bytes, content_type: str, filename: str) -> Response:
+    # The full header, as given: `mimetype=` would append werkzeug's own charset to ours.
+    resp = Response(body, content_type=content_type)
     resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return resp
 
@@ -78,9 +79,12 @@ def admin_manifest(path: ManifestPath, query: ManifestQuery):
                    documents.warehouse_pdf)
 
 
-@bp.post("/admin/manifests/<delivery_date>/build", responses={200: BuildResult}, security=BEARER,
-         operation_id="build_manifests",
+@bp.post("/admin/manifests/<delivery_date>/build", security=BEARER, operation_id="build_manifests",
+         responses={200: BuildResult, 422: problem_response(
+             "validation_error, or delivery_date_out_of_range: more than 31 days ago, or later than the date "
+             "orders placed now are given (the problem's `earliest` and `latest` say which dates can be built)")},
          summary="Build (or rebuild) the manifests for a delivery date now, as the nightly job does")
 @authenticated("admin")
 def build(path: ManifestPath):
+    service.check_build_date(settings(), path.delivery_date)
     return respond(BuildResult(**jobs.build_manifests_job(path.delivery_date.isoformat())))

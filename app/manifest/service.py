@@ -20,7 +20,7 @@ from app.auth.models import User
 from app.config import Settings
 from app.db import utcnow
 from app.leader.models import Leader
-from app.manifest.errors import ManifestNotBuilt
+from app.manifest.errors import DeliveryDateOutOfRange, ManifestNotBuilt
 from app.manifest.models import ManifestLine, PointManifest, WarehouseManifest
 from app.notify import service as notify_service
 from app.order import rules as order_rules
@@ -57,6 +57,25 @@ def next_delivery_date_to_build(settings: Settings, now: datetime) -> date:
     is built; a run that starts late, after midnight, still builds D+1 (orders are still dated
     D+2 until 23:00), so a scheduler that was down a few minutes loses nothing."""
     return order_rules.delivery_date_for(now, settings) - timedelta(days=1)
+
+
+# A build on demand reaches back this far (a missed night, a late rebuild) and ahead no further
+# than the date orders are being given now: nothing can be dated later.
+BUILD_DAYS_BACK = 31
+
+
+def check_build_date(settings: Settings, delivery_date: date, now: datetime | None = None) -> None:
+    """422 delivery_date_out_of_range for a date someone asked to build (the API, the CLI) that
+    is more than BUILD_DAYS_BACK days before today or later than the latest date an order placed
+    now would carry (business time zone). The nightly job computes its date and needs no check."""
+    now = now or utcnow()
+    earliest = order_rules.local_today(settings, now) - timedelta(days=BUILD_DAYS_BACK)
+    latest = order_rules.delivery_date_for(now, settings)
+    if not earliest <= delivery_date <= latest:
+        raise DeliveryDateOutOfRange(
+            f"{delivery_date} is outside the dates that can be built now ({earliest} to {latest}): no order "
+            f"is dated later than {latest}, and builds reach back {BUILD_DAYS_BACK} days.",
+            earliest=earliest.isoformat(), latest=latest.isoformat())
 
 
 def _masked_phone(phone):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
-from app.db import reading, transaction
+from app.db import reading, retry_conflicts, transaction
 from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
 from app.order import placing as order_placing
@@ -14,7 +14,7 @@ from app.order.models import OrderStatus
 from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic, OrderQuery, PaymentInfo,
                                PayOut)
 from app.pagination import decode_cursor, page_of
-from app.payment import service as payment_service
+from app.payment import flows as payment_flows
 
 bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="orders", description="Order today, pick up tomorrow")])
@@ -31,6 +31,7 @@ bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
                           "LINLI_POINTS_MAX_RATIO of the order's total")},
          summary="Place an order (takes stock at once; pay before pay_before)")
 @authenticated()
+@retry_conflicts
 @idempotent
 def create_order(body: OrderCreate):
     with transaction() as s:
@@ -67,10 +68,10 @@ def get_order(path: OrderPath):
          summary="Start paying: client parameters for wx.requestPayment (sandbox: paid at once)")
 @authenticated()
 def pay_order(path: OrderPath):
-    order, params = payment_service.start_payment(order_id=path.order_id, buyer_id=current().user_id)
+    order, params = payment_flows.start_payment(order_id=path.order_id, buyer_id=current().user_id)
     with reading() as s:
         return respond(PayOut(order=views.order_public_one(s, order),
-                              payment=PaymentInfo(provider=payment_service.provider().name, params=params)))
+                              payment=PaymentInfo(provider=payment_flows.provider().name, params=params)))
 
 
 @bp.post("/orders/<int:order_id>/cancel", operation_id="cancel_order", responses={200: OrderPublic}, security=BEARER,

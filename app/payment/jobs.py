@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 from app.db import transaction, utcnow
+from app.payment import flows as payment_flows
 from app.payment import service as payment_service
 from app.payment.models import RefundStatus
 
@@ -11,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def refund_job(refund_id: int) -> None:
-    refund = payment_service.execute_refund(refund_id=refund_id)
+    refund = payment_flows.execute_refund(refund_id=refund_id)
     # Still pending means the provider gave no usable answer: raising lets RQ retry with back-off
     # (the attempt and its error are already committed). Failed is final: no retry.
     if refund is not None and refund.status == RefundStatus.pending.value:
@@ -25,11 +26,11 @@ def redrive_refunds_job(older_than_s: float | None = None) -> dict[str, int]:
     with transaction() as s:
         pending, processing = payment_service.refunds_to_redrive(s, now=utcnow(), older_than=older_than)
     for refund_id in pending:
-        payment_service.redrive_refund(refund_id=refund_id)
+        payment_flows.redrive_refund(refund_id=refund_id)
     checked = 0
     for refund_id in processing:  # one provider call each, outside any transaction
         try:
-            payment_service.check_refund(refund_id=refund_id)
+            payment_flows.check_refund(refund_id=refund_id)
             checked += 1
         except Exception:  # noqa: BLE001 - one refund's trouble must not stop the sweep
             log.exception("checking refund %s failed", refund_id)

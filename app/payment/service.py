@@ -7,25 +7,19 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
-from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.auth import service as auth_service
-from app.db import get_or_raise, reading, transaction, utcnow
+from app.db import get_or_raise, utcnow
 from app.errors import InvalidState, Unprocessable
 from app.order import queries as order_queries
 from app.order import transitions as order_transitions
-from app.order.errors import PaymentExpired
-from app.order.models import Order, OrderStatus
+from app.order.models import Order
 from app.payment.errors import NothingToRefund, RefundExceedsPayment, RefundNotFound, UnknownTrade
-from app.payment.gateways import make_provider
 from app.payment.models import Payment, Refund, RefundStatus
-from app.payment.providers import (PaymentEvent, PaymentProvider, RefundEvent, RefundResult, order_id_from_trade_no,
-                                   out_trade_no)
+from app.payment.providers import PaymentEvent, RefundEvent, RefundResult, order_id_from_trade_no
 from app.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -38,49 +32,6 @@ MAX_REFUND_ATTEMPTS = 24
 # A refund left pending (its job lost, or out of retries) or processing (no notification came)
 # this long is picked up by the sweep; longer than RQ's last retry interval (900 s).
 REDRIVE_AFTER = timedelta(minutes=30)
-
-
-def provider() -> PaymentProvider:
-    return current_app.extensions["linli.payment_provider"]
-
-
-def provider_named(name: str) -> PaymentProvider:
-    """A refund goes back through the provider that took the money, whatever is configured now."""
-    p = provider()
-    if p.name == name:
-        return p
-    return make_provider(current_app.extensions["linli.settings"].model_copy(update={"payment_provider": name}))
-
-
-def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any]]:
-    """Pay an order. This use case owns its transactions: the provider is called between them,
-    so a slow payment gateway never holds SQLite's write lock or a PostgreSQL transaction open."""
-    with transaction() as s:
-        order = order_queries.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
-        payable = order_transitions.ensure_payable(s, order)
-        openid = auth_service.openid_of(s, user_id=buyer_id)
-    if not payable:
-        # Found past pay_before: cancelled by the transaction above (committed), then refused.
-        raise PaymentExpired(f"Order {order.id} was not paid in time and is cancelled.")
-    p = provider()
-    params = p.prepay(out_trade_no=out_trade_no(order.id), amount=order.total,
-                      description=f"linli order {order.id}", payer_openid=openid, expires_at=order.pay_before)
-    if p.name == "sandbox":
-        # The sandbox "notifies" at once, through the very path a real notification takes. Like
-        # WeChat Pay, it pays an out_trade_no at most once: one transaction id per order, so
-        # concurrent /pay calls replay one payment (the payments unique key) instead of each
-        # paying, and all but one being refunded as late.
-        with transaction() as s:
-            confirm_payment(s, provider_name="sandbox", event=PaymentEvent(
-                out_trade_no=out_trade_no(order.id), transaction_id=f"sandbox-{order.id}",
-                amount=order.total, paid_at=utcnow()))
-    with reading() as s:
-        order = order_queries.get_order(s, order_id)
-    # Cancelled (or expired) while the provider was asked: the buyer must not be told to pay,
-    # nor that a cancelled order was paid (a sandbox payment that landed late is refunded).
-    if order.status not in (OrderStatus.pending_payment.value, OrderStatus.paid.value):
-        raise InvalidState(f"Order {order.id} is {order.status}, it can no longer be paid.", status_now=order.status)
-    return order, params
 
 
 def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent) -> Payment:
@@ -176,7 +127,7 @@ def _create_refund(session: Session, *, payment: Payment, amount: int, reason: s
         if existing is None:
             raise
         return existing
-    _enqueue_refund(refund.id)
+    enqueue_refund(refund.id)
     return refund
 
 
@@ -232,7 +183,7 @@ def _move(session: Session, refund_id: int, to: RefundStatus, from_: tuple[Refun
     return bool(n)
 
 
-def _apply_result(session: Session, refund: Refund, result: RefundResult, *, asked: RefundStatus) -> None:
+def apply_result(session: Session, refund: Refund, result: RefundResult, *, asked: RefundStatus) -> None:
     """What a provider's answer (to a refund request made while `asked`, or to a query) means."""
     if result.status == "succeeded":
         # The money reached the buyer: true whatever we thought of the refund before.
@@ -254,43 +205,6 @@ def _apply_result(session: Session, refund: Refund, result: RefundResult, *, ask
                      .values(error=result.detail[:500] or "provider unavailable", updated_at=utcnow()))
 
 
-def execute_refund(*, refund_id: int) -> Refund | None:
-    """Ask the provider to move a pending refund's money. Owns its transactions: the refund is
-    read (and the attempt counted) in one, the provider is called outside any, and the answer is
-    written in another, conditionally. Safe to run again (out_refund_no is the provider's
-    idempotency key; a refund no longer pending is left alone)."""
-    with transaction() as s:
-        claimed = s.exec(update(Refund).where(Refund.id == refund_id, Refund.status == R.pending.value)
-                         .values(attempts=Refund.attempts + 1, updated_at=utcnow())).rowcount
-        refund = s.get(Refund, refund_id)
-    if refund is None or not claimed:
-        return refund
-    result = provider_named(refund.provider).refund(
-        out_trade_no=out_trade_no(refund.order_id), transaction_id=refund.transaction_id,
-        out_refund_no=refund.out_refund_no, amount=refund.amount, total=refund.total, reason=refund.reason)
-    with transaction() as s:
-        _apply_result(s, refund, result, asked=R.pending)
-        return s.get(Refund, refund_id)
-
-
-def check_refund(*, refund_id: int) -> Refund | None:
-    """Ask the provider where a processing refund has got to (its notification may never come),
-    outside any transaction, and apply the answer like a notification."""
-    with transaction() as s:
-        refund = s.get(Refund, refund_id)
-        if refund is None or refund.status != R.processing.value:
-            return refund
-        # Touched now, so that the next sweep waits REDRIVE_AFTER again before asking.
-        s.exec(update(Refund).where(Refund.id == refund_id).values(updated_at=utcnow()))
-    result = provider_named(refund.provider).query_refund(out_refund_no=refund.out_refund_no)
-    with transaction() as s:
-        _apply_result(s, refund, result, asked=R.processing)
-        refund = s.get(Refund, refund_id)
-    if refund.status == R.pending.value:
-        _enqueue_refund(refund.id)
-    return refund
-
-
 def refunds_to_redrive(session: Session, *, now: datetime, older_than: timedelta,
                        limit: int = 500) -> tuple[list[int], list[int]]:
     """(pending ids to hand to the job again, processing ids to ask the provider about)."""
@@ -302,18 +216,8 @@ def refunds_to_redrive(session: Session, *, now: datetime, older_than: timedelta
     return stale(R.pending), stale(R.processing)
 
 
-def _enqueue_refund(refund_id: int) -> None:
+def enqueue_refund(refund_id: int) -> None:
     enqueue("app.payment.jobs.refund_job", refund_id, job_id=f"refund-{refund_id}")
-
-
-def redrive_refund(*, refund_id: int) -> bool:
-    """Hand a pending refund to the job again; touched, so the next sweep leaves it to that job."""
-    with transaction() as s:
-        touched = s.exec(update(Refund).where(Refund.id == refund_id, Refund.status == R.pending.value)
-                         .values(updated_at=utcnow())).rowcount
-        if touched:
-            _enqueue_refund(refund_id)
-    return bool(touched)
 
 
 def confirm_refund(session: Session, *, provider_name: str, event: RefundEvent) -> Refund | None:
@@ -354,8 +258,51 @@ def retry_refund(session: Session, *, refund_id: int) -> Refund:
         refund = get_or_raise(session, Refund, refund_id, RefundNotFound(f"Refund {refund_id} does not exist."))
         raise InvalidState(f"Refund {refund_id} is {refund.status}; only a failed refund can be retried.",
                            status_now=refund.status)
-    _enqueue_refund(refund_id)
+    enqueue_refund(refund_id)
     refund = session.get(Refund, refund_id)
     session.refresh(refund)
     return refund
 
+
+
+# ---- what reconciliation checks WeChat Pay's bills against -------------------------------------
+
+def _paid_at(payment: Payment) -> datetime:
+    """When WeChat Pay says the money came (the notification's success_time: the trade bill's
+    day), else when we recorded it."""
+    try:
+        return datetime.fromisoformat(payment.payload["success_time"])
+    except (KeyError, TypeError, ValueError):
+        return payment.created_at
+
+
+def wechatpay_payments_between(session: Session, *, start: datetime, end: datetime) -> list[Payment]:
+    """Every WeChat Pay payment (whatever became of it: applied, late, refused...) whose money
+    came in [start, end)."""
+    rows = session.exec(select(Payment).where(Payment.provider == "wechatpay",
+                                              Payment.created_at >= start - timedelta(days=2),
+                                              Payment.created_at < end + timedelta(days=2)))
+    return [p for p in rows if start <= _paid_at(p) < end]
+
+
+def wechatpay_payments_by_transaction(session: Session, transaction_ids: list[str]) -> dict[str, Payment]:
+    if not transaction_ids:
+        return {}
+    rows = session.exec(select(Payment).where(Payment.provider == "wechatpay",
+                                              Payment.transaction_id.in_(transaction_ids)))
+    return {p.transaction_id: p for p in rows}
+
+
+def wechatpay_refunds_between(session: Session, *, start: datetime, end: datetime) -> list[Refund]:
+    """WeChat Pay refunds created in [start, end) that WeChat Pay accepted (processing or
+    succeeded): the trade bill lists a refund on the day it was accepted."""
+    return list(session.exec(select(Refund).where(
+        Refund.provider == "wechatpay", Refund.created_at >= start, Refund.created_at < end,
+        Refund.status.in_([R.processing.value, R.succeeded.value]))))
+
+
+def wechatpay_refunds_by_number(session: Session, out_refund_nos: list[str]) -> dict[str, Refund]:
+    if not out_refund_nos:
+        return {}
+    rows = session.exec(select(Refund).where(Refund.provider == "wechatpay", Refund.out_refund_no.in_(out_refund_nos)))
+    return {r.out_refund_no: r for r in rows}

@@ -88,6 +88,22 @@ class WechatPayProvider:
             body = {}
         return code, body
 
+    def signed_get(self, path: str, *, verify_answer: bool = True) -> tuple[int, Any]:
+        """GET a v3 path (query included) with the merchant's signature: the bill APIs. A bill
+        file comes back unsigned (WeChat Pay signs no download; its hash is the check), as bytes;
+        a JSON answer as text. Transport failures are "unavailable"."""
+        if path.startswith(("http://", "https://")):
+            gateway = self._wx._core._gate_way
+            if not path.startswith(gateway + "/"):
+                # The merchant's signed request goes to WeChat Pay's gateway and nowhere else.
+                raise PaymentProviderRejected("A bill download_url outside the WeChat Pay gateway was refused.")
+            path = path[len(gateway):]
+        try:
+            return self._wx._core.request(path, skip_verify=not verify_answer)
+        except Exception as e:  # noqa: BLE001 - requests errors, bad response signature, ...
+            log.warning("wechatpay GET %s failed: %s", path.split("?")[0], type(e).__name__)
+            raise PaymentProviderUnavailable("WeChat Pay could not be reached; try again shortly.") from e
+
     def prepay(self, *, out_trade_no: str, amount: int, description: str, payer_openid: str,
                expires_at: datetime) -> dict[str, Any]:
         s = self.settings

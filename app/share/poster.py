@@ -2,6 +2,7 @@
 the mini-program code, in the CJK font the manifests use (fonts-wqy-microhei)."""
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import textwrap
@@ -51,4 +52,28 @@ def render(text: PosterText, code: bytes) -> bytes:
     draw.text((WIDTH // 2, top + CODE + 40), "长按识别小程序码", font=_font(28), fill=GREY, anchor="mm")
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+PLACEHOLDER_SIZE = 280
+
+
+def placeholder_code(scene: str) -> bytes:
+    """A stand-in for WeChat's mini-program code (LINLI_POSTER_PLACEHOLDER, dev and test): round
+    like the real one, a pattern of the scene's hash so that two shares differ, and a label that
+    says it opens nothing."""
+    img = Image.new("RGB", (PLACEHOLDER_SIZE, PLACEHOLDER_SIZE), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((4, 4, PLACEHOLDER_SIZE - 4, PLACEHOLDER_SIZE - 4), outline=GREY, width=6)
+    bits = int.from_bytes(hashlib.sha256(scene.encode()).digest(), "big")
+    cell, first = 20, 60
+    for i in range(8):
+        for j in range(8):
+            if (bits >> (i * 8 + j)) & 1:
+                x, y = first + j * cell, first + i * cell
+                draw.rectangle((x, y, x + cell - 4, y + cell - 4), fill=(200, 200, 200))
+    draw.rounded_rectangle((50, 110, PLACEHOLDER_SIZE - 50, 170), radius=10, fill=(255, 255, 255), outline=GREY)
+    draw.text((PLACEHOLDER_SIZE // 2, 140), "占位码 DEV", font=_font(28), fill=RED, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, format="PNG")
     return out.getvalue()

@@ -4,7 +4,7 @@ from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
-from app.db import reading, transaction
+from app.db import reading, retry_conflicts, transaction
 from app.http import problem_response, respond, settings
 from app.pagination import decode_cursor, page_of
 from app.share import service
@@ -36,6 +36,7 @@ def create_share(body: ShareCreate):
     200: ShareOpened, 404: problem_response("share_not_found")},
          summary="Open a share: records my visit once and may bind me to the sharer's leader's point")
 @authenticated()
+@retry_conflicts
 def open_share(path: SharePath):
     with transaction() as s:
         o = service.open_share(s, token=path.token, visitor_id=current().user_id,
@@ -64,7 +65,9 @@ POSTER_CACHE = "private, max-age=86400"
 
 
 @bp.get("/shares/<token>/poster", operation_id="share_poster", security=BEARER, responses={
-    200: {"description": "The poster (PNG): the target's name and price, the pickup point, the mini-program code",
+    200: {"description": "The poster (PNG): the target's name and price, the pickup point, the mini-program code "
+                         "(with LINLI_POSTER_PLACEHOLDER, on by default outside prod: a placeholder code, WeChat "
+                         "not asked, the poster not kept)",
           "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
     304: {"description": "Not modified (If-None-Match carried the poster's ETag)"},
     404: problem_response("share_not_found; share_target_not_found (the shared thing is gone)"),
@@ -73,7 +76,8 @@ POSTER_CACHE = "private, max-age=86400"
 @authenticated()
 def share_poster(path: SharePath):
     p = service.poster(token=path.token)
-    headers = {"ETag": f'"{p.etag}"', "Cache-Control": POSTER_CACHE}
+    # A placeholder is revalidated each time: the real poster replaces it once WeChat is set up.
+    headers = {"ETag": f'"{p.etag}"', "Cache-Control": "no-cache" if service.is_placeholder(p) else POSTER_CACHE}
     if request.if_none_match.contains(p.etag):
         return Response(status=304, headers=headers)
     return Response(p.png, mimetype="image/png", headers=headers)

@@ -171,6 +171,9 @@ def open_share(session: Session, *, token: str, visitor_id: int, binding_mode: s
     share = get_share(session, token)
     bound = False
     if visitor_id != share.sharer_id:  # the sharer opening their own share records nothing
+        # The visitor's row first, before the visit's insert references it (a key-share lock):
+        # two shares opened at once by one visitor then queue here instead of deadlocking.
+        auth_service.lock_buyer(session, user_id=visitor_id)
         _record_visit(session, share_id=share.id, visitor_id=visitor_id)
         bound = _bind(session, share=share, visitor_id=visitor_id, mode=binding_mode)
     leader = point = None
@@ -219,6 +222,8 @@ def poster(*, token: str) -> SharePoster:
     share, cached = _cached(token)
     if cached is not None:
         return cached
+    if current_app.extensions["linli.settings"].poster_placeholder:
+        return _placeholder(share)
     redis = current_app.extensions["linli.redis"]
     lock = redis.lock(f"linli:share-poster:{share.id}", timeout=POSTER_LOCK_S)
     if lock.acquire(blocking=False):
@@ -235,12 +240,28 @@ def poster(*, token: str) -> SharePoster:
     return cached
 
 
-def _draw(share: Share) -> SharePoster:
+PLACEHOLDER_ETAG = "placeholder-"
+
+
+def is_placeholder(p: SharePoster) -> bool:
+    return p.etag.startswith(PLACEHOLDER_ETAG)
+
+
+def _placeholder(share: Share) -> SharePoster:
+    """LINLI_POSTER_PLACEHOLDER (dev, test): the poster drawn around a placeholder code, WeChat not
+    asked (a dev appid gets no code) and the poster not kept (turn the setting off and the next
+    request draws the real one)."""
+    target, point = _poster_text(share)
+    png = poster_drawing.render(poster_drawing.PosterText(
+        name=target.name, price=target.price, point_name=point.name if point else None,
+        point_address=point.address if point else None), poster_drawing.placeholder_code(share.token))
+    return SharePoster(share_id=share.id, png=png, etag=PLACEHOLDER_ETAG + hashlib.sha256(png).hexdigest()[:20],
+                       created_at=utcnow())
+
+
+def _poster_text(share: Share):
+    """(target, pickup point or None) a poster shows."""
     with reading() as s:
-        # Drawn by the previous holder of the lock between our first read and our lock?
-        cached = s.get(SharePoster, share.id)
-        if cached is not None:
-            return cached
         target = describe_target(s, target_type=share.target_type, target_id=share.target_id)
         point = None
         if share.pickup_point_id is not None:
@@ -248,6 +269,16 @@ def _draw(share: Share) -> SharePoster:
                 point = pickup_service.require_point(s, share.pickup_point_id)
             except NotFound:
                 pass
+    return target, point
+
+
+def _draw(share: Share) -> SharePoster:
+    with reading() as s:
+        # Drawn by the previous holder of the lock between our first read and our lock?
+        cached = s.get(SharePoster, share.id)
+        if cached is not None:
+            return cached
+    target, point = _poster_text(share)
     try:
         code = wechat_client().wxacode_get_unlimited(scene=share.token, page=page_of(share))
     except WechatApiError as e:

@@ -13,8 +13,8 @@ from sqlmodel import select
 from app.auth.models import User
 from app.chat.models import Conversation, Message
 from app.db import reading, transaction
-from app.leader import fans as fans_service
 from app.order.models import Order, OrderItem
+from app.workbench import fans as fans_service
 from tests.conftest import Api, login, make_leader
 
 PRICE = 1990  # the product fixture's SKU, fen

@@ -254,6 +254,8 @@ def test_the_csv_is_utf8_with_a_bom_and_holds_the_lists(app, world):
     wh = w["admin"].get(f"/admin/manifests/{day}?format=csv")
 
     assert r.status_code == 200 and r.mimetype == "text/csv" and r.data.startswith(b"\xef\xbb\xbf")
+    # The charset said once (it once read "text/csv; charset=utf-8; charset=utf-8").
+    assert r.headers["Content-Type"] == wh.headers["Content-Type"] == "text/csv; charset=utf-8"
     text = r.data.decode("utf-8-sig")
     assert f"{w['melon']},麒麟西瓜 一个装约4斤,2\r\n" in text
     assert f"{o['id']},张阿姨,,{w['melon']},麒麟西瓜 一个装约4斤,2\r\n" in text

@@ -132,6 +132,14 @@ def test_gunicorns_own_error_lines_are_scrubbed(server):
     assert "SEKRIT-IN-A-BAD-LINE" not in text
 
 
+def test_gunicorns_listening_line_names_the_address(server):
+    # Each worker binds its own socket (SO_REUSEPORT), so the arbiter has none to name: the line
+    # read "Listening at:  (5973)".
+    text = wait_for_log(server, "Listening at:")
+    line = next(ln for ln in text.splitlines() if "Listening at:" in ln)
+    assert re.search(rf"Listening at: http://127\.0\.0\.1:{server.port} \(\d+\)", line), line
+
+
 def _listening_inodes(pid: int, port: int) -> set[str]:
     """Inodes of the TCP sockets listening on `port` among the process's open files (Linux /proc)."""
     listening = set()

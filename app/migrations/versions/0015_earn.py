@@ -1,8 +1,8 @@
 """earnings: one ledger per leader (accounts, entries unique per movement) and withdrawals paid by
 WeChat Pay merchant transfer bills
 
-Revision ID: 0014_earn
-Revises: 0013_manifestperf
+Revision ID: 0015_earn
+Revises: 0014_faults
 Create Date: 2026-12-04 14:52:09.077587
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 import app.db
 
-revision = '0014_earn'
-down_revision = '0013_manifestperf'
+revision = '0015_earn'
+down_revision = '0014_faults'
 branch_labels = None
 depends_on = None
 

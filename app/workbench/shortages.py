@@ -18,14 +18,14 @@ from sqlmodel import Session
 
 from app.commission import service as commission_service
 from app.db import utcnow
-from app.leader.errors import ShortageBusy, ShortageExceedsDelivery
-from app.leader.models import DeliveryShortage
 from app.order import queries as order_queries
 from app.order import rules as order_rules
 from app.order import transitions as order_transitions
 from app.order import unit_refunds
 from app.order.models import Order
 from app.payment import service as payment_service
+from app.workbench.errors import ShortageBusy, ShortageExceedsDelivery
+from app.workbench.models import DeliveryShortage
 
 T = DeliveryShortage.__table__
 CAS_ATTEMPTS = 20
