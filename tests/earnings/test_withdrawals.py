@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 import requests
+from sqlalchemy import update
 
 from app import create_app
+from app.db import transaction
 from app.earnings import jobs as earnings_jobs
+from app.earnings.models import EarningsAccount
 from tests.concurrency import run_together
 from tests.conftest import login, make_leader
 from tests.earnings.helpers import balances, discrepancies, earn, entries
@@ -160,3 +163,21 @@ def test_eight_racing_withdrawals_of_the_whole_balance_take_it_once(app, leader)
     assert balances(app, lid) == (0, 5000, 0)
     assert [k for k, _, _ in entries(app, lid)] == ["commission", "withdrawal"]
     assert discrepancies(app) == []
+
+
+def test_the_books_check_reports_frozen_and_withdrawn_that_the_withdrawals_do_not_explain(app, leader, admin):
+    api, approved = leader
+    lid = approved["leader_id"]
+    earn(app, lid, 1000)
+    paid = api.post("/leader/withdrawals", json={"amount": 300}).get_json()
+    admin.post(f"/admin/withdrawals/{paid['id']}/approve")
+    api.post("/leader/withdrawals", json={"amount": 200})
+    assert discrepancies(app) == []
+
+    with app.app_context(), transaction() as s:  # a hand edit: the frozen money "paid"
+        s.exec(update(EarningsAccount).where(EarningsAccount.leader_id == lid)
+               .values(frozen=0, withdrawn=500))
+
+    [found] = discrepancies(app)
+    assert set(found["problems"]) == {"frozen", "withdrawn"}
+    assert (found["open_withdrawals"], found["paid_withdrawals"]) == (200, 300)
