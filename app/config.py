@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # Group-buy deadlines and bargain records: how often the sweep looks for ones whose timer
     # job was lost or ran while no worker was up.
     group_sweep_interval_s: int = Field(default=60, ge=1)
+    # Every `linli worker` also drains flash reservations and sweeps due deadlines (group
+    # deadlines, bargain expiry, unpaid orders) in threads of its own, every this many seconds
+    # (0: not this worker; app/clockwork.py says why the queue alone is not on time).
+    flash_drain_tick_s: float = Field(default=0.25, ge=0, le=60)
+    deadline_tick_s: float = Field(default=2.0, ge=0, le=60)
     bargain_helps_per_day: int = Field(default=5, ge=1)
 
     # Sharing and points: how a share's visitor is bound to the sharer's leader's point (first:

@@ -5,6 +5,7 @@ import logging
 
 from rq import SimpleWorker
 
+from app import clockwork
 from app.config import Settings
 from app.factory import create_app
 
@@ -14,7 +15,13 @@ def run_worker(settings: Settings | None = None, *, burst: bool = False, name: s
     # as SimpleWorker does not fork per job.
     flask_app = create_app(settings)
     s = flask_app.extensions["linli.settings"]
-    with flask_app.app_context():
-        worker = SimpleWorker([s.queue_name], connection=flask_app.extensions["linli.redis"], name=name)
-        logging.getLogger("rq.worker").setLevel(logging.INFO)
-        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    # The flash drainer and the deadline keeper beside the job loop (app/clockwork.py).
+    stop = None if burst else clockwork.start(flask_app)[0]
+    try:
+        with flask_app.app_context():
+            worker = SimpleWorker([s.queue_name], connection=flask_app.extensions["linli.redis"], name=name)
+            logging.getLogger("rq.worker").setLevel(logging.INFO)
+            return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        if stop is not None:
+            stop.set()
