@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # this opens both on purpose (a phone on the LAN, a container).
     allow_remote_dev: bool = False
     ratelimit_enabled: bool = True
+    # GET /metrics answers loopback callers, or a bearer of this token; 404 to anyone else.
+    metrics_token: str | None = None
+    # Where each `linli serve` keeps its gunicorn workers' metric files (a directory per port,
+    # wiped when it starts), unless PROMETHEUS_MULTIPROC_DIR says where.
+    metrics_dir: str = "var/metrics"
     ratelimit_default: str = "600 per minute"
     ratelimit_auth: str = "30 per minute"
     # Chat: messages one user may post (flask-limiter syntax), the WebSocket heartbeat (protocol

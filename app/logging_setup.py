@@ -58,7 +58,7 @@ def add_secrets(*values: str | None) -> None:
 def register_settings_secrets(settings) -> None:
     """Every configured secret: the JWT key, WeChat's AppSecret, the APIv3 key and the lines of
     the merchant private key (a traceback may quote a part of it)."""
-    add_secrets(settings.secret_key, settings.wechat_secret, settings.wechatpay_apiv3_key)
+    add_secrets(settings.secret_key, settings.wechat_secret, settings.wechatpay_apiv3_key, settings.metrics_token)
     path = settings.wechatpay_private_key_path
     if path:
         try:

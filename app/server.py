@@ -5,6 +5,7 @@ one greenlet per socket instead of one thread, so a process holds thousands."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 from gunicorn import util
@@ -12,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger, SafeAtoms
 from gunicorn.workers.ggevent import GeventWorker
 from gunicorn.workers.gthread import ThreadWorker
+from prometheus_client import multiprocess
 
 from app.config import Settings
 from app.errors import HTTP_CODES
@@ -161,6 +163,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
             self.cfg.set("accesslog", access_log)
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("timeout", 60)
+            self.cfg.set("child_exit", metrics_child_exit)
             self.cfg.set("graceful_timeout", 20)
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)
@@ -174,6 +177,13 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
         if taken:
             raise SystemExit(f"linli serve: {taken}")
     _App().run()
+
+
+def metrics_child_exit(_server, worker) -> None:
+    """gunicorn's child_exit hook: a dead worker's live gauges (open WebSockets) stop counting, as
+    prometheus_client's multiprocess mode asks."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def _port_taken(host: str, port: int) -> str | None:

@@ -16,6 +16,7 @@ from app.db import reading
 from app.flashsale import lua, service
 from app.flashsale.errors import PurchaseRateLimited
 from app.flashsale.schemas import PurchaseBody, PurchaseOut
+from app.metrics import FLASH_PURCHASES
 from app.order.errors import NoPickupPoint
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,19 @@ def require_bound_point(user_id: int) -> None:
 
 
 def take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote_addr: str | None) -> PurchaseOut:
+    """The purchase, counted by result for GET /metrics (accepted, or the refusal's code)."""
+    try:
+        out = _take(sale_id, user_id, body, key, remote_addr)
+    except Exception as e:
+        FLASH_PURCHASES.labels(getattr(e, "code", None) or ("rate_limited" if isinstance(e, TooManyRequests) else
+                                                            "unavailable" if isinstance(e, ServiceUnavailable)
+                                                            else "error")).inc()
+        raise
+    FLASH_PURCHASES.labels("accepted").inc()
+    return out
+
+
+def _take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote_addr: str | None) -> PurchaseOut:
     """The purchase once its request is known good (an app context): the rate limits and the
     sale's script. The route and the purchase's lane (app.flashsale.lane) both come here."""
     if body.pickup_point_id is None:
