@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Where each `linli serve` keeps its gunicorn workers' metric files (a directory per port,
     # wiped when it starts), unless PROMETHEUS_MULTIPROC_DIR says where.
     metrics_dir: str = "var/metrics"
+    # Log lines of every process: text, or one JSON object a line (read from the environment
+    # when logging starts, before the rest of the settings).
+    log_format: Literal["text", "json"] = "text"
     ratelimit_default: str = "600 per minute"
     ratelimit_auth: str = "30 per minute"
     # Chat: messages one user may post (flask-limiter syntax), the WebSocket heartbeat (protocol

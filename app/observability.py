@@ -17,12 +17,13 @@ import re
 import time
 from datetime import datetime, timezone
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from app import logging_setup
 from app.db import reading
 from app.flashsale import flows as flash_flows
 from app.flashsale.service import GROUP as DRAIN_GROUP
@@ -30,11 +31,13 @@ from app.flashsale.service import keys as flash_keys
 from app.flashsale.service import rds as flash_redis
 from app.metrics import HTTP_DURATION, HTTP_REQUESTS, MANIFEST_BUILD_KEY
 from app.payment import service as payment_service
-from app.request_context import request_is_local
+from app.request_context import REQUEST_ID_ENVIRON, current_request_id, outside_flask_request_id, request_is_local
 
 log = logging.getLogger(__name__)
 
 ROUTE_ENVIRON = "linli.route"
+USER_ENVIRON = "linli.user_id"
+request_log = logging.getLogger("linli.request")
 _PURCHASE = re.compile(r"^/api/v1/flash-sales/\d+/purchase$")
 _PURCHASE_ROUTE = "/api/v1/flash-sales/<int:sale_id>/purchase"
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes, for any Prometheus
@@ -67,7 +70,8 @@ class ScrapeCollector:
     def _queue(self):
         s, r = self.app.extensions["linli.settings"], self.app.extensions["linli.redis"]
         q = Queue(s.queue_name, connection=r)
-        g = GaugeMetricFamily("linli_rq_jobs", "RQ jobs by state (queued: the queue's depth)", labels=["queue", "state"])
+        g = GaugeMetricFamily("linli_rq_jobs", "RQ jobs by state (queued: the queue depth)",
+                              labels=["queue", "state"])
         g.add_metric([s.queue_name, "queued"], q.count)
         g.add_metric([s.queue_name, "started"], StartedJobRegistry(queue=q).count)
         g.add_metric([s.queue_name, "scheduled"], ScheduledJobRegistry(queue=q).count)
@@ -149,8 +153,9 @@ class MeasuredApp:
     included, by its route template (Flask's, put in the environ; "unmatched" for unknown paths,
     so that a scan cannot grow the label set)."""
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app, *, log_requests: bool = False):
         self.wsgi_app = wsgi_app
+        self.log_requests = log_requests
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -168,7 +173,21 @@ class MeasuredApp:
             method = environ.get("REQUEST_METHOD", "GET")
             route = environ.get(ROUTE_ENVIRON) or (_PURCHASE_ROUTE if _PURCHASE.match(path) else "unmatched")
             HTTP_REQUESTS.labels(method, route, status[0]).inc()
-            HTTP_DURATION.labels(method, route, status[0]).observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            HTTP_DURATION.labels(method, route, status[0]).observe(took)
+            if self.log_requests:
+                self._log(environ, method, route, path, int(status[0]), took)
+
+    @staticmethod
+    def _log(environ, method: str, route: str, path: str, status: int, took: float) -> None:
+        """LINLI_LOG_FORMAT=json: the request's own line (gunicorn's access log is off then)."""
+        token = outside_flask_request_id.set(environ.get(REQUEST_ID_ENVIRON) or "-")
+        try:
+            request_log.info("%s %s %s", method, path, status,
+                             extra={"method": method, "route": route, "path": path, "status": status,
+                                    "duration_ms": round(took * 1000, 1), "user_id": environ.get(USER_ENVIRON)})
+        finally:
+            outside_flask_request_id.reset(token)
 
 
 def install(app: Flask, limiter) -> None:
@@ -186,5 +205,12 @@ def install(app: Flask, limiter) -> None:
             abort(404)
         return Response(render(app), content_type=TEXT_FORMAT)
 
+    @app.after_request
+    def _note_caller(response):
+        request.environ[REQUEST_ID_ENVIRON] = current_request_id()
+        principal = g.get("principal")
+        request.environ[USER_ENVIRON] = principal.user_id if principal is not None else g.get("token_user_id")
+        return response
+
     limiter.exempt(metrics)
-    app.wsgi_app = MeasuredApp(app.wsgi_app)
+    app.wsgi_app = MeasuredApp(app.wsgi_app, log_requests=logging_setup.log_format() == "json")

@@ -15,6 +15,7 @@ from gunicorn.workers.ggevent import GeventWorker
 from gunicorn.workers.gthread import ThreadWorker
 from prometheus_client import multiprocess
 
+from app import logging_setup
 from app.config import Settings
 from app.errors import HTTP_CODES
 from app.factory import create_app
@@ -116,6 +117,13 @@ def bound_addresses(cfg) -> str:
 class AccessLogger(Logger):
     atoms_wrapper_class = EscapedAtoms
 
+    def setup(self, cfg):
+        # gunicorn's own lines in the format and zone of every other linli line (UTC; JSON with
+        # LINLI_LOG_FORMAT=json, when the app logs each request itself and the access log is off).
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(logging_setup.formatter())
+
     def info(self, msg, *args, **kwargs):
         # With reuse_port the arbiter holds no listening socket (each worker binds its own), so
         # its "Listening at" line named none: "Listening at:  (5973)". Name the configured bind.
@@ -136,6 +144,8 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
     if refusal:
         raise SystemExit(f"linli serve: {refusal}")
     access_log = None if settings.access_log.lower() in ("", "off", "none", "0") else settings.access_log
+    if logging_setup.log_format() == "json":
+        access_log = None  # each request is a JSON line of the app's own (app/observability.py)
 
     class _App(BaseApplication):
         def load_config(self):

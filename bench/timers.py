@@ -121,8 +121,8 @@ def main() -> None:
         sku_id, sale_id, campaigns, buyers, point_id = seed(app, n_buyers, args.spread)
 
         # The load first: the only worker is busy for 50 s with two long jobs.
-        from rq import Queue
         from redis import Redis
+        from rq import Queue
 
         q = Queue(env["LINLI_QUEUE_NAME"], connection=Redis.from_url(env["LINLI_REDIS_URL"]))
         for _ in range(2):

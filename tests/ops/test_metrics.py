@@ -95,3 +95,35 @@ def test_metrics_of_every_gunicorn_worker_add_up_and_a_previous_run_is_wiped(tmp
         assert not (metrics_dir / f"serve-{server.port}" / "counter_999999.db").exists()
     finally:
         server.stop_group()
+
+
+def test_json_logs_of_serve_carry_request_id_user_route_status_duration_in_utc_and_no_secrets(tmp_path, redis_server):
+    import json
+
+    env = cli_env(tmp_path, redis_server.url(7), LINLI_LOG_FORMAT="json", TZ="Asia/Shanghai")
+    migrate(env)
+    server = start(["serve", "--workers", "1", "--threads", "2"], env, tmp_path, "serve")
+    try:
+        server.wait_healthy()
+        login = raw(server.port, b'POST /api/v1/auth/dev-login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n'
+                                 b'Content-Length: 19\r\nConnection: close\r\n\r\n{"openid": "jsonl"}')
+        token = login.json()["token"]
+        me = raw(server.port, f"GET /api/v1/me?token=hush HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+                              f"X-Request-ID: json-log-1\r\nConnection: close\r\n\r\n".encode())
+        assert me.status == 200
+        deadline = time.time() + 10
+        line = None
+        while time.time() < deadline and line is None:
+            line = next((json.loads(ln) for ln in server.output().splitlines()
+                         if ln.startswith("{") and '"json-log-1"' in ln and '"route"' in ln), None)
+            time.sleep(0.2)
+        assert line is not None, server.output()[-3000:]
+        assert line["route"] == "/api/v1/me" and line["status"] == 200 and line["path"] == "/api/v1/me"
+        assert line["user_id"] == login.json()["user"]["id"] and line["duration_ms"] >= 0
+        assert line["ts"].endswith("Z") and line["logger"] == "linli.request"
+        out = server.output()
+        assert token not in out and "hush" not in out
+        # Every line is JSON, gunicorn's own too (no text access log beside them).
+        assert all(json.loads(ln) for ln in out.splitlines() if ln.strip())
+    finally:
+        server.stop_group()
