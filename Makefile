@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench services clean
+.PHONY: setup run run-postgres test test-deploy bench services clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,15 @@ run: setup
 	$(BIN)/linli db upgrade
 	$(BIN)/linli seed-demo
 	$(BIN)/linli dev --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+
+# The same on PostgreSQL (production's database): a local cluster under var/postgres, started the
+# way the tests start theirs and kept between runs (scripts/ensure-postgres.sh; port LINLI_PG_PORT).
+run-postgres: setup
+	bash scripts/ensure-packages.sh fonts-wqy-microhei postgresql
+	bash scripts/ensure-redis.sh
+	export LINLI_DATABASE_URL=$$(bash scripts/ensure-postgres.sh) && \
+	  $(BIN)/linli db upgrade && $(BIN)/linli seed-demo && \
+	  $(BIN)/linli dev --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 # The suite starts its own redis-server and throwaway PostgreSQL cluster; it only needs them installed.
 test: setup
