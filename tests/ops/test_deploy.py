@@ -61,8 +61,9 @@ def deployment(tmp_path, redis_server, pg_cluster):
     if pg_cluster is None:
         pytest.skip("PostgreSQL is not among the test backends")
     url = pg_cluster.create_database(f"deploy_{uuid.uuid4().hex[:8]}")
-    env = cli_env(tmp_path, redis_server.url(9), LINLI_DATABASE_URL=url, LINLI_PAYMENT_TIMEOUT_S="20",
+    env = cli_env(tmp_path, redis_server.url(9), LINLI_PAYMENT_TIMEOUT_S="20",
                   LINLI_SECRET_KEY="deploy-test-secret-4d7b1e9a2c6f3085", LINLI_LOG_FORMAT="json")
+    env["LINLI_DATABASE_URL"] = url
     migrate(env)
     serves = [start(["serve", "--workers", "2", "--threads", "4"], env, tmp_path, f"serve{i}") for i in (1, 2)]
     ws = start(["serve", "--ws", "--workers", "1"], env, tmp_path, "ws")
@@ -74,7 +75,7 @@ def deployment(tmp_path, redis_server, pg_cluster):
     try:
         for s in (*serves, ws):
             s.wait_healthy()
-        yield {"serves": serves, "ws": ws, "procs": procs, "db": create_engine(url.replace("+psycopg", "+psycopg")),
+        yield {"serves": serves, "ws": ws, "procs": procs, "db": create_engine(url),
                "env": env, "tmp": tmp_path}
     finally:
         for p in procs.values():
@@ -165,7 +166,7 @@ def test_a_day_on_two_serve_copies_with_a_worker_killed_midway_finds_everything_
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not pushed:
         raw = sock.receive(timeout=1)
-        if raw and json.loads(raw)["event"] == "message":
+        if raw and json.loads(raw)["event"] == "message.created":
             pushed.append(json.loads(raw))
     sock.close()
     assert len(pushed) == 1
@@ -189,7 +190,7 @@ def test_a_day_on_two_serve_copies_with_a_worker_killed_midway_finds_everything_
     assert out.returncode == 0, out.stderr[-2000:]
 
     with d["db"].connect() as c:
-        flash_orders = c.execute(text("SELECT source_ref, count(*) FROM orders WHERE source = 'flash' "
+        flash_orders = c.execute(text("SELECT source_ref, count(*) FROM orders WHERE source = 'flash_sale' "
                                       "GROUP BY source_ref")).all()
         assert len(flash_orders) == 30 and all(n == 1 for _, n in flash_orders)
         plain = c.execute(text("SELECT status, count(*) FROM orders WHERE source = 'plain' GROUP BY status")).all()
