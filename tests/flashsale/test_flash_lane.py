@@ -34,15 +34,16 @@ def plain(app):
 @pytest.fixture
 def handed(app):
     """The requests the lane handed to Flask."""
-    assert isinstance(app.wsgi_app, PurchaseLane)
-    inner, calls = app.wsgi_app.wsgi_app, []
+    lane = app.wsgi_app.wsgi_app  # inside the request counting (app.observability.MeasuredApp)
+    assert isinstance(lane, PurchaseLane)
+    inner, calls = lane.wsgi_app, []
 
     def counting(environ, start_response):
         if environ["PATH_INFO"].endswith("/purchase"):
             calls.append(environ["PATH_INFO"])
         return inner(environ, start_response)
 
-    app.wsgi_app.wsgi_app = counting
+    lane.wsgi_app = counting
     return calls
 
 
