@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python bench/manifest.py
 	$(BIN)/python bench/flashsale.py
 	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/timers.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
