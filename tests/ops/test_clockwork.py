@@ -72,3 +72,36 @@ def test_a_busy_only_worker_still_confirms_reservations_and_closes_groups_on_tim
     finally:
         worker.kill()
         worker.wait(30)
+
+
+def test_one_worker_a_tick_runs_the_deadline_sweeps(app, monkeypatch):
+    """Every worker ticks; the Redis key living one tick lets one of them sweep, the next tick
+    anyone (a worker killed mid-sweep costs a tick, not a lock's minute)."""
+    from app import clockwork
+
+    ran = []
+    monkeypatch.setattr(clockwork, "DEADLINE_SWEEPS", (("probe", lambda: ran.append(1) or 0),))
+    redis = app.extensions["linli.redis"]
+    redis.delete(clockwork.DEADLINE_LOCK)
+    with app.app_context():
+        assert clockwork.deadline_tick(redis, 0.5, "worker-a") is True
+        assert clockwork.deadline_tick(redis, 0.5, "worker-b") is False
+        time.sleep(0.5)
+        assert clockwork.deadline_tick(redis, 0.5, "worker-b") is True
+    assert ran == [1, 1]
+
+
+def test_a_failing_sweep_does_not_hold_back_the_others(app, monkeypatch):
+    from app import clockwork
+
+    ran = []
+
+    def boom():
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(clockwork, "DEADLINE_SWEEPS", (("boom", boom), ("probe", lambda: ran.append(1) or 0)))
+    redis = app.extensions["linli.redis"]
+    redis.delete(clockwork.DEADLINE_LOCK)
+    with app.app_context():
+        assert clockwork.deadline_tick(redis, 0.5, "worker-a") is True
+    assert ran == [1]
