@@ -209,6 +209,29 @@ def manifests_build(day) -> None:
         click.echo(json.dumps(build_manifests_job(day.date().isoformat()), ensure_ascii=False, default=str))
 
 
+# ---- reconciliation (对账) ---------------------------------------------------------------------
+
+@main.command()
+@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Bill date, YYYY-MM-DD (WeChat Pay's day, Beijing time)")
+def reconcile(day) -> None:
+    """Match a date's WeChat Pay bills against our payments, refunds and transfers, and check our
+    own ledgers, now; prints the report (as GET /admin/reconciliations/{date} answers it)."""
+    import json
+
+    from app.factory import create_app
+    from app.payment import flows as payment_flows
+    from app.reconcile import flows
+
+    settings = _settings()
+    app = create_app(settings)
+    with app.app_context():
+        report = flows.reconcile(day.date(), settings=settings, provider=payment_flows.provider())
+    click.echo(json.dumps(report, ensure_ascii=False, default=str, indent=2))
+    if report["status"] == "not_run":
+        raise SystemExit(f"reconciliation of {day.date()} not done: {(report['run'] or {}).get('error')}")
+
+
 # ---- flash sales (self-contained) ------------------------------------------------------------
 
 @main.group("flash-sales")
@@ -254,6 +277,44 @@ def flash_sales_block(user_id, unblock) -> None:
     app = create_app(_settings())
     with app.app_context():
         service.block_user(user_id, blocked=not unblock)
+
+
+# ---- shipping sync (self-contained) ----------------------------------------------------------
+
+@main.group()
+def shipping() -> None:
+    """WeChat's order shipping sync (发货信息录入)."""
+
+
+@shipping.command("set-jump-path")
+@click.option("--path", "page", required=True,
+              help="Mini-program page WeChat's shipping and receipt messages open, e.g. pages/order/detail")
+def shipping_set_jump_path(page: str) -> None:
+    """Tell WeChat once where its shipping messages open the mini-program (set_msg_jump_path)."""
+    from app.factory import create_app
+    from app.shipping import flows
+    from app.wechat import WechatApiError
+
+    app = create_app(_settings())
+    with app.app_context():
+        try:
+            flows.set_msg_jump_path(page)
+        except WechatApiError as e:
+            raise click.ClickException(f"WeChat refused set_msg_jump_path: {e}") from None
+    click.echo(f"shipping messages now open {page}")
+
+
+@shipping.command("sweep")
+def shipping_sweep() -> None:
+    """Run the daily sweep now: WeChat's payments awaiting shipment, reconciled with ours."""
+    import json
+
+    from app.factory import create_app
+    from app.shipping import flows
+
+    app = create_app(_settings())
+    with app.app_context():
+        click.echo(json.dumps(flows.sweep_wechat_orders()))
 
 
 if __name__ == "__main__":

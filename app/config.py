@@ -18,12 +18,27 @@ DEFAULT_SECRET = "dev-secret-change-me-please-0123456789"
 VAR_DIR = Path.cwd() / "var"
 
 SECRET_RULE = ("at least 32 characters, at least 8 distinct ones and at least 2.5 bits of Shannon entropy "
-               "per character, e.g. `openssl rand -hex 32`")
+               "per character; no 8 characters repeated (`abcdefghabcdefgh...`, `changeme-changeme-...`), "
+               "nothing containing the public default or a placeholder word (change, secret, default, example, "
+               "placeholder, password, replace, sample, dummy, your); e.g. `openssl rand -hex 32`")
+
+# Words a placeholder secret is made of; `openssl rand -hex 32` (0-9, a-f) can hold none of them,
+# and a random base64 secret one of them about once in a million.
+PLACEHOLDER_WORDS = ("change", "secret", "default", "example", "placeholder", "password", "replace", "sample",
+                     "dummy", "your")
+REPEAT_SPAN = 8  # a run this long seen twice in one secret is a pattern, not randomness
 
 
 def secret_is_strong(secret: str) -> bool:
-    """A cheap guard against placeholder secrets (32 spaces, one letter repeated, `abab...`)."""
-    if len(secret) < 32 or secret == DEFAULT_SECRET or len(set(secret)) < 8:
+    """A cheap guard against placeholder secrets (32 spaces, one letter repeated, `abab...`, a
+    repeated phrase, the public default with a character added, `your-secret-key-here`)."""
+    if len(secret) < 32 or len(set(secret)) < 8:
+        return False
+    lowered = secret.lower()
+    if DEFAULT_SECRET.lower() in lowered or any(word in lowered for word in PLACEHOLDER_WORDS):
+        return False
+    runs = [secret[i:i + REPEAT_SPAN] for i in range(len(secret) - REPEAT_SPAN + 1)]
+    if len(set(runs)) < len(runs):
         return False
     n = len(secret)
     entropy = -sum(c / n * math.log2(c / n) for c in Counter(secret).values())
@@ -70,6 +85,8 @@ class Settings(BaseSettings):
     chat_message_rate: str = "60 per minute"
     ws_heartbeat_s: int = Field(default=25, ge=1, le=300)
     ws_presence_ttl_s: int = Field(default=60, ge=2)
+    # Open sockets one user may hold on one `serve` process (tabs, devices); more are refused 429.
+    ws_max_per_user: int = Field(default=10, ge=1, le=10_000)
 
     timezone: str = "Asia/Shanghai"
     order_cutoff: time = time(23, 0)
@@ -141,6 +158,21 @@ class Settings(BaseSettings):
     # the send is `failed`.
     subscribe_retry_s: list[int] = Field(default_factory=lambda: [30, 120, 600], max_length=10)
 
+    # Order shipping sync (发货信息录入, app/shipping): WeChat's message push Token and, in its
+    # safe mode, EncodingAESKey (43 characters). The push endpoint answers 404 while the Token is
+    # empty; with a key set, only encrypted pushes are taken.
+    wechat_push_token: str = ""
+    wechat_push_aes_key: str = Field(default="", pattern=r"^$|^[A-Za-z0-9+/]{43}$")
+    # Waits before an upload that met a transient error (payment not filed yet, busy) is tried
+    # again; after the last, the order's sync is `failed` for an operator.
+    shipping_retry_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 14400], max_length=20)
+    # The daily sweep (get_order_list: payments WeChat still holds as awaiting shipment) runs at
+    # this local time over the payments of the last shipping_sweep_days days.
+    shipping_sweep_at: time = time(9, 0)
+    shipping_sweep_days: int = Field(default=30, ge=1, le=90)
+    # Paid through WeChat Pay this long ago without an upload: counted as overdue for operators.
+    shipping_overdue_h: int = Field(default=36, ge=1)
+
     payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
     wechatpay_mchid: str = ""
@@ -154,6 +186,26 @@ class Settings(BaseSettings):
     wechatpay_public_keys: dict[str, str] = Field(default_factory=dict)
     wechatpay_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/notify"
     wechatpay_notify_max_age_s: int = 300
+
+    # Leader withdrawals (团长提现) through WeChat Pay's merchant transfer (transfer-bills): the
+    # smallest amount a leader may ask for, a fixed fee kept back from each (fen), how many a leader
+    # may ask for per business day, and below what amount a withdrawal skips the operator's review
+    # (0: every withdrawal is reviewed). A bill the leader never confirms in the mini-program is
+    # cancelled after LINLI_TRANSFER_CONFIRM_TTL_H hours (WeChat Pay itself gives up after 24).
+    withdraw_min: int = Field(default=100, ge=1)
+    withdraw_fee: int = Field(default=0, ge=0)
+    withdraw_daily_count: int = Field(default=3, ge=1)
+    withdraw_auto_approve: int = Field(default=0, ge=0)
+    transfer_confirm_ttl_h: int = Field(default=24, ge=1, le=24 * 30)
+    transfer_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/transfer-notify"
+    transfer_sweep_interval_s: int = Field(default=300, ge=1)
+
+    # Reconciliation (对账): WeChat Pay makes yesterday's bills after 10:00 Beijing time; a bill
+    # still being made (STATEMENT_CREATING) is asked for again every RETRY_MINUTES, at most
+    # MAX_ATTEMPTS times in all, before the date's run is marked failed for an operator.
+    reconcile_at: time = time(10, 0)
+    reconcile_retry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    reconcile_max_attempts: int = Field(default=12, ge=1, le=1000)
 
     @field_validator("commission_rate", mode="before")
     @classmethod

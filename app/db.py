@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from functools import wraps
 
 from flask import current_app
 from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, create_engine
 
 # Stable constraint names so that Alembic can alter them (batch mode on SQLite included).
@@ -158,6 +162,69 @@ def apply_changes(session: Session, row, changes: dict):
     session.add(row)
     session.flush()
     return row
+
+
+# ---- faults: a database that cannot be reached, a transaction the database chose to abort ---------
+
+# SQLSTATEs of a server that is not there for us: class 08 (connection exception), and shutting
+# down, crashed or still starting (57P01..57P03). Class 40 (deadlock, serialization) is not.
+_UNREACHABLE_STATES = ("57P01", "57P02", "57P03")
+_CONFLICT_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detected
+
+
+def _sqlstate(e: BaseException) -> str | None:
+    orig = getattr(e, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def database_unreachable(e: BaseException) -> bool:
+    """The database could not be reached (refused, gone, restarting), as opposed to a statement
+    it refused: the caller is told 503 with Retry-After, and the pool's pre-ping replaces the
+    dead connections once it is back."""
+    if not isinstance(e, DBAPIError):
+        return False
+    if e.connection_invalidated:
+        return True
+    state = _sqlstate(e)
+    if state is not None:
+        return state.startswith("08") or state in _UNREACHABLE_STATES
+    # No SQLSTATE: psycopg's own connection failures (refused, reset, timed out), or SQLite's
+    # file that cannot be opened.
+    orig = e.orig
+    if type(orig).__module__.startswith("psycopg"):
+        return type(orig).__name__ in ("OperationalError", "InterfaceError")
+    return "unable to open database" in str(orig)
+
+
+def transaction_conflict(e: BaseException) -> bool:
+    """PostgreSQL aborted the transaction to let another go on (deadlock, serialization failure):
+    running the use case again from its start is safe and usually succeeds."""
+    return isinstance(e, DBAPIError) and _sqlstate(e) in _CONFLICT_STATES
+
+
+CONFLICT_ATTEMPTS = 4
+
+
+def retry_conflicts(fn: Callable) -> Callable:
+    """Run a use case again (up to CONFLICT_ATTEMPTS times in all, a few ms apart) when the
+    database aborted its transaction as a deadlock's victim or a serialization failure. Only the
+    outermost transaction retries: an inner one joins the outer, whose work is gone as a whole.
+    What still fails is answered 503 with Retry-After (register_error_handlers), never a 500.
+    Apply it outside anything that opens the transaction (e.g. above @idempotent)."""
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _current.get() is not None:
+            return fn(*args, **kwargs)
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as e:
+                if attempt == CONFLICT_ATTEMPTS or not transaction_conflict(e):
+                    raise
+                log.warning("transaction aborted (%s), attempt %d of %d: running it again",
+                            _sqlstate(e), attempt, CONFLICT_ATTEMPTS)
+                time.sleep(random.uniform(0.005, 0.02) * attempt)
+    return wrapper
 
 
 def discard_after_commit() -> None:

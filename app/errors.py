@@ -9,7 +9,10 @@ from typing import Any, get_type_hints
 
 from flask import Flask, Response, current_app, has_request_context, request
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
+
+from app.db import database_unreachable, transaction_conflict
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -179,6 +182,9 @@ def error_codes() -> list[str]:
     return sorted(codes)
 
 
+# A database outage: come back in this many seconds (a restart or a failover takes a few).
+DATABASE_RETRY_AFTER_S = 2
+
 # Only these statuses tell a client when to come back.
 RETRY_AFTER_STATUSES = (429, 503)
 
@@ -201,6 +207,24 @@ def register_error_handlers(app: Flask) -> None:
         headers = dict(e.get_headers()) if status == 405 or status in RETRY_AFTER_STATUSES else {}
         headers.pop("Content-Type", None)
         return problem(status, HTTP_CODES.get(status, "http_error"), e.description, headers=headers)
+
+    @app.errorhandler(DBAPIError)
+    def _database(e: DBAPIError):
+        # A database that cannot be reached is an outage, said as one (on every route, as a Redis
+        # outage is); the pool's pre-ping reconnects by itself once it is back. A transaction
+        # the database aborted (deadlock, serialization) that retry_conflicts did not save, or
+        # that ran without it, is worth trying again too.
+        if database_unreachable(e):
+            log.error("database unreachable on %s %s: %s", request.method, request.path,
+                      str(getattr(e, "orig", e)).strip()[:200])
+            return problem(503, "service_unavailable", "The database cannot be reached right now; try again shortly.",
+                           headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+        if transaction_conflict(e):
+            log.warning("transaction aborted on %s %s: %s", request.method, request.path,
+                        str(getattr(e, "orig", e)).strip()[:200])
+            return problem(503, "service_unavailable", "The request met a concurrent one; try again.",
+                           headers={"Retry-After": "1"})
+        return _unexpected(e)
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

@@ -31,7 +31,9 @@ from app.wiring import register_blueprints, wire
 log = logging.getLogger(__name__)
 
 _COMMON_ERRORS = {"400": "Malformed request (bad JSON)", "404": "Not found", "422": "Validation failed",
-                  "429": "Rate limited"}
+                  "429": "Rate limited",
+                  "503": "service_unavailable: the database (or another backing service) cannot be reached, "
+                         "or a concurrent request won; try again after Retry-After"}
 _AUTH_ERRORS = {"401": "Missing or invalid token", "403": "Wrong role or not your resource"}
 _WRITE_ERRORS = {"409": "Conflict with the resource's current state"}
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -4,6 +4,7 @@ import app.bargain.models  # noqa: F401
 import app.catalog.models  # noqa: F401
 import app.chat.models  # noqa: F401
 import app.commission.models  # noqa: F401
+import app.earnings.models  # noqa: F401
 import app.flashsale.models  # noqa: F401
 import app.groupbuy.models  # noqa: F401
 import app.idempotency  # noqa: F401
@@ -14,6 +15,7 @@ import app.order.models  # noqa: F401
 import app.payment.models  # noqa: F401
 import app.pickup.models  # noqa: F401
 import app.points.models  # noqa: F401
+import app.reconcile.models  # noqa: F401
 import app.share.models  # noqa: F401
 import app.subscribe.models  # noqa: F401
 import app.workbench.models  # noqa: F401

@@ -11,6 +11,7 @@ from rq.cron import CronJob, CronScheduler
 from app.bargain.jobs import expire_bargain_records_job
 from app.commission.jobs import settle_commissions_job
 from app.config import Settings
+from app.earnings.jobs import sweep_transfers_job
 from app.factory import create_app
 from app.flashsale.jobs import drain_flash_sales_job, settle_due_flash_sales_job
 from app.groupbuy.jobs import close_due_groups_job
@@ -18,6 +19,8 @@ from app.idempotency import purge_idempotency_keys_job
 from app.manifest.jobs import build_nightly_manifests_job
 from app.order.jobs import expire_overdue_orders_job
 from app.payment.jobs import redrive_refunds_job
+from app.reconcile.jobs import reconcile_yesterday_job, redrive_reconciliations_job
+from app.shipping.jobs import redrive_shipping_job, sweep_shipping_job
 from app.subscribe.jobs import sweep_subscribe_sends_job
 
 
@@ -58,7 +61,12 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(settle_due_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(drain_flash_sales_job, queue_name=s.queue_name, interval=60)
     cron.register(sweep_subscribe_sends_job, queue_name=s.queue_name, interval=60)
+    cron.register(sweep_transfers_job, queue_name=s.queue_name, interval=s.transfer_sweep_interval_s)
+    cron.register(redrive_reconciliations_job, queue_name=s.queue_name, interval=600)
     register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
+    register_daily(cron, reconcile_yesterday_job, s.reconcile_at, s)
+    cron.register(redrive_shipping_job, queue_name=s.queue_name, interval=60)
+    register_daily(cron, sweep_shipping_job, s.shipping_sweep_at, s)
     return cron, app
 
 

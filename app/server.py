@@ -16,6 +16,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from prometheus_client import multiprocess
 
 from app import logging_setup
+from app.chat.routes import JSON_POOL_SOCKETS
 from app.config import Settings
 from app.errors import HTTP_CODES
 from app.factory import create_app
@@ -179,8 +180,12 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
                 self.cfg.set("control_socket_disable", True)
 
         def load(self):
-
-            return create_app(settings)
+            app = create_app(settings)
+            if not ws:
+                # The JSON pool holds a socket on one of its threads for as long as it is open:
+                # at most half of them, so that sockets never starve JSON requests.
+                app.extensions[JSON_POOL_SOCKETS] = max(1, threads // 2)
+            return app
 
     if not ws:
         taken = _port_taken(host, port)

@@ -15,6 +15,8 @@ from app.catalog.routes import bp as catalog_bp
 from app.chat import service as chat_service
 from app.chat.routes import bp as chat_bp
 from app.commission import reactions as commission_reactions
+from app.earnings import service as earnings_service
+from app.earnings.routes import bp as earnings_bp
 from app.flashsale import service as flash_service
 from app.flashsale.routes import bp as flashsale_bp
 from app.groupbuy import service as group_service
@@ -30,8 +32,12 @@ from app.payment import service as payment_service
 from app.payment.routes import bp as payment_bp
 from app.pickup.routes import bp as pickup_bp
 from app.points.routes import bp as points_bp
+from app.reconcile import sources as reconcile_sources
+from app.reconcile.routes import bp as reconcile_bp
 from app.share import reactions as share_reactions
 from app.share.routes import bp as share_bp
+from app.shipping import service as shipping_service
+from app.shipping.routes import bp as shipping_bp
 from app.subscribe.routes import bp as subscribe_bp
 from app.workbench.routes import bp as workbench_bp
 
@@ -40,15 +46,15 @@ FLASH, GROUP, BARGAIN = OrderSource.flash_sale.value, OrderSource.group.value, O
 
 # Modules holding RQ jobs: jobs are enqueued by dotted path, and a worker loads these up front
 # (SimpleWorker does not fork per job, so each is imported once per process).
-JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.flashsale.jobs",
-               "app.groupbuy.jobs", "app.idempotency", "app.manifest.jobs", "app.order.jobs",
-               "app.payment.jobs", "app.subscribe.jobs")
+JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.earnings.jobs",
+               "app.flashsale.jobs", "app.groupbuy.jobs", "app.idempotency", "app.manifest.jobs", "app.order.jobs",
+               "app.payment.jobs", "app.reconcile.jobs", "app.shipping.jobs", "app.subscribe.jobs")
 
 # Each domain's refusals (app/<domain>/errors.py): imported here so that error_codes() sees every
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
-    "auth", "bargain", "catalog", "chat", "flashsale", "groupbuy", "leader", "manifest", "order",
-    "payment", "pickup", "points", "share", "workbench"))
+    "auth", "bargain", "catalog", "chat", "earnings", "flashsale", "groupbuy", "leader", "manifest", "order",
+    "payment", "pickup", "points", "reconcile", "share", "shipping", "workbench"))
 
 
 def register_order_hooks(registry: OrderHooks) -> None:
@@ -71,10 +77,24 @@ def register_order_hooks(registry: OrderHooks) -> None:
     registry.on(E.picked_up, ALL_SOURCES, share_reactions.reward_sharer)
     registry.on(E.picked_up, ALL_SOURCES, commission_reactions.accrue_on_pickup)
     registry.on_set(E.placed, share_reactions.attribute_shares)
+    # WeChat is told a paid order shipped once its goods reach the point (the pickup as a fallback);
+    # an order refunded before its upload went out is never uploaded.
+    registry.on(E.arrived, ALL_SOURCES, shipping_service.queue_on_arrival)
+    registry.on(E.picked_up, ALL_SOURCES, shipping_service.queue_on_pickup)
+    registry.on(E.refunded, ALL_SOURCES, shipping_service.void_on_refund)
     # The buyer hears of every change (after the money and stock handlers above).
     for event in (E.paid, E.cancelled, E.refunded, E.arrived, E.picked_up):
         registry.on(event, ALL_SOURCES, chat_service.order_updated)
     registry.on_set(E.shipped, chat_service.orders_shipped)
+
+
+def register_reconcile_checks(transfer_sources: list, book_checks: dict) -> None:
+    """What reconciliation reads beyond payments and refunds: the day's transfers to users (the
+    earnings domain's withdrawals) and our own ledgers, each checked against its balance."""
+    book_checks["points_ledger"] = reconcile_sources.points_ledger
+    book_checks["leader_earnings"] = reconcile_sources.earnings_ledger
+    if earnings_service.transfers_between not in transfer_sources:
+        transfer_sources.append(earnings_service.transfers_between)
 
 
 def wire(registry: OrderHooks = hooks) -> None:
@@ -82,12 +102,14 @@ def wire(registry: OrderHooks = hooks) -> None:
     if registry.wired:
         return
     register_order_hooks(registry)
+    register_reconcile_checks(reconcile_sources.TRANSFER_SOURCES, reconcile_sources.BOOK_CHECKS)
     for name in JOB_MODULES + ERROR_MODULES:
         importlib.import_module(name)
     registry.wired = True
 
 
 def register_blueprints(app: OpenAPI) -> None:
-    for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp, flashsale_bp,
-               groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp):
+    for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp,
+               flashsale_bp, groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp,
+               earnings_bp, reconcile_bp, shipping_bp):
         app.register_api(bp)

@@ -70,9 +70,17 @@ class PostgresCluster:
             os.chmod(self.dir, 0o755)
         self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "app", "-E", "UTF8",
                    "--locale=C.UTF-8"])
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server (again, after halt(): crash recovery, then it accepts connections)."""
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-o",
                    f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300", "start"])
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (open connections die), keeping its data for start_server()."""
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
 
     def _run(self, cmd):
         if self.as_root:

@@ -14,8 +14,10 @@ import pytest
 from sqlmodel import select
 
 from app.db import transaction
+from app.earnings import service as earnings_service
 from app.order import transitions as order_transitions
 from app.payment import service as payment_service
+from app.shipping.models import ShippingSync
 from tests.conftest import Api, login, make_leader
 
 PUBLIC, BUYER, LEADER, ADMIN = "public", "buyer", "leader", "admin"
@@ -33,6 +35,10 @@ OPERATIONS = {
     "GET /api/v1/products": PUBLIC,
     "GET /api/v1/products/{product_id}": PUBLIC,
     "POST /api/v1/payments/wechatpay/notify": PUBLIC,  # WeChat Pay signs it; there is no bearer token
+    "POST /api/v1/payments/wechatpay/transfer-notify": PUBLIC,  # the same, for merchant transfers
+    # WeChat's message pushes (shipping reminders, settlements): signed with our Token, no bearer token
+    "GET /api/v1/wechat/push": PUBLIC,
+    "POST /api/v1/wechat/push": PUBLIC,
     "GET /api/v1/me": BUYER,
     "PATCH /api/v1/me": BUYER,
     "PUT /api/v1/me/pickup-point": BUYER,
@@ -144,8 +150,22 @@ def world(client, admin, buyer, leader, product) -> World:
            "order_id": order["id"], "point_id": approved["pickup_point_id"], "product_id": product["id"],
            "sku_id": sku["id"], "delivery_date": order["delivery_date"],
            "other_point_id": other_approved["pickup_point_id"], "refund_id": refund.id,
+           "date": (date.today() - timedelta(days=1)).isoformat(),  # a bill date (reconciliation)
            "token": buyer.post("/shares", json={"target_type": "product", "target_id": product["id"]}
                                ).get_json()["token"]}
+    # A withdrawal of the leader's, reviewing (earnings credited as a settled commission would be).
+    with client.application.app_context(), transaction() as s:
+        earnings_service.credit(s, leader_id=approved["leader_id"], amount=5000, kind="commission",
+                                source="commission:walk")
+    ids["withdrawal_id"] = leader_api.post("/leader/withdrawals", json={"amount": 100}).get_json()["id"]
+    ids["month"] = datetime.now(timezone.utc).strftime("%Y-%m")
+    # A shipping sync (failed), behind {sync_id}.
+    with client.application.app_context(), transaction() as s:
+        sync = ShippingSync(order_id=order["id"], ref=f"order:{order['id']}", transaction_id="4200WALK",
+                            out_trade_no="LL000000000001", openid="buyer-1", item_desc="walk", state="failed")
+        s.add(sync)
+        s.flush()
+        ids["sync_id"] = sync.id
     # The share's poster drawn already: the walk's WeChat fake (login only) draws no codes.
     with client.application.app_context(), transaction() as s:
         from app.share.models import Share, SharePoster
@@ -207,6 +227,7 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/me/notifications/read": lambda: {"up_to_id": 1},
         "POST /api/v1/me/subscriptions": lambda: {"accepted": ["order_ready"]},
         "POST /api/v1/shares": lambda: {"target_type": "product", "target_id": ids["product_id"]},
+        "POST /api/v1/leader/withdrawals": lambda: {"amount": 100},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},
@@ -451,3 +472,19 @@ def test_only_the_two_parties_reach_a_conversation(client, world):
             assert r.status_code == 404 and r.get_json()["code"] == "conversation_not_found", (method, path)
     for party in (world.buyer, world.leader):
         assert call(client, "GET", f"/api/v1/conversations/{cid}/messages", party.headers).status_code == 200
+
+
+def test_a_leader_sees_only_their_own_earnings_withdrawals_and_statements(client, world):
+    withdrawal_id, month = world.ids["withdrawal_id"], world.ids["month"]
+
+    theirs = world.other_leader.get(f"/leader/withdrawals/{withdrawal_id}")
+    missing = world.other_leader.get("/leader/withdrawals/987654")
+
+    assert theirs.status_code == 404 and theirs.get_json()["code"] == missing.get_json()["code"] == "withdrawal_not_found"
+    assert world.leader.get(f"/leader/withdrawals/{withdrawal_id}").get_json()["amount"] == 100
+    assert world.other_leader.get("/leader/withdrawals").get_json()["items"] == []
+    other = world.other_leader.get("/leader/earnings").get_json()
+    assert (other["available"], other["frozen"], other["items"]) == (0, 0, [])
+    assert world.leader.get("/leader/earnings").get_json()["frozen"] == 100
+    assert world.other_leader.get(f"/leader/statements/{month}").get_json()["withdrawals"] == []
+    assert [w["id"] for w in world.leader.get(f"/leader/statements/{month}").get_json()["withdrawals"]] == [withdrawal_id]

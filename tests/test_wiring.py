@@ -23,10 +23,10 @@ EXPECTED = {
     ("refunded", "bargain"): ["app.bargain.service.units_back_to_campaign"],
     ("refunded", "*"): ["app.order.placing.give_points_back", "app.commission.reactions.reverse_on_refund",
                         "app.payment.service.refund_when_order_refunded", "app.share.reactions.reverse_reward",
-                        "app.chat.service.order_updated"],
-    ("arrived", "*"): ["app.chat.service.order_updated"],
+                        "app.shipping.service.void_on_refund", "app.chat.service.order_updated"],
+    ("arrived", "*"): ["app.shipping.service.queue_on_arrival", "app.chat.service.order_updated"],
     ("picked_up", "*"): ["app.share.reactions.reward_sharer", "app.commission.reactions.accrue_on_pickup",
-                         "app.chat.service.order_updated"],
+                         "app.shipping.service.queue_on_pickup", "app.chat.service.order_updated"],
     ("placed", "set"): ["app.share.reactions.attribute_shares"],
     ("shipped", "set"): ["app.chat.service.orders_shipped"],
 }
@@ -72,3 +72,16 @@ def test_importing_a_service_registers_nothing():
     code = ("import app.flashsale.service, app.groupbuy.service, app.chat.service, app.share.reactions;"
             "from app.order.hooks import hooks; assert not hooks.wired and hooks.table() == {}, hooks.table()")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reconciliation_checks_our_own_books_through_the_wired_checks():
+    from app.earnings.service import transfers_between
+    from app.reconcile.sources import earnings_ledger, points_ledger
+    from app.wiring import register_reconcile_checks
+
+    transfer_sources: list = []
+    book_checks: dict = {}
+    register_reconcile_checks(transfer_sources, book_checks)
+    register_reconcile_checks(transfer_sources, book_checks)  # twice: nothing doubles
+    assert book_checks == {"points_ledger": points_ledger, "leader_earnings": earnings_ledger}
+    assert transfer_sources == [transfers_between]  # the withdrawals WeChat Pay paid out

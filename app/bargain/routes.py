@@ -6,7 +6,7 @@ from app.auth.security import BEARER, authenticated, current
 from app.bargain import service
 from app.bargain.schemas import (BargainCreate, BargainPath, BargainPublic, HelperPublic, HelpOut, RecordOrderBody,
                                  RecordPath, RecordPublic)
-from app.db import reading, transaction
+from app.db import reading, retry_conflicts, transaction
 from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
 from app.order import views as order_views
@@ -71,6 +71,7 @@ def get_bargain_record(path: RecordPath):
              "already_ordered, expired, floor_not_reached, sold_out, out_of_stock, too_many_unpaid_orders")},
          summary="Order my bargain at its current price (once per record)")
 @authenticated()
+@retry_conflicts
 @idempotent
 def order_bargain(path: RecordPath, body: RecordOrderBody):
     with transaction() as s:

@@ -119,6 +119,38 @@ class Hub:
             pause = min(pause * 2, 10)
 
 
+class SocketSlots:
+    """The sockets this process holds: at most `per_user` per user (LINLI_WS_MAX_PER_USER), and
+    at most `total` in all when the process is the JSON pool (gthread: a socket holds one of its
+    few threads for as long as it is open; None on the socket pool, whose greenlets are cheap).
+    Taken before the handshake, so a refusal is an HTTP answer, and given back when it closes."""
+
+    def __init__(self, per_user: int, total: int | None = None):
+        self.per_user, self.total = per_user, total
+        self.lock = threading.Lock()
+        self.by_user: dict[int, int] = defaultdict(int)
+        self.held = 0
+
+    def take(self, user_id: int) -> str | None:
+        """None when a slot was taken, else why not: "user" (this user's sockets are at the limit)
+        or "pool" (the JSON pool's sockets are)."""
+        with self.lock:
+            if self.by_user[user_id] >= self.per_user:
+                return "user"
+            if self.total is not None and self.held >= self.total:
+                return "pool"
+            self.by_user[user_id] += 1
+            self.held += 1
+            return None
+
+    def give_back(self, user_id: int) -> None:
+        with self.lock:
+            self.held -= 1
+            self.by_user[user_id] -= 1
+            if self.by_user[user_id] <= 0:
+                del self.by_user[user_id]
+
+
 _hubs: dict[str, Hub] = {}
 _hubs_lock = threading.Lock()
 

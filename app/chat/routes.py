@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g
 from flask_openapi3 import APIBlueprint, Tag
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from app.auth.security import BEARER, authenticated, current, websocket_principal
 from app.chat import live, service
@@ -176,10 +177,38 @@ ws_bp = Blueprint("chat_ws", __name__)
 sock = Sock()
 
 
+# Set by `linli serve` on the JSON pool (gthread): at most this many sockets per process, half its
+# threads, so that sockets never take the threads JSON requests need. None: no such cap.
+JSON_POOL_SOCKETS = "linli.json_pool_sockets"
+
+
+def _slots() -> live.SocketSlots:
+    ext = current_app.extensions
+    if "linli.ws_slots" not in ext:
+        ext["linli.ws_slots"] = live.SocketSlots(settings().ws_max_per_user, ext.get(JSON_POOL_SOCKETS))
+    return ext["linli.ws_slots"]
+
+
 @ws_bp.before_request
 def _ws_auth():
-    # Before the handshake, so that a bad token is a plain 401 problem+json, not an opened socket.
-    websocket_principal()
+    # Before the handshake, so that a bad token is a plain 401 problem+json, not an opened socket;
+    # so is a socket over the limits (429 for this user's, 503 for the JSON pool's).
+    principal = websocket_principal()
+    refused = _slots().take(principal.user_id)
+    if refused == "user":
+        raise TooManyRequests(f"At most {settings().ws_max_per_user} open sockets per user; close one first.",
+                              retry_after=settings().ws_heartbeat_s)
+    if refused == "pool":
+        raise ServiceUnavailable("This server keeps its threads for JSON requests; sockets belong on the socket "
+                                 "pool (`linli serve --ws`).", retry_after=5)
+    g.ws_slot_user = principal.user_id
+
+
+@ws_bp.teardown_request
+def _ws_slot_back(_exc):
+    user_id = g.pop("ws_slot_user", None)
+    if user_id is not None:
+        _slots().give_back(user_id)
 
 
 @sock.route("/api/v1/ws", bp=ws_bp)

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from app.commission.models import Commission
 from app.config import Settings
 from app.db import utcnow
+from app.earnings import service as earnings_service
 from app.leader import service as leader_service
 from app.pagination import keyset
 
@@ -48,26 +49,53 @@ def rebase(session: Session, *, order_id: int, base: int) -> bool:
     """Shrink the order's entry to rate × base when part of the order was refunded after it was
     accrued (settled or not, like reverse: a settled one gives the difference back from the next
     payout). Only ever down: a late rebase never raises an entry again."""
-    entry = session.exec(select(Commission).where(Commission.order_id == order_id,
-                                                  Commission.status != "reversed")).first()
-    if entry is None:
+    entry = _locked(session, order_id)
+    if entry is None or entry.status == "reversed":
         return False
     amount = amount_for(max(base, 0), entry.rate_bp)
-    return bool(session.exec(update(Commission).where(Commission.id == entry.id, Commission.amount > amount)
-                             .values(amount=amount)).rowcount)
+    was, status = entry.amount, entry.status  # (the UPDATE below refreshes the loaded row)
+    if not session.exec(update(Commission).where(Commission.id == entry.id, Commission.amount > amount)
+                        .values(amount=amount)).rowcount:
+        return False
+    if status == "settled":  # already in the leader's earnings: the difference comes back out
+        earnings_service.commission_taken_back(session, leader_id=entry.leader_id, commission_id=entry.id,
+                                               amount=was - amount, rebased_to=amount)
+    return True
+
+
+def _locked(session: Session, order_id: int) -> Commission | None:
+    """The order's commission with its row locked: settling, rebasing and reversing one entry take
+    turns, so the ledger sees each in the order it happened."""
+    return session.exec(select(Commission).where(Commission.order_id == order_id).with_for_update()
+                        .execution_options(populate_existing=True)).first()
 
 
 def reverse(session: Session, *, order_id: int) -> bool:
-    """Reverse the order's entry, settled or not (a settled one is clawed back from the next payout)."""
-    return bool(session.exec(update(Commission).where(Commission.order_id == order_id,
-                                                      Commission.status != "reversed")
-                             .values(status="reversed", reversed_at=utcnow())).rowcount)
+    """Reverse the order's entry, settled or not: a settled one is taken back out of the leader's
+    earnings (what they no longer hold is owed, and comes out of the next earnings)."""
+    entry = _locked(session, order_id)
+    if entry is None or entry.status == "reversed":
+        return False
+    status, amount = entry.status, entry.amount  # (the UPDATE below refreshes the loaded row)
+    if not session.exec(update(Commission).where(Commission.id == entry.id, Commission.status == status)
+                        .values(status="reversed", reversed_at=utcnow())).rowcount:
+        return False
+    if status == "settled":
+        earnings_service.commission_taken_back(session, leader_id=entry.leader_id, commission_id=entry.id,
+                                               amount=amount)
+    return True
 
 
 def settle_due(session: Session, *, now: datetime | None = None) -> int:
+    """Settle what is due, each entry once, and credit it to its leader's earnings (once per
+    commission: the ledger's (kind, source) is unique)."""
     now = now or utcnow()
-    return session.exec(update(Commission).where(Commission.status == "pending", Commission.settle_at <= now)
-                        .values(status="settled", settled_at=now)).rowcount
+    settled = session.execute(update(Commission).where(Commission.status == "pending", Commission.settle_at <= now)
+                              .values(status="settled", settled_at=now)
+                              .returning(Commission.id, Commission.leader_id, Commission.amount)).all()
+    for commission_id, leader_id, amount in sorted(settled):
+        earnings_service.commission_settled(session, leader_id=leader_id, commission_id=commission_id, amount=amount)
+    return len(settled)
 
 
 def list_for_leader(session: Session, *, leader_id: int, status: str | None, before_id: int | None, limit: int):

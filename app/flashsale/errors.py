@@ -24,3 +24,12 @@ class PurchaseRateLimited(Exception):
 
 class BadWindow(Unprocessable):
     code = "invalid_window"
+
+
+class OutOfNumbers(Exception):
+    """The reservation numbers the database granted the sale are used up (not an answer: the
+    purchase raises the ceiling in the database and runs again)."""
+
+    def __init__(self, ceiling: int):
+        super().__init__(ceiling)
+        self.ceiling = ceiling

@@ -1,9 +1,13 @@
 """The sale's Redis scripts. Every key of one sale shares the hash tag {fs:ID}, so each script runs
 on one shard of a Redis Cluster. Times are Redis's own clock (TIME), so servers' clocks do not matter.
 
-Keys: meta (hash: starts, ends in ms, limit), left (units left), users (hash user → units held),
-idem (hash "user:key" → first answer), blocked (set of user ids), seq (reservation counter),
-stream (reservations for the drain), res (hash n → "state|user|qty|order or reason")."""
+Keys: meta (hash: starts, ends in ms, limit, ceil), left (units left), users (hash user → units
+held), idem (hash "user:key" → first answer), blocked (set of user ids), seq (reservation counter),
+stream (reservations for the drain), res (hash n → "state|user|qty|order or reason").
+
+Reservation numbers survive a Redis that loses its data: the script hands out numbers up to meta's
+`ceil` only, a ceiling the database holds (flash_sales.seq_ceiling) before Redis may use it, and a
+rebuild starts the counter at that ceiling. No number is handed out twice, whatever Redis forgot."""
 
 KEY_NAMES = ("meta", "left", "users", "idem", "blocked", "seq", "stream", "res")
 
@@ -29,14 +33,16 @@ end
 # The purchase rate limits alone (on the rate-limit Redis) → 0, or the ms until a window frees up.
 RATE_LIMITS = _rate_check(1, 1, "ttl") + "return 0\n"
 
-# → "R|n" (reserved), "E|code" (refused), "M" (no state: build it from the database and retry).
+# → "R|n" (reserved), "E|code" (refused), "M" (no state: build it from the database and retry),
+# "S|ceil" (the numbers the database granted are used up: raise the ceiling there and retry;
+# nothing taken, nothing remembered).
 PURCHASE = """
 local user, qty, point, ikey = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 if ikey ~= '' then
   local seen = redis.call('HGET', KEYS[4], user .. ':' .. ikey)
   if seen then return seen end
 end
-local m = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'limit')
+local m = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'limit', 'ceil')
 if not m[1] then return 'M' end
 local out
 if redis.call('SISMEMBER', KEYS[5], user) == 1 then
@@ -55,9 +61,13 @@ else
     elseif tonumber(redis.call('GET', KEYS[2]) or '0') < qty then
       out = 'E|sold_out'
     else
+      local n = redis.call('INCR', KEYS[6])
+      if n > tonumber(m[4] or '0') then
+        redis.call('DECR', KEYS[6])
+        return 'S|' .. (m[4] or '0')
+      end
       redis.call('DECRBY', KEYS[2], qty)
       redis.call('HINCRBY', KEYS[3], user, qty)
-      local n = redis.call('INCR', KEYS[6])
       redis.call('XADD', KEYS[7], '*', 'n', n, 'u', user, 'q', qty, 'p', point)
       redis.call('HSET', KEYS[8], n, 'pending|' .. user .. '|' .. qty)
       out = 'R|' .. n
@@ -91,8 +101,19 @@ end
 return 1
 """
 
+# Raise the sale's reservation ceiling to ARGV[1] (never lower it; never create a state that is
+# not there: the rebuild writes the ceiling with the rest). KEYS: meta.
+RAISE_CEILING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'ceil') or '0') < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'ceil', ARGV[1])
+end
+return 1
+"""
+
 # Build the sale's state. KEYS: meta, left, users, res, seq. ARGV: force, starts, ends, limit, stock,
-# the highest reservation number the database knows (so no number is handed out twice), then the
+# the ceiling of reservation numbers the database granted (every number handed out is at most
+# that, and at least every order's: the counter restarts above them all), then the
 # live orders as quadruples (n, user, qty, order_id)... Units of reservations still pending
 # in Redis (not yet orders) stay taken, counted here atomically with the rebuild.
 # → 0 if state existed and force was not asked, else the units left.
@@ -121,6 +142,8 @@ for user, qty in pairs(users) do redis.call('HSET', KEYS[3], user, qty) end
 local left = tonumber(ARGV[5]) - held
 if left < 0 then left = 0 end
 redis.call('SET', KEYS[2], left)
-redis.call('HSET', KEYS[1], 'starts', ARGV[2], 'ends', ARGV[3], 'limit', ARGV[4])
+local ceil = tonumber(redis.call('HGET', KEYS[1], 'ceil') or '0')
+if ceil < tonumber(ARGV[6]) then ceil = ARGV[6] end
+redis.call('HSET', KEYS[1], 'starts', ARGV[2], 'ends', ARGV[3], 'limit', ARGV[4], 'ceil', ceil)
 return left
 """

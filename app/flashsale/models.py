@@ -30,4 +30,7 @@ class FlashSale(SQLModel, table=True):
     # Set once, when the unsold rest went back to the SKU (returned_to_sku units).
     settled_at: datetime | None = ts_field()
     returned_to_sku: int = Field(default=0, sa_type=BigInteger)
+    # Reservation numbers up to this one may be handed out by Redis (granted here first, a block at
+    # a time): after Redis lost its data the counter restarts above it, so no number is reused.
+    seq_ceiling: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = ts_field(default_now=True)

@@ -12,9 +12,9 @@ from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from app.auth import service as auth_service
 from app.config import current_settings as settings
-from app.db import reading
+from app.db import reading, transaction
 from app.flashsale import lua, service
-from app.flashsale.errors import PurchaseRateLimited
+from app.flashsale.errors import OutOfNumbers, PurchaseRateLimited
 from app.flashsale.schemas import PurchaseBody, PurchaseOut
 from app.metrics import FLASH_PURCHASES
 from app.order.errors import NoPickupPoint
@@ -72,6 +72,22 @@ def require_bound_point(user_id: int) -> None:
             raise NoPickupPoint("Give pickup_point_id or bind a pickup point first (PUT /me/pickup-point).")
 
 
+def _purchase(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, rate) -> str:
+    """The sale's script; when the reservation numbers the database granted are used up (once per
+    service.SEQ_BLOCK reservations), a new block is granted there, then Redis runs it again
+    (the rate limits are counted already)."""
+    for _ in range(3):
+        try:
+            return service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty,
+                                    pickup_point_id=body.pickup_point_id, idem_key=key, rate=rate)
+        except OutOfNumbers as e:
+            with transaction() as s:
+                ceiling = service.grant_numbers(s, sale_id=sale_id, above=e.ceiling)
+            service.publish_ceiling(sale_id, ceiling)
+            rate = None
+    raise RedisError("the sale's reservation ceiling did not take")
+
+
 def take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remote_addr: str | None) -> PurchaseOut:
     """The purchase, counted by result for GET /metrics (accepted, or the refusal's code)."""
     try:
@@ -91,8 +107,7 @@ def _take(sale_id: int, user_id: int, body: PurchaseBody, key: str | None, remot
     if body.pickup_point_id is None:
         require_bound_point(user_id)
     try:
-        res_id = service.purchase(sale_id=sale_id, user_id=user_id, qty=body.qty, pickup_point_id=body.pickup_point_id,
-                                  idem_key=key, rate=purchase_rate(user_id, remote_addr))
+        res_id = _purchase(sale_id, user_id, body, key, purchase_rate(user_id, remote_addr))
     except PurchaseRateLimited as e:
         raise _too_many(e.wait_ms) from None
     except RedisError as e:

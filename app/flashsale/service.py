@@ -16,7 +16,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy import func, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlmodel import Session, select
 
 from app.catalog import campaigns
@@ -25,7 +25,8 @@ from app.config import Settings
 from app.db import after_commit, get_or_raise, reading, utcnow
 from app.errors import Ended, LimitExceeded, NotStarted, SoldOut
 from app.flashsale import lua
-from app.flashsale.errors import BadWindow, FlashSaleNotFound, PurchaseRateLimited, ReservationNotFound, UserBlocked
+from app.flashsale.errors import (BadWindow, FlashSaleNotFound, OutOfNumbers, PurchaseRateLimited, ReservationNotFound,
+                                  UserBlocked)
 from app.flashsale.models import FlashSale
 from app.order.models import Order, OrderItem, OrderSource, OrderStatus
 from app.queue import get_queue
@@ -111,6 +112,7 @@ class _Scripts:
         self.rated_purchase = r.register_script(lua.RATED_PURCHASE)
         self.give_back = r.register_script(lua.GIVE_BACK)
         self.rebuild = r.register_script(lua.REBUILD)
+        self.raise_ceiling = r.register_script(lua.RAISE_CEILING)
         self._own = threading.local()
 
     def run_purchase(self, keys, args, rated: bool = False) -> str:
@@ -220,7 +222,8 @@ def purchase(*, sale_id: int, user_id: int, qty: int, pickup_point_id: int | Non
     idempotency) and queue the reservation for the drain. No database read unless the sale has
     no Redis state yet (first use, or Redis lost it). `rate`: the request's rate-limit counters
     and their (amount, window) pairs, counted first in the same script (only where
-    shares_rate_limit_redis); PurchaseRateLimited past one."""
+    shares_rate_limit_redis); PurchaseRateLimited past one. OutOfNumbers when the reservation
+    numbers the database granted are used up (grant_numbers, then call again without `rate`)."""
     args = [str(user_id), str(qty), str(pickup_point_id or ""), idem_key or ""]
     if rate:
         out = scripts().run_purchase(_all_keys(sale_id) + tuple(rate[0]), args + rate[1], rated=True)
@@ -232,6 +235,8 @@ def purchase(*, sale_id: int, user_id: int, qty: int, pickup_point_id: int | Non
         build_state(sale_id)
         out = scripts().run_purchase(_all_keys(sale_id), args)  # (the limits are counted already)
     kind, _, value = out.partition("|")
+    if kind == "S":
+        raise OutOfNumbers(int(value))
     if kind == "E":
         raise REFUSALS[value](REFUSAL_TEXT[value])
     if kind != "R":
@@ -250,7 +255,7 @@ def reservation(*, res_id: str, user_id: int) -> ReservationView:
     sale_id, n = parse_reservation(res_id)
     rec = rds().hget(keys(sale_id)["res"], str(n))
     if rec is None:
-        return _reservation_from_db(res_id, user_id)
+        return _reservation_from_db(sale_id, n, res_id, user_id)
     state, user, _qty, *rest = rec.split("|")
     if user != str(user_id):  # another buyer's reservation answers like a missing one
         raise ReservationNotFound(f"Reservation {res_id} does not exist.")
@@ -261,12 +266,29 @@ def reservation(*, res_id: str, user_id: int) -> ReservationView:
     return ReservationView("confirmed", order_id=int(rest[0]))
 
 
-def _reservation_from_db(res_id: str, user_id: int) -> ReservationView:
+# A reservation Redis handed out and then lost (a restart without AOF, a flush, a failover to a
+# replica behind it) before the drain made it an order: its units went back to the sale.
+LOST = "lost_by_redis"
+
+
+def _reservation_from_db(sale_id: int, n: int, res_id: str, user_id: int) -> ReservationView:
     with reading() as s:
         order = s.exec(select(Order).where(Order.source == SOURCE, Order.source_ref == res_id)).first()
-    if order is None or order.buyer_id != user_id:
-        raise ReservationNotFound(f"Reservation {res_id} does not exist.")
-    return ReservationView("confirmed", order_id=order.id)
+        exists = s.get(FlashSale, sale_id) is not None
+    if order is not None:
+        if order.buyer_id != user_id:
+            raise ReservationNotFound(f"Reservation {res_id} does not exist.")
+        return ReservationView("confirmed", order_id=order.id)
+    if exists:
+        # Numbers at or below the counter were handed out, and Redis keeps every record it did not
+        # lose: one missing there and in the database was lost (its owner is not known any more).
+        seq = rds().get(keys(sale_id)["seq"])
+        if seq is None:  # the state itself is gone: rebuilding it restarts the counter above every loss
+            build_state(sale_id)
+            seq = rds().get(keys(sale_id)["seq"])
+        if n <= int(seq or 0):
+            return ReservationView("failed", reason=LOST)
+    raise ReservationNotFound(f"Reservation {res_id} does not exist.")
 
 
 # ---- Redis state from the database ------------------------------------------------------------------
@@ -305,10 +327,34 @@ def build_state(sale_id: int, *, force: bool = False) -> int:
             raise
     # A sale that is over or settled keeps no units to sell.
     stock = 0 if sale.settled_at is not None else sale.stock
-    args = ["1" if force else "0", _ms(sale.starts_at), _ms(sale.ends_at), sale.per_user_limit, stock, max_n]
+    args = ["1" if force else "0", _ms(sale.starts_at), _ms(sale.ends_at), sale.per_user_limit, stock,
+            max(max_n, sale.seq_ceiling)]
     for ref, buyer, qty, oid in live:
         args += [ref.split("-")[1], buyer, qty, oid]
     return int(scripts().rebuild(keys=_k(sale_id, "meta", "left", "users", "res", "seq"), args=args))
+
+
+# Reservation numbers granted to Redis at a time: one database write per this many reservations.
+SEQ_BLOCK = 1000
+
+
+def grant_numbers(session: Session, *, sale_id: int, above: int) -> int:
+    """Raise the sale's reservation ceiling past `above` (the ceiling Redis ran out at) in the
+    database; concurrent grants from the same ceiling agree on one new value. Returns it: Redis
+    may use it once this transaction has committed (publish_ceiling)."""
+    wanted = above + SEQ_BLOCK
+    row = session.execute(update(FlashSale).where(FlashSale.id == sale_id)
+                          .values(seq_ceiling=case((FlashSale.seq_ceiling < wanted, wanted),
+                                                   else_=FlashSale.seq_ceiling))
+                          .returning(FlashSale.seq_ceiling).execution_options(synchronize_session=False)).first()
+    if row is None:
+        raise FlashSaleNotFound(f"Flash sale {sale_id} does not exist.")
+    return int(row[0])
+
+
+def publish_ceiling(sale_id: int, ceiling: int) -> None:
+    """Let Redis hand out numbers up to `ceiling` (already committed in the database)."""
+    scripts().raise_ceiling(keys=_k(sale_id, "meta"), args=[ceiling])
 
 
 def block_user(user_id: int, *, blocked: bool = True) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
-from app.db import reading, transaction
+from app.db import reading, retry_conflicts, transaction
 from app.groupbuy import service
 from app.groupbuy.schemas import (GroupAndOrder, GroupBuyCreate, GroupBuyList, GroupBuyPath, GroupBuyPublic, GroupPath,
                                   GroupPublic, JoinBody, MemberPublic)
@@ -49,6 +49,7 @@ def list_group_buys():
              "limit_exceeded, sold_out, out_of_stock, too_many_unpaid_orders")},
          summary="Open a group (开团): the group, forming, and my order, unpaid")
 @authenticated()
+@retry_conflicts
 @idempotent
 def open_group(path: GroupBuyPath, body: JoinBody):
     with transaction() as s:
@@ -65,6 +66,7 @@ def open_group(path: GroupBuyPath, body: JoinBody):
              "too_many_unpaid_orders")},
          summary="Join a group through its share link: my order, unpaid")
 @authenticated()
+@retry_conflicts
 @idempotent
 def join_group(path: GroupPath, body: JoinBody):
     with transaction() as s:

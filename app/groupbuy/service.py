@@ -126,6 +126,9 @@ def open_group(session: Session, *, settings: Settings, campaign_id: int, buyer_
     campaign = get_campaign(session, campaign_id)
     now = utcnow()
     _check_window(campaign, now)
+    # The buyer's row first, before any insert that references it (each takes a key-share lock
+    # on it): two requests of one buyer then queue here instead of deadlocking.
+    auth_service.lock_buyer(session, user_id=buyer_id)
     group = Group(campaign_id=campaign.id, opener_id=buyer_id, group_size=campaign.group_size,
                   expires_at=now + timedelta(seconds=campaign.duration_s), created_at=now)
     try:
@@ -149,6 +152,7 @@ def join_group(session: Session, *, settings: Settings, group_id: int, buyer_id:
     if group.paid_count >= group.group_size:
         raise GroupFull(f"Group {group.id} is full.")
     campaign = get_campaign(session, group.campaign_id)
+    auth_service.lock_buyer(session, user_id=buyer_id)  # before the member's insert (see open_group)
     _, order = _member_order(session, settings=settings, campaign=campaign, group=group, buyer_id=buyer_id,
                              qty=qty, pickup_point_id=pickup_point_id, opener=False)
     return group, order

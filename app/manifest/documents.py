@@ -119,3 +119,8 @@ def warehouse_pdf(m: dict) -> bytes:
         for p in sku["by_point"]:
             doc.row([25, 130, 31], ["", f"  {p['name']}（#{p['pickup_point_id']}）", p["qty"]])
     return doc.bytes()
+
+
+# The same helpers for other domains' documents (the leader's monthly statement).
+csv_bytes = _csv
+Document = _Doc

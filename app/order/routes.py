@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
-from app.db import reading, transaction
+from app.db import reading, retry_conflicts, transaction
 from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
 from app.order import placing as order_placing
@@ -31,6 +31,7 @@ bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
                           "LINLI_POINTS_MAX_RATIO of the order's total")},
          summary="Place an order (takes stock at once; pay before pay_before)")
 @authenticated()
+@retry_conflicts
 @idempotent
 def create_order(body: OrderCreate):
     with transaction() as s:

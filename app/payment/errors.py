@@ -51,3 +51,15 @@ class PaymentProviderRejected(DomainError):
     """WeChat Pay answered, and said no (a 4xx with its own code, kept in provider_code)."""
 
     status, code = 502, "payment_provider_rejected"
+
+
+class BillNotReady(ServiceUnavailable):
+    """WeChat Pay is still making the day's bill (STATEMENT_CREATING): ask again later."""
+
+    code = "bill_not_ready"
+
+
+class BillUnreadable(DomainError):
+    """A downloaded bill whose hash, format or totals do not check out."""
+
+    status, code = 502, "bill_unreadable"

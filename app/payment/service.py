@@ -19,7 +19,7 @@ from app.order import transitions as order_transitions
 from app.order.models import Order
 from app.payment.errors import NothingToRefund, RefundExceedsPayment, RefundNotFound, UnknownTrade
 from app.payment.models import Payment, Refund, RefundStatus
-from app.payment.providers import (PaymentEvent, RefundEvent, RefundResult, order_id_from_trade_no)
+from app.payment.providers import PaymentEvent, RefundEvent, RefundResult, order_id_from_trade_no
 from app.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -270,3 +270,46 @@ def refunds_by_status(session: Session) -> dict[str, tuple[int, datetime | None]
     whether pending refunds are stuck)."""
     rows = session.exec(select(Refund.status, func.count(), func.min(Refund.updated_at)).group_by(Refund.status))
     return {status: (n, oldest) for status, n, oldest in rows}
+
+
+# ---- what reconciliation checks WeChat Pay's bills against -------------------------------------
+
+def _paid_at(payment: Payment) -> datetime:
+    """When WeChat Pay says the money came (the notification's success_time: the trade bill's
+    day), else when we recorded it."""
+    try:
+        return datetime.fromisoformat(payment.payload["success_time"])
+    except (KeyError, TypeError, ValueError):
+        return payment.created_at
+
+
+def wechatpay_payments_between(session: Session, *, start: datetime, end: datetime) -> list[Payment]:
+    """Every WeChat Pay payment (whatever became of it: applied, late, refused...) whose money
+    came in [start, end)."""
+    rows = session.exec(select(Payment).where(Payment.provider == "wechatpay",
+                                              Payment.created_at >= start - timedelta(days=2),
+                                              Payment.created_at < end + timedelta(days=2)))
+    return [p for p in rows if start <= _paid_at(p) < end]
+
+
+def wechatpay_payments_by_transaction(session: Session, transaction_ids: list[str]) -> dict[str, Payment]:
+    if not transaction_ids:
+        return {}
+    rows = session.exec(select(Payment).where(Payment.provider == "wechatpay",
+                                              Payment.transaction_id.in_(transaction_ids)))
+    return {p.transaction_id: p for p in rows}
+
+
+def wechatpay_refunds_between(session: Session, *, start: datetime, end: datetime) -> list[Refund]:
+    """WeChat Pay refunds created in [start, end) that WeChat Pay accepted (processing or
+    succeeded): the trade bill lists a refund on the day it was accepted."""
+    return list(session.exec(select(Refund).where(
+        Refund.provider == "wechatpay", Refund.created_at >= start, Refund.created_at < end,
+        Refund.status.in_([R.processing.value, R.succeeded.value]))))
+
+
+def wechatpay_refunds_by_number(session: Session, out_refund_nos: list[str]) -> dict[str, Refund]:
+    if not out_refund_nos:
+        return {}
+    rows = session.exec(select(Refund).where(Refund.provider == "wechatpay", Refund.out_refund_no.in_(out_refund_nos)))
+    return {r.out_refund_no: r for r in rows}

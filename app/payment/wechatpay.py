@@ -88,6 +88,22 @@ class WechatPayProvider:
             body = {}
         return code, body
 
+    def signed_get(self, path: str, *, verify_answer: bool = True) -> tuple[int, Any]:
+        """GET a v3 path (query included) with the merchant's signature: the bill APIs. A bill
+        file comes back unsigned (WeChat Pay signs no download; its hash is the check), as bytes;
+        a JSON answer as text. Transport failures are "unavailable"."""
+        if path.startswith(("http://", "https://")):
+            gateway = self._wx._core._gate_way
+            if not path.startswith(gateway + "/"):
+                # The merchant's signed request goes to WeChat Pay's gateway and nowhere else.
+                raise PaymentProviderRejected("A bill download_url outside the WeChat Pay gateway was refused.")
+            path = path[len(gateway):]
+        try:
+            return self._wx._core.request(path, skip_verify=not verify_answer)
+        except Exception as e:  # noqa: BLE001 - requests errors, bad response signature, ...
+            log.warning("wechatpay GET %s failed: %s", path.split("?")[0], type(e).__name__)
+            raise PaymentProviderUnavailable("WeChat Pay could not be reached; try again shortly.") from e
+
     def prepay(self, *, out_trade_no: str, amount: int, description: str, payer_openid: str,
                expires_at: datetime) -> dict[str, Any]:
         s = self.settings
@@ -168,18 +184,7 @@ class WechatPayProvider:
         of the notification is used before its schema (types, lengths of the columns it lands in, ASCII
         identifiers) accepts it.
         """
-        self._verify(headers, body)
-        envelope = _validated(Envelope, body, "notification")
-        resource = envelope.resource
-        try:
-            plain = aes_decrypt(nonce=resource.nonce, ciphertext=resource.ciphertext,
-                                associated_data=resource.associated_data or "",
-                                apiv3_key=self.settings.wechatpay_apiv3_key)
-        except Exception as e:  # noqa: BLE001 - base64, nonce size, ...
-            raise BadNotification(f"The notification resource could not be read: {type(e).__name__}.") from e
-        if plain is None:
-            raise BadNotification("The notification resource could not be decrypted with the APIv3 key.")
-
+        envelope, plain = self.open_notification(headers, body)
         event_type = envelope.event_type
         if event_type.startswith("REFUND."):
             refund = _validated(RefundResource, plain, "refund resource")
@@ -196,6 +201,22 @@ class WechatPayProvider:
                                     raw=txn.model_dump(mode="json", exclude_none=True))
         log.info("wechatpay notification %s (%s) acknowledged without effect", envelope.id, event_type)
         return None
+
+    def open_notification(self, headers: Mapping[str, str], body: str) -> tuple["Envelope", str]:
+        """Any notification (payments, refunds, transfers): signature and age checked, the envelope
+        validated, the resource decrypted (its plaintext JSON is the caller's to validate)."""
+        self._verify(headers, body)
+        envelope = _validated(Envelope, body, "notification")
+        resource = envelope.resource
+        try:
+            plain = aes_decrypt(nonce=resource.nonce, ciphertext=resource.ciphertext,
+                                associated_data=resource.associated_data or "",
+                                apiv3_key=self.settings.wechatpay_apiv3_key)
+        except Exception as e:  # noqa: BLE001 - base64, nonce size, ...
+            raise BadNotification(f"The notification resource could not be read: {type(e).__name__}.") from e
+        if plain is None:
+            raise BadNotification("The notification resource could not be decrypted with the APIv3 key.")
+        return envelope, plain
 
     def _check_merchant(self, mchid: str, appid: str | None = None) -> None:
         if mchid != self.settings.wechatpay_mchid:

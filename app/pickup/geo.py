@@ -7,6 +7,13 @@ import prcoords
 from geopy.distance import great_circle
 
 METERS_PER_DEG_LAT = 111_320.0
+# Coordinates are kept to 1e-7 degree (about 1 cm): finer digits mean nothing on a map, and a
+# difference like 1e-200 squared underflows PostgreSQL's double precision (an error, not 0).
+COORD_DECIMALS = 7
+
+
+def coord(value: float) -> float:
+    return round(value, COORD_DECIMALS) + 0.0  # + 0.0: no -0.0
 
 
 def to_gcj02(lat: float, lng: float, coord_type: str) -> tuple[float, float]:

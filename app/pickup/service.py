@@ -12,7 +12,7 @@ from app.auth.models import User
 from app.db import apply_changes, get_or_raise
 from app.leader.models import Leader
 from app.pickup.errors import PickupPointNotFound
-from app.pickup.geo import METERS_PER_DEG_LAT, bounding_box, distance_m
+from app.pickup.geo import METERS_PER_DEG_LAT, bounding_box, coord, distance_m
 from app.pickup.models import PickupPoint
 
 
@@ -31,7 +31,7 @@ class NearbyPoint:
 
 def create_point(session: Session, *, leader_id: int, name: str, address: str, lat: float, lng: float,
                  service_radius_m: int, opening_hours: str | None) -> PickupPoint:
-    point = PickupPoint(leader_id=leader_id, name=name, address=address, lat=lat, lng=lng,
+    point = PickupPoint(leader_id=leader_id, name=name, address=address, lat=coord(lat), lng=coord(lng),
                         service_radius_m=service_radius_m, opening_hours=opening_hours)
     session.add(point)
     session.flush()
@@ -99,6 +99,7 @@ def nearby(session: Session, *, lat: float, lng: float, radius_m: int, limit: in
     hundred metres, so the box starts small and doubles: once a ring holds `limit` points, no
     point outside it can rank among them, and the answer is the one the full radius would give.
     """
+    lat, lng = coord(lat), coord(lng)  # as the points are stored (geo.COORD_DECIMALS)
     params = {"lat": lat, "lng": lng, "k": math.cos(math.radians(lat)), "limit": limit}
     ring_m = min(NEARBY_FIRST_RING_M, radius_m)
     while True:

@@ -89,3 +89,20 @@ def moved(session: Session, *, user_id: int, order_id: int, reason_prefix: str) 
 def entries(session: Session, *, user_id: int, before_id: int | None, limit: int) -> list[PointEntry]:
     return list(session.exec(keyset(select(PointEntry).where(PointEntry.user_id == user_id), PointEntry.id,
                                     before_id, limit)))
+
+
+def ledger_mismatches(session: Session) -> list[tuple[int, int, int]]:
+    """(user_id, balance, what the user's entries sum to) for every account whose entries do not
+    sum to its balance, an account missing for entries included: for reconciliation, which
+    reports them (a balance is never corrected from here)."""
+    sums = (select(PointEntry.user_id.label("user_id"), func.sum(PointEntry.amount).label("total"))
+            .group_by(PointEntry.user_id).subquery())
+    with_account = session.exec(
+        select(PointAccount.user_id, PointAccount.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.user_id == PointAccount.user_id)
+        .where(func.coalesce(sums.c.total, 0) != PointAccount.balance)).all()
+    without = session.exec(
+        select(sums.c.user_id, sums.c.total)
+        .outerjoin(PointAccount, PointAccount.user_id == sums.c.user_id)
+        .where(PointAccount.user_id.is_(None), sums.c.total != 0)).all()
+    return sorted([(int(u), int(b), int(t)) for u, b, t in with_account] + [(int(u), 0, int(t)) for u, t in without])

@@ -4,7 +4,7 @@ from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
-from app.db import reading, transaction
+from app.db import reading, retry_conflicts, transaction
 from app.http import problem_response, respond, settings
 from app.pagination import decode_cursor, page_of
 from app.share import service
@@ -36,6 +36,7 @@ def create_share(body: ShareCreate):
     200: ShareOpened, 404: problem_response("share_not_found")},
          summary="Open a share: records my visit once and may bind me to the sharer's leader's point")
 @authenticated()
+@retry_conflicts
 def open_share(path: SharePath):
     with transaction() as s:
         o = service.open_share(s, token=path.token, visitor_id=current().user_id,

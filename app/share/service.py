@@ -171,6 +171,9 @@ def open_share(session: Session, *, token: str, visitor_id: int, binding_mode: s
     share = get_share(session, token)
     bound = False
     if visitor_id != share.sharer_id:  # the sharer opening their own share records nothing
+        # The visitor's row first, before the visit's insert references it (a key-share lock):
+        # two shares opened at once by one visitor then queue here instead of deadlocking.
+        auth_service.lock_buyer(session, user_id=visitor_id)
         _record_visit(session, share_id=share.id, visitor_id=visitor_id)
         bound = _bind(session, share=share, visitor_id=visitor_id, mode=binding_mode)
     leader = point = None

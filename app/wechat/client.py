@@ -4,6 +4,7 @@ time, errcodes mapped to domain errors (transient ones retried a little), and no
 https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-access-token/getStableAccessToken.html
 https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html
 https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html
+https://developers.weixin.qq.com/miniprogram/dev/platform-capabilities/business-capabilities/order-shipping/order-shipping.html
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class WechatTransient(WechatApiError):
     status, code = 503, "wechat_unavailable"
     retryable = True
     maybe_delivered = False
+    never_sent = False  # no connection was made: WeChat cannot have acted on it
 
 
 class WechatRefused(WechatApiError):
@@ -69,6 +71,11 @@ class WechatMisconfigured(WechatApiError):
 # https://developers.weixin.qq.com/miniprogram/dev/framework/server-ability/backend-api.html (global codes)
 TOKEN_INVALID = {40001, 42001, 40014}  # invalid credential, access_token expired, invalid access_token
 TRANSIENT = {-1, 45009, 45011}  # system busy, daily quota reached, minute quota reached
+# Order shipping (发货信息管理): 10060001 "支付单不存在" also answers a payment WeChat has not
+# filed yet (its community staff: "wait a minute and try again"), 10060012 system busy, 10060019
+# system error. None of them means the upload was taken, so trying again is safe.
+SHIPPING_TRANSIENT = {10060001, 10060012, 10060019}
+TRANSIENT |= SHIPPING_TRANSIENT
 USER_REFUSED = 43101
 REFUSED = {40003, 47003, 41030, 40037, 40169, 41028, 41029, 43104, 44002, 47001, 40165}
 MISCONFIGURED = {40013, 40125, 40164, 41002, 41004, 40002, 61024, 89503}
@@ -192,6 +199,30 @@ class WechatClient:
             body["page"] = page
         self._with_token("/cgi-bin/message/subscribe/send", body, idempotent=False)
 
+    # -- order shipping (发货信息管理) --
+
+    def upload_shipping_info(self, body: dict) -> None:
+        """POST /wxa/sec/order/upload_shipping_info. Not idempotent at WeChat (a second upload of a
+        payment spends its one allowed change): a read timeout is not retried here, it raises
+        WechatTransient with maybe_delivered set, and the caller looks the order up instead."""
+        self._with_token("/wxa/sec/order/upload_shipping_info", body, idempotent=False)
+
+    def get_shipping_order(self, *, transaction_id: str) -> dict:
+        """POST /wxa/sec/order/get_order: WeChat's view of one payment (its `order` object)."""
+        resp = self._with_token("/wxa/sec/order/get_order", {"transaction_id": transaction_id}, idempotent=True)
+        order = resp.json().get("order")
+        if not isinstance(order, dict):
+            raise WechatTransient("WeChat's get_order answer lacks order.", endpoint="/wxa/sec/order/get_order")
+        return order
+
+    def get_shipping_order_list(self, body: dict) -> dict:
+        """POST /wxa/sec/order/get_order_list: one page ({order_list, last_index, has_more})."""
+        return self._with_token("/wxa/sec/order/get_order_list", body, idempotent=True).json()
+
+    def set_msg_jump_path(self, *, path: str) -> None:
+        """POST /wxa/sec/order/set_msg_jump_path: where WeChat's shipping messages open the mini-program."""
+        self._with_token("/wxa/sec/order/set_msg_jump_path", {"path": path}, idempotent=True)
+
     # -- plumbing --
 
     def _with_token(self, endpoint: str, body: dict, *, idempotent: bool) -> requests.Response:
@@ -219,7 +250,11 @@ class WechatClient:
             try:
                 return self._once(endpoint, body, token=token)
             except WechatTransient as e:
-                if attempt + 1 >= attempts or (e.maybe_delivered and not idempotent):
+                # A request that is not idempotent is tried again here only on WeChat's own word
+                # (an errcode) or when it never left: an HTTP error or lost answer may follow an
+                # acted-on request, and the caller must look before sending it again.
+                unanswered = e.errcode is None and not e.never_sent
+                if attempt + 1 >= attempts or (not idempotent and (e.maybe_delivered or unanswered)):
                     raise
                 time.sleep(_RETRY_DELAYS[attempt])
         raise AssertionError("unreachable")
@@ -234,7 +269,8 @@ class WechatClient:
             # query carries the access token.
             log.warning("wechat %s failed: %s", endpoint, type(e).__name__)
             err = WechatTransient(f"WeChat {endpoint} could not be reached ({type(e).__name__}).", endpoint=endpoint)
-            err.maybe_delivered = not _never_sent(e)
+            err.never_sent = _never_sent(e)
+            err.maybe_delivered = not err.never_sent
             raise err from None
         if resp.status_code >= 500 or resp.status_code == 429:
             log.warning("wechat %s answered HTTP %s", endpoint, resp.status_code)

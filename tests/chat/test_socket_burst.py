@@ -34,7 +34,9 @@ SOCKETS = 300
 def ws_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("burst")
     redis = RedisServer()
-    env = cli_env(tmp, redis.url(), LINLI_SECRET_KEY="burst-test-secret-0c7e3a9d5b1f4e2a8c6d")
+    # Fifty sockets of one leader: past the default per-user limit on purpose.
+    env = cli_env(tmp, redis.url(), LINLI_SECRET_KEY="burst-test-secret-0c7e3a9d5b1f4e2a8c6d",
+                  LINLI_WS_MAX_PER_USER="100")
     migrate(env)
     proc = start(["serve", "--ws", "--workers", "1", "--connections", str(SOCKETS + 200)], env, tmp, "serve")
     try:

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.fakes.wechatpay_bills import FakeBills
+
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 CST = timezone(timedelta(hours=8))
 
@@ -105,7 +107,12 @@ class FakeWechatPay:
         self.refund_gate = threading.Event()
         self.refund_gate.set()
         self.refund_waiting = threading.Event()
+        # More APIs, each a callable (request, parsed body) -> Response, or None when not its path
+        # (tests/fakes/wechatpay_transfers.py adds the merchant transfer this way).
+        self.handlers: list = []
         self._lock = threading.Lock()
+        # The daily bills, built from what this fake processed (tests/fakes/wechatpay_bills.py).
+        self.bills = FakeBills(self)
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -120,6 +127,7 @@ class FakeWechatPay:
             self.received.clear()
             self.rejected.clear()
             self.refunds.clear()
+            self.bills.reset()
         self.refund_status = "PROCESSING"
         self.fail_with = None
         self.answer_key = self.answer_serial = None
@@ -212,6 +220,13 @@ class FakeWechatPay:
             return self._refund(data)
         if request.method == "GET" and request.path.startswith("/v3/refund/domestic/refunds/"):
             return self._query_refund(request.path.rsplit("/", 1)[1])
+        bill_answer = self.bills.answer(request)
+        if bill_answer is not None:
+            return bill_answer
+        for handler in self.handlers:
+            response = handler(request, data)
+            if response is not None:
+                return response
         return self._signed(404, {"code": "NOT_FOUND", "message": "no such API in the fake"})
 
     def _jsapi(self, data: dict[str, Any]) -> Response:
@@ -334,6 +349,7 @@ class FakeWechatPay:
         }
         if success:
             resource["success_time"] = (success_time or datetime.now(CST)).isoformat(timespec="seconds")
+            self.bills.record_payment(resource)  # WeChat Pay has the money, whether or not we hear of it
         envelope = {
             "id": str(uuid.uuid4()), "create_time": datetime.now(CST).isoformat(timespec="seconds"),
             "resource_type": "encrypt-resource",

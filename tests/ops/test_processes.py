@@ -19,10 +19,13 @@ def test_the_scheduler_registers_the_periodic_jobs(make_settings):
     cron, _ = build_scheduler(make_settings())
     names = sorted(j.func_name for j in cron.get_jobs())
     assert names == ["app.bargain.jobs.expire_bargain_records_job", "app.commission.jobs.settle_commissions_job",
+                     "app.earnings.jobs.sweep_transfers_job",
                      "app.flashsale.jobs.drain_flash_sales_job", "app.flashsale.jobs.settle_due_flash_sales_job",
                      "app.groupbuy.jobs.close_due_groups_job", "app.idempotency.purge_idempotency_keys_job",
                      "app.manifest.jobs.build_nightly_manifests_job", "app.order.jobs.expire_overdue_orders_job",
-                     "app.payment.jobs.redrive_refunds_job", "app.subscribe.jobs.sweep_subscribe_sends_job"]
+                     "app.payment.jobs.redrive_refunds_job", "app.reconcile.jobs.reconcile_yesterday_job",
+                     "app.reconcile.jobs.redrive_reconciliations_job", "app.shipping.jobs.redrive_shipping_job",
+                     "app.shipping.jobs.sweep_shipping_job", "app.subscribe.jobs.sweep_subscribe_sends_job"]
 
 
 def test_the_nightly_manifest_build_fires_at_linli_manifest_at_in_the_business_zone(make_settings):
@@ -35,6 +38,18 @@ def test_the_nightly_manifest_build_fires_at_linli_manifest_at_in_the_business_z
     fire = job.next_enqueue_time.astimezone(timezone.utc)
     assert (fire.hour, fire.minute) == (15, 30)
     assert fire.astimezone(ZoneInfo("Asia/Shanghai")).time() == dtime(23, 30)
+
+
+def test_the_daily_reconciliation_fires_at_linli_reconcile_at_in_the_business_zone(make_settings):
+    from datetime import time as dtime
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    cron, _ = build_scheduler(make_settings(reconcile_at=dtime(10, 0), timezone="Asia/Shanghai"))
+    [job] = [j for j in cron.get_jobs() if j.func_name.endswith("reconcile_yesterday_job")]
+    fire = job.next_enqueue_time.astimezone(timezone.utc)
+    assert (fire.hour, fire.minute) == (2, 0)
+    assert fire.astimezone(ZoneInfo("Asia/Shanghai")).time() == dtime(10, 0)
 
 
 @pytest.fixture
