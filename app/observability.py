@@ -4,7 +4,7 @@
   up by prometheus_client's MultiProcessCollector; outside gunicorn, the process's own.
 - Read at scrape time, from Redis and the database: RQ queue depth and failed jobs, each live
   flash sale's drain lag (the age of its oldest reservation not yet turned into an order) and
-  backlog, refunds by status with the oldest's age, the last manifest build's duration.
+  backlog, refunds and withdrawals by status with the oldest's age, the last manifest build's duration.
 - Answered to loopback callers (no proxy header saying it forwards someone) or to
   `Authorization: Bearer $LINLI_METRICS_TOKEN`; 404 to anyone else, as for a path that is not there.
 """
@@ -25,6 +25,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 
 from app import logging_setup
 from app.db import reading
+from app.earnings import service as earnings_service
 from app.flashsale import flows as flash_flows
 from app.flashsale.service import GROUP as DRAIN_GROUP
 from app.flashsale.service import keys as flash_keys
@@ -59,6 +60,7 @@ class ScrapeCollector:
             yield from self._safely(self._queue)
             yield from self._safely(self._drain)
             yield from self._safely(self._refunds)
+            yield from self._safely(self._withdrawals)
             yield from self._safely(self._manifest)
 
     def _safely(self, part):
@@ -116,6 +118,22 @@ class ScrapeCollector:
             if oldest is not None:
                 oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
                 age.add_metric([status], max(0.0, (now - oldest).total_seconds()))
+        yield count
+        yield age
+
+    def _withdrawals(self):
+        with reading() as s:
+            by_status = earnings_service.withdrawals_by_status(s)
+        count = GaugeMetricFamily("linli_withdrawals", "Leaders' withdrawals by status", labels=["status"])
+        age = GaugeMetricFamily("linli_withdrawals_oldest_age_seconds",
+                                "Seconds since the oldest withdrawal of a status last changed", labels=["status"])
+        now = datetime.now(timezone.utc)
+        for status in earnings_service.WithdrawalStatus:
+            n, oldest = by_status.get(status.value, (0, None))
+            count.add_metric([status.value], n)
+            if oldest is not None:
+                oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
+                age.add_metric([status.value], max(0.0, (now - oldest).total_seconds()))
         yield count
         yield age
 

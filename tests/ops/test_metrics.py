@@ -62,6 +62,7 @@ def test_metrics_count_requests_by_route_and_status_and_read_queue_refunds_and_d
     assert value(text, "linli_rq_jobs", state="queued") is not None
     assert value(text, "linli_rq_jobs", state="failed") == 0
     assert value(text, "linli_refunds", status="pending") == 0
+    assert value(text, "linli_withdrawals", status="reviewing") == 0
     drain_all(app)
     text = client.get("/metrics").get_data(as_text=True)
     assert value(text, "linli_flash_drain_backlog", sale_id=sale["id"]) == 0
