@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench services clean
+.PHONY: setup run run-postgres test test-deploy bench services clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,15 @@ run: setup
 	$(BIN)/linli seed-demo
 	$(BIN)/linli dev --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
+# The same on PostgreSQL (production's database): a local cluster under var/postgres, started the
+# way the tests start theirs and kept between runs (scripts/ensure-postgres.sh; port LINLI_PG_PORT).
+run-postgres: setup
+	bash scripts/ensure-packages.sh fonts-wqy-microhei postgresql
+	bash scripts/ensure-redis.sh
+	export LINLI_DATABASE_URL=$$(bash scripts/ensure-postgres.sh) && \
+	  $(BIN)/linli db upgrade && $(BIN)/linli seed-demo && \
+	  $(BIN)/linli dev --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+
 # The suite starts its own redis-server and throwaway PostgreSQL cluster; it only needs them installed.
 test: setup
 	bash scripts/ensure-packages.sh redis-server postgresql chromium fonts-wqy-microhei
@@ -33,6 +42,7 @@ bench: setup
 	$(BIN)/python bench/manifest.py
 	$(BIN)/python bench/flashsale.py
 	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/timers.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

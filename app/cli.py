@@ -61,18 +61,35 @@ def db_upgrade(revision: str) -> None:
 def serve(host: str, port: int, nworkers: int | None, threads: int, ws: bool, connections: int) -> None:
     """The HTTP API under gunicorn (gthread workers), with an access log (LINLI_ACCESS_LOG);
     with --ws, the WebSocket pool (gevent workers)."""
-    from app.server import run_server
-
     settings = _settings()
     refusal = settings.bind_refusal(host)
     if refusal:
         raise click.ClickException(refusal)
+    _fresh_metrics_dir(settings, f"{'ws' if ws else 'serve'}-{port}")
+    from app.server import run_server  # after the metrics directory is set: prometheus_client reads it on import
+
     # One process per core, its threads for the waits (database, Redis, WeChat): Python runs one
     # thread of a process at a time, so a second process per core only adds the kernel's time
     # slicing to every request's latency (bench/README.md: p99 at 64 connections).
     default_workers = os.cpu_count() or 1
     run_server(settings, host=host, port=port, workers=nworkers or default_workers, threads=threads, ws=ws,
                connections=connections)
+
+
+def _fresh_metrics_dir(settings: Settings, name: str) -> None:
+    """prometheus_client's multiprocess mode: one directory for this gunicorn master and its
+    workers, emptied at start (files of a previous run would be added to this one's), named in
+    PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported. An operator's own
+    PROMETHEUS_MULTIPROC_DIR is used (and emptied) as it is."""
+    import shutil
+    from pathlib import Path
+
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(settings.metrics_dir) / name)
+    if path.is_dir():
+        for child in path.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 @main.command()

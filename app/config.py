@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     # this opens both on purpose (a phone on the LAN, a container).
     allow_remote_dev: bool = False
     ratelimit_enabled: bool = True
+    # GET /metrics answers loopback callers, or a bearer of this token; 404 to anyone else.
+    metrics_token: str | None = None
+    # Where each `linli serve` keeps its gunicorn workers' metric files (a directory per port,
+    # wiped when it starts), unless PROMETHEUS_MULTIPROC_DIR says where.
+    metrics_dir: str = "var/metrics"
+    # Log lines of every process: text, or one JSON object a line (read from the environment
+    # when logging starts, before the rest of the settings).
+    log_format: Literal["text", "json"] = "text"
     ratelimit_default: str = "600 per minute"
     ratelimit_auth: str = "30 per minute"
     # Chat: messages one user may post (flask-limiter syntax), the WebSocket heartbeat (protocol
@@ -107,6 +115,11 @@ class Settings(BaseSettings):
     # Group-buy deadlines and bargain records: how often the sweep looks for ones whose timer
     # job was lost or ran while no worker was up.
     group_sweep_interval_s: int = Field(default=60, ge=1)
+    # Every `linli worker` also drains flash reservations and sweeps due deadlines (group
+    # deadlines, bargain expiry, unpaid orders) in threads of its own, every this many seconds
+    # (0: not this worker; app/clockwork.py says why the queue alone is not on time).
+    flash_drain_tick_s: float = Field(default=0.25, ge=0, le=60)
+    deadline_tick_s: float = Field(default=2.0, ge=0, le=60)
     bargain_helps_per_day: int = Field(default=5, ge=1)
 
     # Sharing and points: how a share's visitor is bound to the sharer's leader's point (first:

@@ -12,7 +12,7 @@ from flask_openapi3 import Info, OpenAPI
 from redis import Redis
 from sqlalchemy import text
 
-from app import logging_setup
+from app import logging_setup, observability
 from app.auth.security import check_access_first
 from app.chat.routes import sock, ws_bp
 from app.config import Settings
@@ -217,7 +217,8 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     limiter.exempt(healthz)
     limiter.exempt(readyz)
 
-    lane.install(app)  # last: in front of Flask's own WSGI callable
+    lane.install(app)  # in front of Flask's own WSGI callable
+    observability.install(app, limiter)  # last: GET /metrics, and counting every request, the lane's too
     return app
 
 

@@ -7,9 +7,12 @@ caplog, whatever was configured later.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import threading
+import time
 from pathlib import Path
 
 from flask import has_request_context
@@ -58,7 +61,7 @@ def add_secrets(*values: str | None) -> None:
 def register_settings_secrets(settings) -> None:
     """Every configured secret: the JWT key, WeChat's AppSecret, the APIv3 key and the lines of
     the merchant private key (a traceback may quote a part of it)."""
-    add_secrets(settings.secret_key, settings.wechat_secret, settings.wechatpay_apiv3_key)
+    add_secrets(settings.secret_key, settings.wechat_secret, settings.wechatpay_apiv3_key, settings.metrics_token)
     path = settings.wechatpay_private_key_path
     if path:
         try:
@@ -111,10 +114,52 @@ def install() -> None:
         _installed = True
 
 
+# Fields a record may carry (`extra=`) that the JSON lines name: the per-request line has them all.
+REQUEST_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id")
+
+
+def _utc(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+
+
+class UTCFormatter(logging.Formatter):
+    """Text lines, their times in UTC whatever the process's zone (the scheduler runs in
+    LINLI_TIMEZONE for RQ's cron), so that every process's lines sort together."""
+
+    def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's name
+        return _utc(record.created)
+
+
+class JSONFormatter(logging.Formatter):
+    """LINLI_LOG_FORMAT=json: one JSON object a line: ts (UTC), level, logger, pid, request_id,
+    msg, the request fields when there are some, exc. Messages are scrubbed of secrets when the
+    record is made (install()); the request line names the path without its query."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": _utc(record.created), "level": record.levelname, "logger": record.name, "pid": record.process,
+               "request_id": getattr(record, "request_id", "-"), "msg": record.getMessage()}
+        for name in REQUEST_FIELDS:
+            if getattr(record, name, None) is not None:
+                out[name] = getattr(record, name)
+        if record.exc_info or record.exc_text:
+            out["exc"] = record.exc_text or redact(self.formatException(record.exc_info))
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def log_format() -> str:
+    return "json" if os.environ.get("LINLI_LOG_FORMAT", "text").lower() == "json" else "text"
+
+
+def formatter() -> logging.Formatter:
+    if log_format() == "json":
+        return JSONFormatter()
+    return UTCFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s", defaults={"request_id": "-"})
+
+
 def configure(level: str = "INFO") -> None:
-    """The CLI's logging: one line per record, with the request id when there is one."""
+    """The CLI's logging: one line per record (text, or JSON with LINLI_LOG_FORMAT=json), times
+    in UTC, with the request id when there is one."""
     install()
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
-                                           defaults={"request_id": "-"}))
+    handler.setFormatter(formatter())
     logging.basicConfig(level=level, handlers=[handler])

@@ -5,6 +5,7 @@ one greenlet per socket instead of one thread, so a process holds thousands."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 from gunicorn import util
@@ -12,7 +13,9 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger, SafeAtoms
 from gunicorn.workers.ggevent import GeventWorker
 from gunicorn.workers.gthread import ThreadWorker
+from prometheus_client import multiprocess
 
+from app import logging_setup
 from app.chat.routes import JSON_POOL_SOCKETS
 from app.config import Settings
 from app.errors import HTTP_CODES
@@ -115,6 +118,13 @@ def bound_addresses(cfg) -> str:
 class AccessLogger(Logger):
     atoms_wrapper_class = EscapedAtoms
 
+    def setup(self, cfg):
+        # gunicorn's own lines in the format and zone of every other linli line (UTC; JSON with
+        # LINLI_LOG_FORMAT=json, when the app logs each request itself and the access log is off).
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(logging_setup.formatter())
+
     def info(self, msg, *args, **kwargs):
         # With reuse_port the arbiter holds no listening socket (each worker binds its own), so
         # its "Listening at" line named none: "Listening at:  (5973)". Name the configured bind.
@@ -135,6 +145,8 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
     if refusal:
         raise SystemExit(f"linli serve: {refusal}")
     access_log = None if settings.access_log.lower() in ("", "off", "none", "0") else settings.access_log
+    if logging_setup.log_format() == "json":
+        access_log = None  # each request is a JSON line of the app's own (app/observability.py)
 
     class _App(BaseApplication):
         def load_config(self):
@@ -162,6 +174,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
             self.cfg.set("accesslog", access_log)
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("timeout", 60)
+            self.cfg.set("child_exit", metrics_child_exit)
             self.cfg.set("graceful_timeout", 20)
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)
@@ -179,6 +192,13 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, thread
         if taken:
             raise SystemExit(f"linli serve: {taken}")
     _App().run()
+
+
+def metrics_child_exit(_server, worker) -> None:
+    """gunicorn's child_exit hook: a dead worker's live gauges (open WebSockets) stop counting, as
+    prometheus_client's multiprocess mode asks."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def _port_taken(host: str, port: int) -> str | None:

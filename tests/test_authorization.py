@@ -130,7 +130,8 @@ def world(client, admin, buyer, leader, product) -> World:
     sale = admin.post("/admin/flash-sales", json={
         "sku_id": sku["id"], "price": 990, "stock": 5, "per_user_limit": 5, "starts_at": now.isoformat(),
         "ends_at": (now + timedelta(hours=1)).isoformat()}).get_json()
-    reservation = buyer.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).get_json()
+    reservation = buyer.post(f"/flash-sales/{sale['id']}/purchase",
+                             json={"qty": 1, "pickup_point_id": approved["pickup_point_id"]}).get_json()
     window = {"starts_at": "2020-01-01T00:00:00+00:00", "ends_at": "2099-01-01T00:00:00+00:00"}
     group_buy = admin.post("/admin/group-buys", json={"sku_id": sku["id"], "group_price": 900, "group_size": 2,
                                                       "duration_s": 3600, **window}).get_json()
@@ -211,7 +212,7 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
             "sku_id": ids["sku_id"], "price": 990, "stock": 1, "per_user_limit": 1,
             "starts_at": datetime.now(timezone.utc).isoformat(),
             "ends_at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()},
-        "POST /api/v1/flash-sales/{sale_id}/purchase": lambda: {"qty": 1},
+        "POST /api/v1/flash-sales/{sale_id}/purchase": lambda: {"qty": 1, "pickup_point_id": ids["point_id"]},
         "POST /api/v1/admin/group-buys": lambda: {"sku_id": ids["sku_id"], "group_price": 900, "group_size": 2,
                                                   "duration_s": 3600, "starts_at": "2020-01-01T00:00:00+00:00",
                                                   "ends_at": "2099-01-01T00:00:00+00:00"},

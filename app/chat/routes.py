@@ -19,6 +19,7 @@ from app.chat.schemas import (BroadcastCreate, BroadcastCreated, ConversationCre
 from app.db import reading, transaction
 from app.extensions import limiter
 from app.http import problem_response, respond, settings
+from app.metrics import WEBSOCKETS_OPEN
 from app.pagination import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,7 @@ def websocket(ws):
     # ("H" = 0x48 has RSV1 set: "reserved bits must be 0"), while gunicorn goes on parsing the
     # peer's frames as the next request. Whatever fails closes the socket instead (1011); the
     # client reconnects and catches up with after_seq.
+    WEBSOCKETS_OPEN.inc()
     try:
         _serve_socket(ws)
     except ConnectionClosed:
@@ -227,6 +229,8 @@ def websocket(ws):
             ws.close(reason=1011, message="internal error")
         except Exception:  # noqa: BLE001 - already closed
             pass
+    finally:
+        WEBSOCKETS_OPEN.dec()
 
 
 def _serve_socket(ws) -> None:

@@ -237,3 +237,10 @@ def transfers_between(session: Session, start: datetime, end: datetime) -> list[
         w.status == WithdrawalStatus.paid.value, w.out_bill_no.is_not(None),
         w.finished_at >= start, w.finished_at < end)).all()
     return [(no, int(amount), "SUCCESS") for no, amount in rows]
+
+
+def withdrawals_by_status(session: Session) -> dict[str, tuple[int, datetime | None]]:
+    """For GET /metrics: each status's withdrawals and the oldest one's last change."""
+    rows = session.exec(select(Withdrawal.status, func.count(), func.min(Withdrawal.updated_at))
+                        .group_by(Withdrawal.status))
+    return {status: (n, oldest) for status, n, oldest in rows}

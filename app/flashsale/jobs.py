@@ -20,9 +20,10 @@ def settle_due_flash_sales_job() -> int:
     return flows.settle_due()
 
 
-def drain_flash_sales_job(max_seconds: float = 50.0) -> int:
-    """Drain every live sale's reservations for up to max_seconds (the scheduler's fallback for
-    a deployment that runs no `linli flash-sales drain` loop)."""
+def drain_flash_sales_job(max_seconds: float = 5.0) -> int:
+    """Drain every live sale's reservations for up to max_seconds (the scheduler's fallback
+    behind the workers' own drainer, app/clockwork.py; short, so it never holds the only worker
+    for long while timer jobs wait behind it)."""
     deadline = time.monotonic() + max_seconds
     total = 0
     for sale_id in flows.live_sale_ids():

@@ -73,6 +73,8 @@ def list_sales(query: FlashSaleQuery):
     202: PurchaseOut,
     403: problem_response("user_blocked"),
     409: problem_response("sold_out, limit_exceeded (past per_user_limit), not_started, ended"),
+    422: problem_response("validation_error, or no_pickup_point: no pickup_point_id given and none bound "
+                          "(PUT /me/pickup-point)"),
     503: problem_response("service_unavailable: the sale's Redis cannot be reached (Retry-After)")},
          summary="Reserve flash-sale units (the order follows; poll the reservation)")
 @limiter.exempt

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from datetime import date, datetime
 
+from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 
 from app.db import transaction, utcnow
 from app.http import settings
 from app.manifest import service
 from app.manifest.service import next_delivery_date_to_build  # noqa: F401 - for the scheduler
-from app.queue import enqueue, get_queue
+from app.metrics import MANIFEST_BUILD_KEY
+from app.queue import enqueue, get_queue, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +28,16 @@ def build_manifests_job(delivery_date_iso: str) -> dict:
     got a new version are told by a job of their own once the build has committed (a notification
     per leader is work per point, not set-based, and should not hold the build's transaction)."""
     day = date.fromisoformat(delivery_date_iso)
+    started = time.monotonic()
     with transaction() as s:
         result = service.build_manifests(s, delivery_date=day)
         if result.points_changed:
             enqueue(notify_manifest_ready_job, delivery_date_iso)
+    try:  # for GET /metrics: how long the last build took, and when it ended
+        get_redis().hset(MANIFEST_BUILD_KEY, mapping={"seconds": round(time.monotonic() - started, 3),
+                                                      "finished_at": time.time(), "orders": result.orders_shipped})
+    except RedisError:
+        log.warning("could not record the manifest build's duration")
     log.info("manifests %s: version %d, %d points changed, %d orders shipped", day, result.version,
              result.points_changed, result.orders_shipped)
     return {k: v.isoformat() if isinstance(v, (date, datetime)) else v for k, v in dataclasses.asdict(result).items()}

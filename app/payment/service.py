@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -273,6 +273,13 @@ def retry_refund(session: Session, *, refund_id: int) -> Refund:
     session.refresh(refund)
     return refund
 
+
+
+def refunds_by_status(session: Session) -> dict[str, tuple[int, datetime | None]]:
+    """For GET /metrics: each status's refunds and the oldest one's last change (its age says
+    whether pending refunds are stuck)."""
+    rows = session.exec(select(Refund.status, func.count(), func.min(Refund.updated_at)).group_by(Refund.status))
+    return {status: (n, oldest) for status, n, oldest in rows}
 
 
 # ---- what reconciliation checks WeChat Pay's bills against -------------------------------------

@@ -84,12 +84,24 @@ def test_purchase_refusals_carry_their_codes_and_a_reservation_becomes_one_order
     assert (stats["stock_left"], stats["reserved"], stats["confirmed"]) == (1, 2, 2)
 
 
-def test_a_reservation_without_a_pickup_point_fails_and_gives_its_units_back(app, admin, product, client):
+def test_a_purchase_without_a_pickup_point_is_refused_at_once_and_takes_nothing(app, admin, product, client):
+    """Like POST /orders: no pickup_point_id and none bound is a 422 now, not a 202 whose
+    reservation fails in the drain a while later."""
     sale = make_sale(admin, product["skus"][0]["id"], stock=2)
     nobody = login(client, "no-point")
-    res_id = nobody.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).get_json()["reservation_id"]
+    r = nobody.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2})
+    assert r.status_code == 422 and r.get_json()["code"] == "no_pickup_point"
+    assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 2
+
+
+def test_a_reservation_whose_pickup_point_is_gone_fails_and_gives_its_units_back(app, admin, product, client):
+    """A point named in the body is checked by the drain (it may close meanwhile)."""
+    sale = make_sale(admin, product["skus"][0]["id"], stock=2)
+    nobody = login(client, "no-such-point")
+    res_id = nobody.post(f"/flash-sales/{sale['id']}/purchase",
+                         json={"qty": 2, "pickup_point_id": 999_999}).get_json()["reservation_id"]
     drain_all(app)
-    assert nobody.get(f"/flash-sales/reservations/{res_id}").get_json()["reason"] == "no_pickup_point"
+    assert nobody.get(f"/flash-sales/reservations/{res_id}").get_json()["reason"] == "pickup_point_unavailable"
     assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 2
 
 
@@ -205,7 +217,7 @@ def test_the_purchase_connection_survives_a_lost_script_and_a_killed_connection(
     forgets its scripts or drops the connection, the next purchase still reserves exactly once."""
     sale = make_sale(admin, product["skus"][0]["id"], stock=10, limit=10)
     buyer = login(client, "steady")
-    buy = lambda: buyer.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1})  # noqa: E731
+    buy = lambda: buyer.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1})  # noqa: E731
     assert buy().status_code == 202
     r = Redis.from_url(app.extensions["linli.settings"].redis_url)
     r.script_flush()

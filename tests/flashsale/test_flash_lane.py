@@ -16,7 +16,7 @@ from app import create_app
 from app.flashsale import service as flash
 from app.flashsale.lane import PurchaseLane
 from tests.conftest import login
-from tests.flashsale.test_flash_basics import make_sale
+from tests.flashsale.test_flash_basics import bound_buyer, make_sale
 from tests.services import free_port
 
 RID = "lane-test-request-1"
@@ -34,15 +34,16 @@ def plain(app):
 @pytest.fixture
 def handed(app):
     """The requests the lane handed to Flask."""
-    assert isinstance(app.wsgi_app, PurchaseLane)
-    inner, calls = app.wsgi_app.wsgi_app, []
+    lane = app.wsgi_app.wsgi_app  # inside the request counting (app.observability.MeasuredApp)
+    assert isinstance(lane, PurchaseLane)
+    inner, calls = lane.wsgi_app, []
 
     def counting(environ, start_response):
         if environ["PATH_INFO"].endswith("/purchase"):
             calls.append(environ["PATH_INFO"])
         return inner(environ, start_response)
 
-    app.wsgi_app.wsgi_app = counting
+    lane.wsgi_app = counting
     return calls
 
 
@@ -70,13 +71,13 @@ def reset_stats(app):
 
 
 def test_an_ordinary_purchase_is_answered_by_the_lane_exactly_as_flask_answers_it(app, plain, handed, admin, product,
-                                                                                   client):
+                                                                                   client, leader):
     sale = make_sale(admin, product["skus"][0]["id"], stock=10, limit=10)
-    buyer = login(client, "lane-1")
+    buyer = bound_buyer(client, "lane-1", leader[1]["pickup_point_id"])
     path = f"/api/v1/flash-sales/{sale['id']}/purchase"
     auth = {"Authorization": f"Bearer {buyer.token}"}
     for a in (app, plain):  # the sale's state built, each app's scripts loaded: what is counted is the calls
-        assert a.test_client().post(path, json={"qty": 1}, headers=auth).status_code == 202
+        assert a.test_client().post(path, json={"qty": 1, "pickup_point_id": 1}, headers=auth).status_code == 202
     handed.clear()
     # The same Idempotency-Key: the twin's call replays the lane's reservation, so the two
     # answers can be equal to the byte.
@@ -88,7 +89,7 @@ def test_an_ordinary_purchase_is_answered_by_the_lane_exactly_as_flask_answers_i
         assert evalshas(app) == 2  # once each side: the lane's purchase, the twin's replay
     assert handed == []
     # Without X-Request-ID, the lane makes one up as Flask does.
-    r = client.post(path, json={"qty": 1}, headers=auth)
+    r = client.post(path, json={"qty": 1, "pickup_point_id": 1}, headers=auth)
     assert r.status_code == 202 and len(r.headers["X-Request-ID"]) == 32 and handed == []
     assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 10 - 2 - 4 - 1
 
@@ -118,7 +119,7 @@ ODD = {
     "nested past the depth limit": dict(body={"qty": 1, "x": _deep(40)}),
     "a string for an integer": dict(body={"qty": "1"}),
     "a boolean for an integer": dict(body={"qty": True}),
-    "qty 0": dict(body={"qty": 0}),
+    "qty 0": dict(body={"qty": 0, "pickup_point_id": 1}),
     "a lone surrogate": dict(data=b'{"qty": 1, "pickup_point_id": "\\ud800"}'),
     "an empty body": dict(data=b""),
     "a long body": dict(data=b'{"qty": 1}' + b" " * 5000),
@@ -153,7 +154,7 @@ def test_anything_out_of_the_ordinary_is_handed_to_flask_which_answers_as_always
 @pytest.mark.parametrize("sale_part", ["0", "01", "2147483648", "99999999999", "x1"])
 def test_a_sale_id_flask_refuses_is_refused_by_flask(sale_part, app, plain, handed, client):
     buyer = login(client, "lane-path")
-    status, _, _ = both(app, plain, f"/api/v1/flash-sales/{sale_part}/purchase", body={"qty": 1},
+    status, _, _ = both(app, plain, f"/api/v1/flash-sales/{sale_part}/purchase", body={"qty": 1, "pickup_point_id": 1},
                         headers={"Authorization": f"Bearer {buyer.token}"})
     assert status.startswith(("404", "422")) and len(handed) == 1
 
@@ -169,17 +170,17 @@ def test_refusals_are_rendered_by_flasks_handlers_and_the_script_runs_once_for_e
     a, b, c = login(client, "lane-a"), login(client, "lane-b"), login(client, "lane-c")
     with app.app_context():
         flash.block_user(c.user["id"])
-    assert a.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2}).status_code == 202
+    assert a.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 2, "pickup_point_id": 1}).status_code == 202
     cases = [(a, sale, "limit_exceeded"), (b, sale, "sold_out"), (b, later, "not_started"),
              (c, sale, "user_blocked"), (b, {"id": 999999}, "flash_sale_not_found")]
     for user, s, code in cases:
         handed.clear()
         reset_stats(app)
-        status, headers, data = answer(client, f"/api/v1/flash-sales/{s['id']}/purchase", body={"qty": 1},
+        status, headers, data = answer(client, f"/api/v1/flash-sales/{s['id']}/purchase", body={"qty": 1, "pickup_point_id": 1},
                                        headers={"Authorization": f"Bearer {user.token}"})
         assert json.loads(data)["code"] == code and evalshas(app) == 1 and handed == [], (code, status, data)
         assert dict(headers)["Content-Type"] == "application/problem+json"
-        theirs = answer(plain.test_client(), f"/api/v1/flash-sales/{s['id']}/purchase", body={"qty": 1},
+        theirs = answer(plain.test_client(), f"/api/v1/flash-sales/{s['id']}/purchase", body={"qty": 1, "pickup_point_id": 1},
                         headers={"Authorization": f"Bearer {user.token}"})
         assert (status, headers, data) == theirs
     assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 0
@@ -192,7 +193,7 @@ def test_an_unreachable_sale_redis_is_a_503_with_retry_after_not_a_500(app, clie
             for on in (True, False)]
     path, auth = "/api/v1/flash-sales/1/purchase", {"Authorization": f"Bearer {buyer.token}"}
     try:
-        mine, theirs = (answer(a.test_client(), path, body={"qty": 1}, headers=auth) for a in apps)
+        mine, theirs = (answer(a.test_client(), path, body={"qty": 1, "pickup_point_id": 1}, headers=auth) for a in apps)
         assert mine == theirs
         status, headers, data = mine
         assert status == "503 SERVICE UNAVAILABLE" and json.loads(data)["code"] == "service_unavailable", data
@@ -203,7 +204,7 @@ def test_an_unreachable_sale_redis_is_a_503_with_retry_after_not_a_500(app, clie
         assert logged == [RID, RID]
         # ... and the one the lane logged is the one Flask answers with, when it makes one up.
         caplog.clear()
-        r = apps[0].test_client().post(path, json={"qty": 1}, headers=auth)
+        r = apps[0].test_client().post(path, json={"qty": 1, "pickup_point_id": 1}, headers=auth)
         logged = [x.request_id for x in caplog.records if "purchase not taken" in x.getMessage()]
         assert r.status_code == 503 and logged == [r.headers["X-Request-ID"]]
     finally:
@@ -224,7 +225,7 @@ def test_an_unexpected_error_is_raised_again_by_the_route_and_runs_nothing_twice
         raise RuntimeError("boom")
 
     monkeypatch.setattr(flash, "purchase", boom)
-    status, _, data = both(app, plain, f"/api/v1/flash-sales/{sale['id']}/purchase", body={"qty": 1},
+    status, _, data = both(app, plain, f"/api/v1/flash-sales/{sale['id']}/purchase", body={"qty": 1, "pickup_point_id": 1},
                            headers={"Authorization": f"Bearer {buyer.token}"})
     assert status.startswith("500") and json.loads(data)["code"] == "internal_error"
     assert len(calls) == 2 and len(handed) == 1  # once with the lane, once in the twin

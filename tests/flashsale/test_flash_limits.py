@@ -26,9 +26,9 @@ def settings_overrides(request, redis_server):
 def test_one_user_past_the_per_user_limit_gets_429_with_retry_after(admin, product, client):
     sale = make_sale(admin, product["skus"][0]["id"], stock=50, limit=50)
     bot = login(client, "bot")
-    statuses = [bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code for _ in range(4)]
+    statuses = [bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}).status_code for _ in range(4)]
     assert statuses == [202, 202, 202, 429]
-    r = bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1})
+    r = bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1})
     assert r.status_code == 429 and r.mimetype == "application/problem+json"
     assert r.get_json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) > 0
 
@@ -36,7 +36,7 @@ def test_one_user_past_the_per_user_limit_gets_429_with_retry_after(admin, produ
 def test_many_users_from_one_address_meet_the_per_address_limit(admin, product, client):
     sale = make_sale(admin, product["skus"][0]["id"], stock=50, limit=50)
     users = [login(client, f"farm-{i}") for i in range(6)]
-    statuses = [u.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code for u in users]
+    statuses = [u.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}).status_code for u in users]
     assert statuses == [202] * 5 + [429]
 
 
@@ -45,13 +45,13 @@ def test_a_blocked_user_is_refused_by_the_script_and_let_back_in(app, admin, pro
     user = login(client, "blocked")
     with app.app_context():
         flash.block_user(user.user["id"])
-    r = user.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1})
+    r = user.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1})
     assert r.status_code == 403 and r.get_json()["code"] == "user_blocked"
     later = make_sale(admin, product["skus"][0]["id"], stock=5, limit=5)  # a new sale knows the block too
-    assert user.post(f"/flash-sales/{later['id']}/purchase", json={"qty": 1}).get_json()["code"] == "user_blocked"
+    assert user.post(f"/flash-sales/{later['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}).get_json()["code"] == "user_blocked"
     with app.app_context():
         flash.block_user(user.user["id"], blocked=False)
-    assert user.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code == 202
+    assert user.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}).status_code == 202
 
 
 def test_the_limits_and_the_purchase_cost_one_round_trip_on_one_redis(app, admin, product, client, settings_overrides):
@@ -61,10 +61,10 @@ def test_the_limits_and_the_purchase_cost_one_round_trip_on_one_redis(app, admin
     rate limits' own Redis, limits and purchase are ONE script call; elsewhere, one each."""
     sale = make_sale(admin, product["skus"][0]["id"], stock=50, limit=50)
     bot = login(client, "counted")
-    assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code == 202  # scripts loaded
+    assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}).status_code == 202  # scripts loaded
     r = Redis.from_url(app.extensions["linli.settings"].redis_url)  # one server: stats cover every db
     r.config_resetstat()
-    assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}).status_code == 202
+    assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}).status_code == 202
     calls = {k: v["calls"] for k, v in r.info("commandstats").items()
              if not k.startswith(("cmdstat_config", "cmdstat_info"))}
     # Commands inside scripts are counted too: one INCR per limit, the purchase script's one GET;
@@ -80,14 +80,14 @@ def test_a_limited_purchase_takes_nothing_and_its_refusal_is_not_remembered(app,
     sale = make_sale(admin, product["skus"][0]["id"], stock=50, limit=50)
     bot = login(client, "keyed")
     for i in range(3):
-        assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1},
+        assert bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1},
                         headers={"Idempotency-Key": f"k{i}"}).status_code == 202
-    r = bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}, headers={"Idempotency-Key": "late"})
+    r = bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}, headers={"Idempotency-Key": "late"})
     assert r.status_code == 429
     assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 47
     counters = Redis.from_url(app.extensions["linli.settings"].redis_url)  # the rate limits' Redis, both ways
     counters.delete(*counters.keys("*fsu:*"))  # the user's window frees up (the address's has room left)
-    r = bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1}, headers={"Idempotency-Key": "late"})
+    r = bot.post(f"/flash-sales/{sale['id']}/purchase", json={"qty": 1, "pickup_point_id": 1}, headers={"Idempotency-Key": "late"})
     assert r.status_code == 202, r.get_json()
     assert client.get("/api/v1/flash-sales").get_json()["items"][0]["stock_left"] == 46
 
