@@ -84,7 +84,8 @@ def chat_unread_events(app, user_id: int, n: int) -> list[int]:
 
 def test_each_accepted_kind_gives_one_more_send(client, buyer):
     assert give(buyer, "order_ready", "chat_unread") == {
-        "order_ready": 1, "group_result": 0, "bargain_completed": 0, "manifest_ready": 0, "chat_unread": 1}
+        "order_ready": 1, "group_result": 0, "bargain_completed": 0, "manifest_ready": 0, "chat_unread": 1,
+        "coupon_granted": 0}
     assert give(buyer, "order_ready")["order_ready"] == 2
     assert give(buyer)["order_ready"] == 2
 
