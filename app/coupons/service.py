@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -257,16 +257,17 @@ def list_mine(session: Session, *, owner_id: int, status: str | None, before_id:
 def template_counts(session: Session, *, template_id: int, now: datetime | None = None) -> dict[str, int]:
     """issued, unused, used and expired coupons of a template (one GROUP BY)."""
     now = now or utcnow()
-    rows = session.exec(select(Coupon.status, Coupon.expires_at <= now, func.count(Coupon.id))
-                        .where(Coupon.template_id == template_id)
-                        .group_by(Coupon.status, Coupon.expires_at <= now)).all()
+    past = func.coalesce(func.sum(case((Coupon.expires_at <= now, 1), else_=0)), 0)
+    rows = session.exec(select(Coupon.status, func.count(Coupon.id), past)
+                        .where(Coupon.template_id == template_id).group_by(Coupon.status)).all()
     out = {"issued": 0, CS.unused.value: 0, CS.used.value: 0, CS.expired.value: 0}
-    for status, past, n in rows:
-        out["issued"] += n
-        if status == CS.unused.value and past:
-            out[CS.expired.value] += n
+    for status, n, n_past in rows:
+        out["issued"] += int(n)
+        if status == CS.unused.value:
+            out[CS.expired.value] += int(n_past)
+            out[status] += int(n) - int(n_past)
         else:
-            out[status] += n
+            out[status] += int(n)
     return out
 
 
