@@ -121,3 +121,27 @@ def test_a_coupon_raced_into_several_orders_is_used_once(app, client, admin, lea
     with app.app_context(), transaction() as s:
         assert s.exec(select(func.count(Order.id)).where(Order.coupon_id == c["id"])).one() == 1
         assert s.get(Coupon, c["id"]).status == "used"
+
+
+def test_the_coupons_own_guard_lets_one_of_many_racing_redemptions_through(app, client, admin, product):
+    """The same race without the buyer's row lock that POST /orders takes first (which alone
+    would serialise one buyer's orders): redemptions in parallel transactions, each holding its
+    transaction open a moment after its UPDATE, so the others read the coupon unused first."""
+    from app.coupons import service as coupons_service
+    from app.coupons.errors import CouponUsed
+    from tests.concurrency import run_together
+
+    buyer = login(client, "racing-redeemer")
+    c = claim(buyer, make_template(admin)["id"])
+
+    def redeem(_):
+        with app.app_context(), transaction() as s:
+            off = coupons_service.redeem(s, coupon_id=c["id"], buyer_id=buyer.user["id"], source="plain",
+                                         base=1990, lines=[coupons_service.CouponLine(product["id"], 1990)])
+            threading.Event().wait(0.3)
+            return off
+
+    results = run_together(8, redeem)
+
+    assert sum(1 for r in results if r == 500) == 1, results
+    assert all(isinstance(r, CouponUsed) for r in results if r != 500), results
