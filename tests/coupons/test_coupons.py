@@ -257,3 +257,14 @@ def test_orders_remember_their_coupon_in_the_database(admin, buyer, shop, app):
     with app.app_context(), transaction() as s:
         row = s.get(Order, o["id"])
         assert (row.coupon_id, row.coupon_discount, row.total) == (c["id"], 500, PRICE - 500)
+
+
+def test_an_order_left_unpaid_and_expired_by_the_sweep_gives_its_coupon_back(admin, buyer, shop, app, clock):
+    point, sku = shop
+    c = claim(buyer, make_template(admin)["id"])
+    order(buyer, point, sku, coupon_id=c["id"])
+    clock.advance(app.extensions["linli.settings"].payment_timeout_s + 60)
+    with app.app_context(), transaction() as s:
+        assert transitions.expire_overdue_batch(s, now=clock.now()) == 1
+    assert my_statuses(buyer) == {c["id"]: "unused"}
+    assert order(buyer, point, sku, coupon_id=c["id"]).status_code == 201
