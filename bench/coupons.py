@@ -39,7 +39,7 @@ def ms(xs: list[float]) -> str:
 def template(admin, **over) -> int:
     now = datetime.now(timezone.utc)
     body = {"name": "满10减5", "kind": "fixed", "value": 500, "min_spend": 0, "total": 1_000_000,
-            "per_user_limit": 1_000, "valid_from": (now - timedelta(hours=1)).isoformat(),
+            "per_user_limit": 100, "valid_from": (now - timedelta(hours=1)).isoformat(),
             "valid_to": (now + timedelta(days=30)).isoformat(), **over}
     r = admin.post("/admin/coupon-templates", json=body)
     assert r.status_code == 201, r.get_json()
