@@ -123,10 +123,8 @@ def grant_to_segment(session: Session, *, leader_id: int, leader_user_id: int, p
     grant.granted = n
     session.add(grant)
     session.flush()
-    for user_id, coupon_id in given:
-        notify_service.notify(session, user_id=user_id, event=EVENT, data=_event_data(t, coupon_id, leader_id,
-                                                                                         expires_at),
-                              title="团长送你一张优惠券", body=f"{t.name}，{expires_at:%Y-%m-%d} 前有效")
+    notify_service.notify_many(session, items=[(u, _event_data(t, cid, leader_id, expires_at)) for u, cid in given],
+                               event=EVENT, title="团长送你一张优惠券", body=f"{t.name}，{expires_at:%Y-%m-%d} 前有效")
     return GrantResult(grant=grant, quota_left=quota.quota - quota.granted - n, coupons=given)
 
 
