@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     # Subscribe messages: template id per kind (JSON: {"order_ready": "tmpl-...", ...}). A kind
     # without a template is not sent (nothing is written for it).
     wechat_templates: dict[Literal["order_ready", "group_result", "bargain_completed", "manifest_ready",
-                                   "chat_unread"], str] = Field(default_factory=dict)
+                                   "chat_unread", "coupon_granted"], str] = Field(default_factory=dict)
     # Waits before a send that met a transient error is tried again (RQ Retry); after the last,
     # the send is `failed`.
     subscribe_retry_s: list[int] = Field(default_factory=lambda: [30, 120, 600], max_length=10)

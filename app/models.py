@@ -4,6 +4,7 @@ import app.bargain.models  # noqa: F401
 import app.catalog.models  # noqa: F401
 import app.chat.models  # noqa: F401
 import app.commission.models  # noqa: F401
+import app.coupons.models  # noqa: F401
 import app.earnings.models  # noqa: F401
 import app.flashsale.models  # noqa: F401
 import app.groupbuy.models  # noqa: F401

@@ -15,6 +15,8 @@ from app.catalog.routes import bp as catalog_bp
 from app.chat import service as chat_service
 from app.chat.routes import bp as chat_bp
 from app.commission import reactions as commission_reactions
+from app.coupons import service as coupons_service
+from app.coupons.routes import bp as coupons_bp
 from app.earnings import service as earnings_service
 from app.earnings.routes import bp as earnings_bp
 from app.flashsale import service as flash_service
@@ -53,7 +55,7 @@ JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.
 # Each domain's refusals (app/<domain>/errors.py): imported here so that error_codes() sees every
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
-    "auth", "bargain", "catalog", "chat", "earnings", "flashsale", "groupbuy", "leader", "manifest", "order",
+    "auth", "bargain", "catalog", "chat", "coupons", "earnings", "flashsale", "groupbuy", "leader", "manifest", "order",
     "payment", "pickup", "points", "reconcile", "share", "shipping", "workbench"))
 
 
@@ -71,6 +73,9 @@ def register_order_hooks(registry: OrderHooks) -> None:
     # Every order: points back, money back, the leader's commission and the sharer's reward.
     registry.on(E.cancelled, ALL_SOURCES, placing.give_points_back)
     registry.on(E.refunded, ALL_SOURCES, placing.give_points_back)
+    # A coupon comes back, still valid, when its order is cancelled unpaid or wholly refunded.
+    registry.on(E.cancelled, ALL_SOURCES, coupons_service.give_back)
+    registry.on(E.refunded, ALL_SOURCES, coupons_service.give_back)
     registry.on(E.refunded, ALL_SOURCES, commission_reactions.reverse_on_refund)
     registry.on(E.refunded, ALL_SOURCES, payment_service.refund_when_order_refunded)
     registry.on(E.refunded, ALL_SOURCES, share_reactions.reverse_reward)
@@ -111,5 +116,5 @@ def wire(registry: OrderHooks = hooks) -> None:
 def register_blueprints(app: OpenAPI) -> None:
     for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp,
                flashsale_bp, groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp,
-               earnings_bp, reconcile_bp, shipping_bp):
+               earnings_bp, reconcile_bp, shipping_bp, coupons_bp):
         app.register_api(bp)

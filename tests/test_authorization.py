@@ -77,6 +77,10 @@ OPERATIONS = {
     "GET /api/v1/shares/{token}/poster": BUYER,
     "GET /api/v1/me/shares": BUYER,
     "GET /api/v1/me/points": BUYER,
+    # Coupons: any signed-in buyer claims and holds them (operators and leaders by prefix).
+    "GET /api/v1/coupon-templates": BUYER,
+    "POST /api/v1/coupon-templates/{template_id}/claim": BUYER,
+    "GET /api/v1/me/coupons": BUYER,
 }
 # Outside the OpenAPI document, and public as well.
 UNDOCUMENTED_PUBLIC = ("/healthz", "/api/v1/openapi.json", "/api/docs/swagger")
@@ -159,6 +163,10 @@ def world(client, admin, buyer, leader, product) -> World:
                                 source="commission:walk")
     ids["withdrawal_id"] = leader_api.post("/leader/withdrawals", json={"amount": 100}).get_json()["id"]
     ids["month"] = datetime.now(timezone.utc).strftime("%Y-%m")
+    # A coupon template behind {template_id}.
+    ids["template_id"] = admin.post("/admin/coupon-templates", json={
+        "name": "满10减5", "kind": "fixed", "value": 500, "min_spend": 1000, "total": 1000, "per_user_limit": 100,
+        **{"valid_from": "2020-01-01T00:00:00+00:00", "valid_to": "2099-01-01T00:00:00+00:00"}}).get_json()["id"]
     # A shipping sync (failed), behind {sync_id}.
     with client.application.app_context(), transaction() as s:
         sync = ShippingSync(order_id=order["id"], ref=f"order:{order['id']}", transaction_id="4200WALK",
@@ -228,6 +236,12 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/me/subscriptions": lambda: {"accepted": ["order_ready"]},
         "POST /api/v1/shares": lambda: {"target_type": "product", "target_id": ids["product_id"]},
         "POST /api/v1/leader/withdrawals": lambda: {"amount": 100},
+        "POST /api/v1/admin/coupon-templates": lambda: {
+            "name": "满20减3", "kind": "percent", "value": 15, "max_discount": 300, "min_spend": 2000, "total": 10,
+            "per_user_limit": 1, "valid_from": "2020-01-01T00:00:00+00:00", "valid_to": "2099-01-01T00:00:00+00:00"},
+        "POST /api/v1/admin/coupon-templates/{template_id}/leader-quotas": lambda: {"leader_id": ids["leader_id"],
+                                                                                     "quota": 10},
+        "POST /api/v1/leader/coupon-grants": lambda: {"template_id": ids["template_id"], "segment": "all"},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},

@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, func, select
 
 from app.db import after_commit, utcnow
@@ -45,6 +45,34 @@ def notify(session: Session, *, user_id: int, event: str, data: dict[str, Any], 
 
     after_commit(_publish)
     return note
+
+
+def notify_many(session: Session, *, items: list[tuple[int, dict[str, Any]]], event: str, title: str = "",
+                body: str = "") -> None:
+    """The same notification (kind, title, body) to many users, each with its own data: one
+    multi-row INSERT, the subscribe sends as notify() writes them, and the pushes in one Redis
+    pipeline once the transaction commits (a leader's grant to thousands of fans)."""
+    if not items:
+        return
+    now = utcnow()
+    rows = [{"user_id": uid, "event": event, "data": json.loads(json.dumps(d, ensure_ascii=False, default=str)),
+             "title": title[:100], "body": body[:500], "created_at": now} for uid, d in items]
+    session.execute(insert(Notification), rows)
+    for row in rows:
+        queue_send(session, user_id=row["user_id"], event=event, data=row["data"], title=title, body=body)
+    messages = [(user_channel(r["user_id"]), json.dumps({"event": event, "data": r["data"]}, ensure_ascii=False))
+                for r in rows]
+
+    def _publish():
+        try:
+            pipe = get_redis().pipeline(transaction=False)
+            for channel, message in messages:
+                pipe.publish(channel, message)
+            pipe.execute()
+        except Exception:  # the stored rows are the record; a lost push is not an error
+            log.warning("could not publish %d %s events", len(messages), event, exc_info=True)
+
+    after_commit(_publish)
 
 
 def list_for(session: Session, *, user_id: int, unread_only: bool, before_id: int | None,

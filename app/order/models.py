@@ -30,6 +30,7 @@ ONE_ORDER_PER_REF = text("source IN ('flash_sale', 'bargain')")
 # A pending_payment order: neither paid nor cancelled yet (both stamps are set once, on leaving it).
 UNPAID = text("paid_at IS NULL AND cancelled_at IS NULL")
 ORDERS_FILLFACTOR = 50
+LIVE_COUPON = text("coupon_id IS NOT NULL AND cancelled_at IS NULL AND refunded_at IS NULL")
 
 
 class Order(SQLModel, table=True):
@@ -56,6 +57,12 @@ class Order(SQLModel, table=True):
               postgresql_where=ONE_ORDER_PER_REF),
         CheckConstraint("total >= 0", name="total_non_negative"),
         CheckConstraint("points_used >= 0", name="points_used_non_negative"),
+        CheckConstraint("coupon_discount >= 0", name="coupon_discount_non_negative"),
+        # One coupon on one live order, said by the database too (the coupon's own conditional
+        # UPDATE unused → used is the guard; this is the net under it). Cancelled and refunded
+        # orders leave it: their coupon may come back and be used again.
+        Index("uq_orders_live_coupon", "coupon_id", unique=True, sqlite_where=LIVE_COUPON,
+              postgresql_where=LIVE_COUPON),
         {"postgresql_with": {"fillfactor": ORDERS_FILLFACTOR}},
     )
 
@@ -69,8 +76,13 @@ class Order(SQLModel, table=True):
     source: str = Field(default=OrderSource.plain.value, max_length=16)
     source_ref: str | None = Field(default=None, max_length=64)
     total: int = Field(sa_type=BigInteger)  # fen (64-bit, as every money column): what the buyer pays
-    # Points spent on the order (1 point = 1 fen): the goods are worth total + points_used.
+    # Points spent on the order (1 point = 1 fen): the goods are worth total + points_used
+    # (+ coupon_discount).
     points_used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    # The coupon used on the order (app/coupons) and what it took off the goods (after the member
+    # discount): the goods are worth total + points_used + coupon_discount.
+    coupon_id: int | None = Field(default=None, foreign_key="coupons.id")
+    coupon_discount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     # The share that brought the order (attribution at placement), if any.
     share_token: str | None = Field(default=None, max_length=32, index=True)
     # None until known: a group-buy order takes its date when its group succeeds.

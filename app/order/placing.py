@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from app.auth import service as auth_service
 from app.catalog import service as catalog_service
 from app.config import Settings
+from app.coupons import service as coupons_service
 from app.db import dialect_insert, utcnow
 from app.leader import service as leader_service
 from app.order.errors import NoPickupPoint, PointsOverLimit, QtyLimitExceeded, TooManyUnpaidOrders
@@ -33,7 +34,8 @@ class Line:
 def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: list[Line],
                 pickup_point_id: int | None, note: str | None = None,
                 source: str = OrderSource.plain.value, source_ref: str | None = None,
-                take_sku_stock: bool = True, dated: bool = True, points_to_use: int = 0) -> Order:
+                take_sku_stock: bool = True, dated: bool = True, points_to_use: int = 0,
+                coupon_id: int | None = None) -> Order:
     # The buyer's row lock serialises this buyer's orders, so the unpaid count below is exact
     # under any concurrency (SQLite's single writer gives the same).
     bound_point_id = auth_service.lock_buyer(session, user_id=buyer_id)
@@ -73,11 +75,18 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
         items.append(OrderItem(sku_id=sku_id, product_name=product.name, sku_name=sku.name, qty=line.qty,
                                unit_price=price, amount=price * line.qty))
     goods = sum(i.amount for i in items)
+    # The coupon comes off after the member discount (base = goods − member discount; this branch
+    # has no member discount yet, so 0), before points; refused on campaign orders.
+    discount = coupons_service.redeem(
+        session, coupon_id=coupon_id, buyer_id=buyer_id, source=source, base=goods,
+        lines=[coupons_service.CouponLine(skus[i.sku_id][1].id, i.amount) for i in items]) if coupon_id else 0
+    goods -= discount  # (what is left to pay, in money or points)
     most = int(goods * settings.points_max_ratio)  # floor: never more than the ratio allows
     if points_to_use > most:
         raise PointsOverLimit(f"At most {most} points on this order ({settings.points_max_ratio} of {goods}).",
                               points_to_use=points_to_use, max_points=most)
-    order = Order(buyer_id=buyer_id, pickup_point_id=point.id, leader_id=point.leader_id,
+    order = Order(buyer_id=buyer_id, pickup_point_id=point.id, leader_id=point.leader_id, coupon_id=coupon_id,
+                  coupon_discount=discount,
                   total=goods - points_to_use, points_used=points_to_use, note=note, source=source,
                   source_ref=source_ref, delivery_date=delivery_date_for(now, settings) if dated else None,
                   pay_before=now + timedelta(seconds=settings.payment_timeout_s), created_at=now)

@@ -11,7 +11,7 @@ from app.auth import service as auth_service
 from app.db import get_or_raise
 from app.order.errors import OrderNotFound
 from app.order.models import Order, OrderItem
-from app.order.rules import AT_POINT, LIVE
+from app.order.rules import AT_POINT, LIVE, sold_part
 from app.pagination import keyset
 
 
@@ -111,7 +111,21 @@ def refunded_goods_value(session: Session, *, order_id: int) -> int:
 
 
 def commission_base(session: Session, order: Order) -> int:
-    """What a leader earns commission on: the goods' value (what was paid plus the points the
-    platform let the buyer use) less the units given back."""
-    return order.total + order.points_used - refunded_goods_value(session, order_id=order.id)
+    """What a leader earns commission on: what the goods sold for (what was paid plus the points
+    the platform let the buyer use; a coupon's discount is not part of it) less what the units
+    given back sold for (their value less their share of the coupon's discount)."""
+    return sold_part(order, order.total + order.points_used + order.coupon_discount
+                     - refunded_goods_value(session, order_id=order.id))
+
+
+def orders_with_coupons(session: Session, *, coupon_ids, limit: int = 50) -> tuple[int, int, list[Order]]:
+    """For the coupons domain's operator view, `coupon_ids` a subquery of a template's coupons:
+    how many orders they discounted that were kept (not cancelled or refunded), the fen they took
+    off those, and the latest `limit` orders they went on, whatever became of them."""
+    kept = (Order.coupon_id.in_(coupon_ids), Order.cancelled_at.is_(None), Order.refunded_at.is_(None))
+    count, off = session.exec(select(func.count(Order.id), func.coalesce(func.sum(Order.coupon_discount), 0))
+                              .where(*kept)).one()
+    latest = list(session.exec(select(Order).where(Order.coupon_id.in_(coupon_ids))
+                               .order_by(Order.id.desc()).limit(limit)))
+    return int(count), int(off), latest
 

@@ -25,10 +25,13 @@ bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
     409: problem_response("out_of_stock; qty_limit_exceeded (more than LINLI_MAX_QTY_PER_SKU units of one SKU, "
                           "repeated lines merged); too_many_unpaid_orders (LINLI_MAX_UNPAID_ORDERS held unpaid); "
                           "pickup_point_unavailable (its leader is suspended); sku_unavailable; "
-                          "insufficient_points (points_to_use above my balance)"),
+                          "insufficient_points (points_to_use above my balance); coupon_used (on another "
+                          "order), coupon_expired, coupon_not_yet_valid"),
+    404: problem_response("coupon_not_found: coupon_id names none of my coupons"),
     422: problem_response("validation_error, or no_pickup_point: no pickup_point_id given and none bound "
                           "(PUT /me/pickup-point), or points_over_limit: points_to_use above "
-                          "LINLI_POINTS_MAX_RATIO of the order's total")},
+                          "LINLI_POINTS_MAX_RATIO of the order's total after the coupon, or "
+                          "coupon_min_spend_not_met, coupon_not_applicable (no item in the coupon's scope)")},
          summary="Place an order (takes stock at once; pay before pay_before)")
 @authenticated()
 @retry_conflicts
@@ -38,7 +41,8 @@ def create_order(body: OrderCreate):
         order = order_placing.place_order(
             s, settings=settings(), buyer_id=current().user_id,
             lines=[order_placing.Line(sku_id=i.sku_id, qty=i.qty) for i in body.items],
-            pickup_point_id=body.pickup_point_id, note=body.note, points_to_use=body.points_to_use)
+            pickup_point_id=body.pickup_point_id, note=body.note, points_to_use=body.points_to_use,
+            coupon_id=body.coupon_id)
         return respond(views.order_public_one(s, order), 201)
 
 

@@ -25,6 +25,10 @@ class OrderCreate(JsonBody):
     points_to_use: int = Field(default=0, ge=0, le=100_000_000, description=(
         "Points to pay part of the order with (1 point = 1 fen): at most LINLI_POINTS_MAX_RATIO (0.5) of the "
         "order's total (422 points_over_limit) and never more than my balance (409 insufficient_points)."))
+    coupon_id: Id | None = Field(default=None, description=(
+        "One of my unused coupons (GET /me/coupons): its discount comes off the goods after the member discount, "
+        "before points (coupon_discount). 404 coupon_not_found; 409 coupon_used, coupon_expired, "
+        "coupon_not_yet_valid; 422 coupon_min_spend_not_met, coupon_not_applicable (no item in its product scope)."))
 
 
 class ItemOut(BaseModel):
@@ -45,8 +49,10 @@ class OrderPublic(BaseModel):
     source: Literal["plain", "flash_sale", "group", "bargain"]
     source_ref: str | None
     items: list[ItemOut]
-    total: int = Field(description="What is paid (fen): the goods' value less points_used")
+    total: int = Field(description="What is paid (fen): the goods' value less coupon_discount and points_used")
     points_used: int = Field(default=0, description="Points spent on the order (1 point = 1 fen)")
+    coupon_id: int | None = Field(default=None, description="The coupon used on the order, if any")
+    coupon_discount: int = Field(default=0, description="What the coupon took off the goods (fen)")
     share_token: str | None = Field(default=None, description="The share that brought the order, if any")
     delivery_date: date | None
     pickup_point_id: int

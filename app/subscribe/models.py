@@ -16,6 +16,7 @@ class Kind(str, Enum):
     bargain_completed = "bargain_completed"
     manifest_ready = "manifest_ready"
     chat_unread = "chat_unread"
+    coupon_granted = "coupon_granted"
 
 
 class SendStatus(str, Enum):

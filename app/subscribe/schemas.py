@@ -9,7 +9,7 @@ from app.subscribe.models import Kind
 class SubscriptionsAccepted(JsonBody):
     accepted: list[Kind] = Field(max_length=len(Kind), description=(
         "Kinds the user accepted in wx.requestSubscribeMessage: order_ready, group_result, bargain_completed, "
-        "manifest_ready, chat_unread; each gives one more one-time send"))
+        "manifest_ready, chat_unread, coupon_granted; each gives one more one-time send"))
 
 
 class Grants(BaseModel):

@@ -68,7 +68,7 @@ def kind_for(event: str, data: dict) -> Kind | None:
         return Kind.order_ready if data.get("status") == "arrived" else None
     return {"group.succeeded": Kind.group_result, "group.failed": Kind.group_result,
             "bargain.completed": Kind.bargain_completed, "manifest_ready": Kind.manifest_ready,
-            "chat.unread": Kind.chat_unread}.get(event)
+            "chat.unread": Kind.chat_unread, "coupon.granted": Kind.coupon_granted}.get(event)
 
 
 # The longest value WeChat takes per data keyword kind (characters); longer ones fail with 47003.
@@ -100,6 +100,9 @@ def message_for(kind: Kind, data: dict, title: str, body: str) -> tuple[str, dic
     elif kind is Kind.manifest_ready:
         page = f"pages/leader/manifest?date={data.get('delivery_date')}"
         fields["date3"] = data.get("delivery_date")
+    elif kind is Kind.coupon_granted:
+        page = "pages/coupon/list"
+        fields["date3"] = str(data.get("expires_at") or "")[:10]  # valid until
     else:
         page = f"pages/chat/conversation?id={data.get('conversation_id')}"
     return page, {key: fit(key, value) for key, value in fields.items()}

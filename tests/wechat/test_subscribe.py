@@ -84,13 +84,14 @@ def chat_unread_events(app, user_id: int, n: int) -> list[int]:
 
 def test_each_accepted_kind_gives_one_more_send(client, buyer):
     assert give(buyer, "order_ready", "chat_unread") == {
-        "order_ready": 1, "group_result": 0, "bargain_completed": 0, "manifest_ready": 0, "chat_unread": 1}
+        "order_ready": 1, "group_result": 0, "bargain_completed": 0, "manifest_ready": 0, "chat_unread": 1,
+        "coupon_granted": 0}
     assert give(buyer, "order_ready")["order_ready"] == 2
     assert give(buyer)["order_ready"] == 2
 
 
 @pytest.mark.parametrize("body", [{"accepted": ["order_shipped"]}, {"accepted": "order_ready"}, {},
-                                  {"accepted": [1]}, {"accepted": ["order_ready"] * 6}])
+                                  {"accepted": [1]}, {"accepted": ["order_ready"] * 7}])  # (6 kinds)
 def test_an_unknown_kind_or_a_malformed_list_is_refused(client, buyer, body):
     r = buyer.post("/me/subscriptions", json=body)
     assert r.status_code == 422 and r.get_json()["code"] == "validation_error"
@@ -236,7 +237,7 @@ def test_message_values_fit_wechats_limits():
     assert subscribe_service.fit("thing1", "") == {"value": "-"}
 
 
-# ---- the five kinds, from the real flows -----------------------------------------------------
+# ---- the six kinds, from the real flows -----------------------------------------------------
 
 def test_each_kind_of_event_writes_a_send_and_each_reaches_wechat(app, client, admin, leader, buyer, product,
                                                                    drain, wechat_api):
@@ -272,6 +273,15 @@ def test_each_kind_of_event_writes_a_send_and_each_reaches_wechat(app, client, a
         assert api.post(f"/orders/{order['id']}/pay").status_code == 200
     for api in helpers(client, 2):
         assert api.post(f"/bargain-records/{record['id']}/help").status_code == 200
+    # coupon_granted: the leader gives the fans of their point a coupon.
+    buyer.put("/me/pickup-point", json={"pickup_point_id": point})
+    template = admin.post("/admin/coupon-templates", json={
+        "name": "团长专享满10减5", "kind": "fixed", "value": 500, "min_spend": 1000, "total": 100, "per_user_limit": 1,
+        "valid_from": "2020-01-01T00:00:00+00:00", "valid_to": "2099-01-01T00:00:00+00:00"}).get_json()
+    admin.post(f"/admin/coupon-templates/{template['id']}/leader-quotas",
+               json={"leader_id": approved["leader_id"], "quota": 10})
+    assert leader_api.post("/leader/coupon-grants", json={"template_id": template["id"], "segment": "all"}
+                           ).get_json()["granted"] >= 1
 
     drain()
 
@@ -283,6 +293,7 @@ def test_each_kind_of_event_writes_a_send_and_each_reaches_wechat(app, client, a
     assert ("tmpl-manifest_ready", f"pages/leader/manifest?date={day}") in pages
     assert ("tmpl-group_result", f"pages/group/detail?id={opened['group']['id']}") in pages
     assert ("tmpl-bargain_completed", f"pages/bargain/detail?id={record['id']}") in pages
+    assert ("tmpl-coupon_granted", "pages/coupon/list") in pages
     assert any(t == "tmpl-order_ready" and p.startswith("pages/order/detail?id=") for t, p in pages)
     chat = next(s for s in wechat_api.sends if s.template_id == "tmpl-chat_unread")
     assert len(chat.data["thing2"]["value"]) == 20 and chat.data["thing2"]["value"].endswith("…")
