@@ -56,6 +56,7 @@ class Order(SQLModel, table=True):
               postgresql_where=ONE_ORDER_PER_REF),
         CheckConstraint("total >= 0", name="total_non_negative"),
         CheckConstraint("points_used >= 0", name="points_used_non_negative"),
+        CheckConstraint("member_discount >= 0", name="member_discount_non_negative"),
         {"postgresql_with": {"fillfactor": ORDERS_FILLFACTOR}},
     )
 
@@ -71,6 +72,8 @@ class Order(SQLModel, table=True):
     total: int = Field(sa_type=BigInteger)  # fen (64-bit, as every money column): what the buyer pays
     # Points spent on the order (1 point = 1 fen): the goods are worth total + points_used.
     points_used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    # The buyer's member-level discount on ordinary lines (never flash, group or bargain prices).
+    member_discount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     # The share that brought the order (attribution at placement), if any.
     share_token: str | None = Field(default=None, max_length=32, index=True)
     # None until known: a group-buy order takes its date when its group succeeds.

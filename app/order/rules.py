@@ -37,11 +37,19 @@ AT_POINT = (S.shipped, S.arrived)
 
 
 def money_part(order: Order, value: int) -> int:
-    """What of `value` fen of an order's goods was paid in money (the rest in points), floored:
-    over all the goods it is exactly order.total, so partial refunds never give back more money
-    than was paid."""
-    goods = order.total + order.points_used
+    """What of `value` fen of an order's goods was paid in money (the rest in points, or taken off
+    by the member discount), floored: over all the goods it is exactly order.total, so partial
+    refunds never give back more money than was paid."""
+    goods = order.total + order.points_used + order.member_discount
     return value * order.total // goods if goods else 0
+
+
+def points_part(order: Order, value: int) -> int:
+    """What of `value` fen of an order's goods was paid in points: the rest once the money and
+    the member discount's share (floored) are taken, so over all the goods it is points_used."""
+    goods = order.total + order.points_used + order.member_discount
+    discount = value * order.member_discount // goods if goods else 0
+    return value - money_part(order, value) - discount
 
 
 def shippable_clause():

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from app.order.errors import UnitsAlreadyRefunded
 from app.order.models import Order, OrderItem
 from app.order.queries import get_order, items_of, refunded_goods_value
-from app.order.rules import money_part
+from app.order.rules import money_part, points_part
 from app.points import service as points_service
 
 
@@ -62,17 +62,18 @@ def refund_units(session: Session, *, order_id: int, takes: list[UnitTake]) -> t
         amount += t.qty * t.unit_price
     kept = session.exec(select(func.count(OrderItem.id)).where(OrderItem.order_id == order_id,
                                                                OrderItem.refunded_qty < OrderItem.qty)).one()
-    if order.points_used:
+    if order.points_used or order.member_discount:
         amount = _shortage_split(session, order, before=before, after=before + amount)
     return amount, kept == 0
 
 
 def _shortage_split(session: Session, order: Order, *, before: int, after: int) -> int:
-    """Goods worth after - before given back on an order partly paid with points: answer the
-    money to refund and give the points part back now. Each step is named by the refunded value
+    """Goods worth after - before given back on an order partly paid with points (or bought at a
+    member discount, which is given back to nobody): answer the money to refund and give the
+    points part back now. Each step is named by the refunded value
     it reaches, so a retried report gives nothing twice; the "points_back" of a later full
     refund gives only what these steps did not."""
-    points = (after - money_part(order, after)) - (before - money_part(order, before))
+    points = points_part(order, after) - points_part(order, before)
     points_service.credit(session, user_id=order.buyer_id, amount=points, reason=f"shortage:{after}",
                           order_id=order.id)
     return money_part(order, after) - money_part(order, before)
