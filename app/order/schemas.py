@@ -45,8 +45,10 @@ class OrderPublic(BaseModel):
     source: Literal["plain", "flash_sale", "group", "bargain"]
     source_ref: str | None
     items: list[ItemOut]
-    total: int = Field(description="What is paid (fen): the goods' value less points_used")
+    total: int = Field(description="What is paid (fen): the goods' value less member_discount and points_used")
     points_used: int = Field(default=0, description="Points spent on the order (1 point = 1 fen)")
+    member_discount: int = Field(default=0, description="My member level's discount on the order's ordinary lines "
+                                                        "(fen), already taken off total")
     share_token: str | None = Field(default=None, description="The share that brought the order, if any")
     delivery_date: date | None
     pickup_point_id: int
@@ -78,6 +80,12 @@ class OrderPath(BaseModel):
 class PaymentInfo(BaseModel):
     provider: str
     params: dict
+
+
+class PayBody(JsonBody):
+    method: Literal["wechatpay", "wallet"] | None = Field(default=None, description=(
+        "wechatpay (the default: the configured provider, the sandbox in development) or wallet: paid at once "
+        "from my wallet's balance (409 insufficient_balance)"))
 
 
 class PayOut(BaseModel):
