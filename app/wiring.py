@@ -39,6 +39,8 @@ from app.share.routes import bp as share_bp
 from app.shipping import service as shipping_service
 from app.shipping.routes import bp as shipping_bp
 from app.subscribe.routes import bp as subscribe_bp
+from app.wallet import reactions as wallet_reactions
+from app.wallet.routes import bp as wallet_bp
 from app.workbench.routes import bp as workbench_bp
 
 E = OrderEvent
@@ -54,7 +56,7 @@ JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
     "auth", "bargain", "catalog", "chat", "earnings", "flashsale", "groupbuy", "leader", "manifest", "order",
-    "payment", "pickup", "points", "reconcile", "share", "shipping", "workbench"))
+    "payment", "pickup", "points", "reconcile", "share", "shipping", "wallet", "workbench"))
 
 
 def register_order_hooks(registry: OrderHooks) -> None:
@@ -76,6 +78,9 @@ def register_order_hooks(registry: OrderHooks) -> None:
     registry.on(E.refunded, ALL_SOURCES, share_reactions.reverse_reward)
     registry.on(E.picked_up, ALL_SOURCES, share_reactions.reward_sharer)
     registry.on(E.picked_up, ALL_SOURCES, commission_reactions.accrue_on_pickup)
+    # Member growth: 1 per yuan paid once an order is picked up, taken back if it is refunded.
+    registry.on(E.picked_up, ALL_SOURCES, wallet_reactions.growth_on_pickup)
+    registry.on(E.refunded, ALL_SOURCES, wallet_reactions.growth_back_on_refund)
     registry.on_set(E.placed, share_reactions.attribute_shares)
     # WeChat is told a paid order shipped once its goods reach the point (the pickup as a fallback);
     # an order refunded before its upload went out is never uploaded.
@@ -93,6 +98,7 @@ def register_reconcile_checks(transfer_sources: list, book_checks: dict) -> None
     earnings domain's withdrawals) and our own ledgers, each checked against its balance."""
     book_checks["points_ledger"] = reconcile_sources.points_ledger
     book_checks["leader_earnings"] = reconcile_sources.earnings_ledger
+    book_checks["wallets"] = reconcile_sources.wallets_ledger
     if earnings_service.transfers_between not in transfer_sources:
         transfer_sources.append(earnings_service.transfers_between)
 
@@ -111,5 +117,5 @@ def wire(registry: OrderHooks = hooks) -> None:
 def register_blueprints(app: OpenAPI) -> None:
     for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp,
                flashsale_bp, groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp,
-               earnings_bp, reconcile_bp, shipping_bp):
+               earnings_bp, reconcile_bp, shipping_bp, wallet_bp):
         app.register_api(bp)

@@ -19,6 +19,7 @@ from app.order.models import ONE_ORDER_PER_REF, Order, OrderItem, OrderSource, O
 from app.order.rules import delivery_date_for
 from app.points import service as points_service
 from app.queue import enqueue
+from app.wallet import service as wallet_service
 
 S = OrderStatus
 
@@ -73,12 +74,18 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
         items.append(OrderItem(sku_id=sku_id, product_name=product.name, sku_name=sku.name, qty=line.qty,
                                unit_price=price, amount=price * line.qty))
     goods = sum(i.amount for i in items)
+    # The buyer's member level takes its percentage off ordinary lines (at the SKU's own price) of
+    # plain orders only: never off a flash-sale, group-buy or bargain price.
+    member_discount = wallet_service.member_discount(session, user_id=buyer_id, line_amounts=[
+        i.amount for i in items if merged[i.sku_id].unit_price is None]) if source == OrderSource.plain.value else 0
+    goods -= member_discount
     most = int(goods * settings.points_max_ratio)  # floor: never more than the ratio allows
     if points_to_use > most:
         raise PointsOverLimit(f"At most {most} points on this order ({settings.points_max_ratio} of {goods}).",
                               points_to_use=points_to_use, max_points=most)
     order = Order(buyer_id=buyer_id, pickup_point_id=point.id, leader_id=point.leader_id,
-                  total=goods - points_to_use, points_used=points_to_use, note=note, source=source,
+                  total=goods - points_to_use, points_used=points_to_use, member_discount=member_discount,
+                  note=note, source=source,
                   source_ref=source_ref, delivery_date=delivery_date_for(now, settings) if dated else None,
                   pay_before=now + timedelta(seconds=settings.payment_timeout_s), created_at=now)
     session.add(order)

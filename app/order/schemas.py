@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, JsonBody, MultilineText, Name
+from app.http import Id, JsonBody, MultilineText, Name, OptionalJsonBody
 from app.pagination import PageQuery
 
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
@@ -82,7 +82,7 @@ class PaymentInfo(BaseModel):
     params: dict
 
 
-class PayBody(JsonBody):
+class PayBody(OptionalJsonBody):
     method: Literal["wechatpay", "wallet"] | None = Field(default=None, description=(
         "wechatpay (the default: the configured provider, the sandbox in development) or wallet: paid at once "
         "from my wallet's balance (409 insufficient_balance)"))

@@ -15,8 +15,9 @@ from app.auth import service as auth_service
 from app.db import utcnow
 from app.earnings import service as earnings_service
 from app.notify import service as notify_service
+from app.pagination import keyset
 from app.wallet import service as wallet_service
-from app.wallet.errors import ChargeNotFound, ChargeRefunded, ChargeRefundClosed, CodeExpired, CodeUsed, UnknownCode
+from app.wallet.errors import ChargeNotFound, ChargeRefundClosed, ChargeRefunded, CodeExpired, CodeUsed, UnknownCode
 from app.wallet.models import EntryKind, PayCode, PayCodeCharge, PayCodeStatus
 
 PC = PayCodeStatus
@@ -90,7 +91,8 @@ def get_charge(session: Session, *, charge_id: int, leader_id: int) -> PayCodeCh
     return sale
 
 
-def refund_charge(session: Session, *, charge_id: int, leader_id: int, business_date: date) -> PayCodeCharge:
+def refund_charge(session: Session, *, charge_id: int, leader_id: int,
+                  business_date: date) -> tuple[PayCodeCharge, int | None]:
     """The whole charge back to the wallet (in the parts it came out) and out of the leader's
     earnings: on its business day only, once (a conditional UPDATE charged → refunded)."""
     sale = get_charge(session, charge_id=charge_id, leader_id=leader_id)
@@ -110,8 +112,17 @@ def refund_charge(session: Session, *, charge_id: int, leader_id: int, business_
                           data={"charge_id": charge_id, "amount": sale.amount, "balance_after": balance},
                           title="付款码退款", body=f"退回 {sale.amount / 100:.2f} 元到余额")
     session.refresh(sale)
-    return sale
+    return sale, balance
 
 
 def buyer_nickname(session: Session, *, user_id: int) -> str:
     return auth_service.nicknames(session, user_ids=[user_id]).get(user_id, "")
+
+
+def list_charges(session: Session, *, leader_id: int, before_id: int | None, limit: int) -> list[PayCodeCharge]:
+    q = select(PayCodeCharge).where(PayCodeCharge.leader_id == leader_id)
+    return list(session.exec(keyset(q, PayCodeCharge.id, before_id, limit)))
+
+
+def nicknames(session: Session, *, user_ids: list[int]) -> dict[int, str]:
+    return auth_service.nicknames(session, user_ids=user_ids)
