@@ -24,7 +24,6 @@ from app.payment.providers import (PaymentEvent, RefundEvent, RefundResult, orde
 from app.queue import enqueue
 from app.wallet import recharges as wallet_recharges
 from app.wallet import service as wallet_service
-from app.wallet.models import EntryKind as WalletEntryKind
 
 log = logging.getLogger(__name__)
 R = RefundStatus
@@ -113,7 +112,7 @@ def pay_from_wallet(session: Session, *, order: Order) -> Payment | None:
     (confirm_payment → mark_paid). None if this order's wallet payment was made already (a racing
     twin); a payment the order can no longer take goes straight back to the wallet."""
     entry = wallet_service.spend(session, user_id=order.buyer_id, amount=order.total,
-                                 kind=WalletEntryKind.payment.value, ref=f"order:{order.id}", order_id=order.id)
+                                 kind=wallet_service.ORDER_PAYMENT, ref=f"order:{order.id}", order_id=order.id)
     if entry is None:
         return None
     return confirm_payment(session, provider_name=WALLET, event=PaymentEvent(
@@ -193,7 +192,7 @@ def _back_to_wallet(session: Session, *, payment: Payment, refund: Refund) -> No
                                                    before=after - refund.amount, after=after)
     buyer_id = order_queries.get_order(session, payment.order_id).buyer_id
     wallet_service.put_in(session, user_id=buyer_id, principal=principal, bonus=bonus,
-                          kind=WalletEntryKind.refund.value, ref=f"refund:{refund.id}", order_id=payment.order_id)
+                          kind=wallet_service.ORDER_REFUND, ref=f"refund:{refund.id}", order_id=payment.order_id)
     now = utcnow()
     refund.status, refund.completed_at, refund.updated_at = R.succeeded.value, now, now
     session.add(refund)

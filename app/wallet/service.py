@@ -18,7 +18,10 @@ from sqlmodel import Session, select
 from app.db import dialect_insert, utcnow
 from app.pagination import keyset
 from app.wallet.errors import InsufficientBalance, MemberLevelExists
-from app.wallet.models import GrowthEntry, MemberLevel, WalletAccount, WalletEntry
+from app.wallet.models import EntryKind, GrowthEntry, MemberLevel, WalletAccount, WalletEntry
+
+# The kinds the payment domain writes when it moves wallet money (an order paid, a refund back).
+ORDER_PAYMENT, ORDER_REFUND = EntryKind.payment.value, EntryKind.refund.value
 
 
 def ensure_account(session: Session, *, user_id: int) -> None:
