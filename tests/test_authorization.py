@@ -77,6 +77,13 @@ OPERATIONS = {
     "GET /api/v1/shares/{token}/poster": BUYER,
     "GET /api/v1/me/shares": BUYER,
     "GET /api/v1/me/points": BUYER,
+    # The wallet: packages and levels are shown before login; the rest is the caller's own wallet.
+    "GET /api/v1/recharge-packages": PUBLIC,
+    "GET /api/v1/member-levels": PUBLIC,
+    "POST /api/v1/me/wallet/recharges": BUYER,
+    "GET /api/v1/me/wallet": BUYER,
+    "GET /api/v1/me/wallet/entries": BUYER,
+    "POST /api/v1/me/wallet/pay-code": BUYER,
 }
 # Outside the OpenAPI document, and public as well.
 UNDOCUMENTED_PUBLIC = ("/healthz", "/api/v1/openapi.json", "/api/docs/swagger")
@@ -158,6 +165,14 @@ def world(client, admin, buyer, leader, product) -> World:
                                 source="commission:walk")
     ids["withdrawal_id"] = leader_api.post("/leader/withdrawals", json={"amount": 100}).get_json()["id"]
     ids["month"] = datetime.now(timezone.utc).strftime("%Y-%m")
+    # A recharge (paid by the sandbox) behind {recharge_id}, and a counter sale behind {charge_id}.
+    package = admin.post("/admin/recharge-packages", json={"name": "充100送10", "pay_amount": 10000,
+                                                           "bonus_amount": 1000}).get_json()
+    ids["package_id"] = package["id"]
+    ids["recharge_id"] = buyer.post("/me/wallet/recharges", json={"package_id": package["id"]}
+                                    ).get_json()["recharge"]["id"]
+    code = buyer.post("/me/wallet/pay-code").get_json()["code"]
+    ids["charge_id"] = leader_api.post("/leader/pay-code-charges", json={"code": code, "amount": 100}).get_json()["id"]
     # A shipping sync (failed), behind {sync_id}.
     with client.application.app_context(), transaction() as s:
         sync = ShippingSync(order_id=order["id"], ref=f"order:{order['id']}", transaction_id="4200WALK",
@@ -227,6 +242,10 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/me/subscriptions": lambda: {"accepted": ["order_ready"]},
         "POST /api/v1/shares": lambda: {"target_type": "product", "target_id": ids["product_id"]},
         "POST /api/v1/leader/withdrawals": lambda: {"amount": 100},
+        "POST /api/v1/admin/recharge-packages": lambda: {"name": "充50送3", "pay_amount": 5000, "bonus_amount": 300},
+        "POST /api/v1/me/wallet/recharges": lambda: {"package_id": ids["package_id"]},
+        "POST /api/v1/admin/member-levels": lambda: {"name": "银卡", "min_growth": 100, "discount_percent": 5},
+        "POST /api/v1/leader/pay-code-charges": lambda: {"code": "660000000000000000", "amount": 100},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},
