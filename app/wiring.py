@@ -40,6 +40,7 @@ from app.shipping import service as shipping_service
 from app.shipping.routes import bp as shipping_bp
 from app.subscribe.routes import bp as subscribe_bp
 from app.wallet import reactions as wallet_reactions
+from app.wallet import recharges as wallet_recharges
 from app.wallet.routes import bp as wallet_bp
 from app.workbench.routes import bp as workbench_bp
 
@@ -103,12 +104,20 @@ def register_reconcile_checks(transfer_sources: list, book_checks: dict) -> None
         transfer_sources.append(earnings_service.transfers_between)
 
 
+def register_recharge_reactions(reactions: list) -> None:
+    """What follows a wallet recharge's money: a WeChat Pay one is reported to WeChat's shipping
+    information management as virtual goods."""
+    if shipping_service.queue_recharge_payment not in reactions:
+        reactions.append(shipping_service.queue_recharge_payment)
+
+
 def wire(registry: OrderHooks = hooks) -> None:
     """Fill the process's hook registry once (create_app calls it; calling again changes nothing)."""
     if registry.wired:
         return
     register_order_hooks(registry)
     register_reconcile_checks(reconcile_sources.TRANSFER_SOURCES, reconcile_sources.BOOK_CHECKS)
+    register_recharge_reactions(wallet_recharges.RECHARGE_PAID)
     for name in JOB_MODULES + ERROR_MODULES:
         importlib.import_module(name)
     registry.wired = True

@@ -86,3 +86,13 @@ def test_reconciliation_checks_our_own_books_through_the_wired_checks():
     assert book_checks == {"points_ledger": points_ledger, "leader_earnings": earnings_ledger,
                            "wallets": wallets_ledger}
     assert transfer_sources == [transfers_between]  # the withdrawals WeChat Pay paid out
+
+
+def test_a_wechat_pay_recharge_is_reported_to_the_shipping_sync_through_the_wired_reaction():
+    from app.shipping.service import queue_recharge_payment
+    from app.wiring import register_recharge_reactions
+
+    reactions: list = []
+    register_recharge_reactions(reactions)
+    register_recharge_reactions(reactions)  # twice: nothing doubles
+    assert reactions == [queue_recharge_payment]

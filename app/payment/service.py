@@ -98,7 +98,7 @@ def _confirm_recharge_payment(session: Session, *, provider_name: str, event: Pa
     except IntegrityError:
         return session.exec(select(Payment).where(Payment.provider == provider_name,
                                                   Payment.transaction_id == event.transaction_id)).one()
-    refusal = wallet_recharges.recharge_paid(session, recharge_id=recharge_id, amount=event.amount)
+    refusal = wallet_recharges.recharge_paid(session, recharge_id=recharge_id, amount=event.amount, payment=payment)
     if refusal == "amount_mismatch":
         _give_back(session, payment=payment, status="amount_mismatch", reason="amount_mismatch")
     elif refusal:

@@ -3,6 +3,9 @@ an order (out_trade_no LR + its id) and credited to the wallet once, whatever th
 do; refunding it takes its principal and bonus back out, only while the wallet holds both."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -13,6 +16,10 @@ from app.wallet.errors import BalanceSpent, InsufficientBalance, RechargeNotFoun
 from app.wallet.models import EntryKind, Recharge, RechargePackage, RechargeStatus
 
 RS = RechargeStatus
+
+# Reactions to a recharge's money being applied, each (session, *, payment, user_id, description):
+# filled by app/wiring.py (the shipping sync reports a WeChat Pay recharge as virtual goods).
+RECHARGE_PAID: list[Callable[..., Any]] = []
 
 
 def create_package(session: Session, *, name: str, pay_amount: int, bonus_amount: int, active: bool) -> RechargePackage:
@@ -47,7 +54,7 @@ def find_recharge(session: Session, *, recharge_id: int) -> Recharge | None:
     return session.get(Recharge, recharge_id)
 
 
-def recharge_paid(session: Session, *, recharge_id: int, amount: int) -> str | None:
+def recharge_paid(session: Session, *, recharge_id: int, amount: int, payment: Any = None) -> str | None:
     """Money arrived for a recharge: pending_payment → paid and the wallet credited, in this
     transaction. None when applied; else why it cannot be (the caller refunds the money):
     "amount_mismatch" or "not_payable" (paid already through another transaction, or refunded)."""
@@ -63,6 +70,10 @@ def recharge_paid(session: Session, *, recharge_id: int, amount: int) -> str | N
         return "not_payable"
     wallet_service.put_in(session, user_id=recharge.user_id, principal=recharge.pay_amount,
                           bonus=recharge.bonus_amount, kind=EntryKind.recharge.value, ref=f"recharge:{recharge_id}")
+    if payment is not None:
+        for react in RECHARGE_PAID:
+            react(session, payment=payment, user_id=recharge.user_id,
+                  description=f"余额充值 {recharge.pay_amount // 100}元")
     return None
 
 

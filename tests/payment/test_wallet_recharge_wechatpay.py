@@ -4,8 +4,11 @@ to WeChat Pay for the pay_amount alone (the bonus is never refunded as cash)."""
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
+from app.db import transaction
 from app.payment.providers import recharge_trade_no
+from app.shipping.models import VIRTUAL_GOODS, ShippingSync
 from tests.payment.helpers import notify
 
 
@@ -31,6 +34,10 @@ def test_a_recharge_notification_credits_the_wallet_once_and_its_refund_asks_for
         assert notify(client, headers, body).status_code == 204
     w = buyer.get("/me/wallet").get_json()
     assert (w["principal"], w["bonus"]) == (10000, 1000)
+    with client.application.app_context(), transaction() as s:  # reported to WeChat as virtual goods, once
+        syncs = list(s.exec(select(ShippingSync)))
+    assert [(x.ref, x.logistics_type, x.out_trade_no, x.order_id) for x in syncs] == [
+        (f"recharge:{recharge['id']}", VIRTUAL_GOODS, recharge_trade_no(recharge["id"]), None)]
     assert [e["kind"] for e in buyer.get("/me/wallet/entries").get_json()["items"]] == ["recharge"]
     # A second transaction for the same recharge is money it cannot take: refunded in full.
     headers, body = wechatpay.notification(out_trade_no=recharge_trade_no(recharge["id"]), amount=10000,
