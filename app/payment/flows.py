@@ -73,18 +73,19 @@ def start_payment(*, order_id: int, buyer_id: int, method: str = "wechatpay") ->
 def _pay_from_wallet(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any], str]:
     with transaction() as s:
         order = order_queries.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
-        if order.status == OrderStatus.paid.value and payment_service.payment_for(s, order.id) is not None \
-                and payment_service.payment_for(s, order.id).provider == payment_service.WALLET:
-            return order, {"paid": True}, payment_service.WALLET  # a repeated call: paid once, said again
+        if order.status == OrderStatus.paid.value:
+            paid = payment_service.payment_for(s, order.id)
+            if paid is not None and paid.provider == payment_service.WALLET:
+                return order, {"paid": True}, payment_service.WALLET  # a repeated call: paid once, said again
         payable = order_transitions.ensure_payable(s, order)
-        if payable:
-            payment_service.pay_from_wallet(s, order=order)
+        payment = payment_service.pay_from_wallet(s, order=order) if payable else None
     if not payable:
         raise PaymentExpired(f"Order {order.id} was not paid in time and is cancelled.")
     with reading() as s:
         order = order_queries.get_order(s, order_id)
-    if order.status != OrderStatus.paid.value:
-        # The order could not take the payment (a full group, say): the money is back in the wallet.
+    if order.status != OrderStatus.paid.value or (payment is not None and payment.status != "applied"):
+        # The order could not take the payment (a full group, or paid meanwhile through WeChat Pay):
+        # the money is back in the wallet already.
         raise InvalidState(f"Order {order.id} is {order.status}, it can no longer be paid.", status_now=order.status)
     return order, {"paid": True}, payment_service.WALLET
 
