@@ -77,7 +77,7 @@ def charge(session: Session, *, leader_id: int, pickup_point_id: int | None, cod
     sale.principal, sale.bonus = -entry.principal, -entry.bonus
     session.add(sale)
     earnings_service.pay_code_sale(session, leader_id=leader_id, charge_id=sale.id, amount=amount)
-    notify_service.notify(session, user_id=pc.user_id, event="pay_code_charged",
+    notify_service.notify(session, user_id=pc.user_id, event="pay_code.charged",
                           data={"charge_id": sale.id, "amount": amount, "balance_after": entry.balance_after},
                           title="付款成功", body=f"付款码支付 {amount / 100:.2f} 元，余额 {entry.balance_after / 100:.2f} 元")
     session.flush()
@@ -108,7 +108,7 @@ def refund_charge(session: Session, *, charge_id: int, leader_id: int,
                                   kind=EntryKind.pay_code_refund.value, ref=f"pay_code:{charge_id}")
     earnings_service.pay_code_refunded(session, leader_id=leader_id, charge_id=charge_id, amount=sale.amount)
     balance = entry.balance_after if entry is not None else None
-    notify_service.notify(session, user_id=sale.buyer_id, event="pay_code_refunded",
+    notify_service.notify(session, user_id=sale.buyer_id, event="pay_code.refunded",
                           data={"charge_id": charge_id, "amount": sale.amount, "balance_after": balance},
                           title="付款码退款", body=f"退回 {sale.amount / 100:.2f} 元到余额")
     session.refresh(sale)

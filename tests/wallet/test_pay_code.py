@@ -46,7 +46,7 @@ def test_a_counter_charge_pays_from_the_wallet_credits_the_leader_and_tells_the_
     assert [(i["kind"], i["amount"]) for i in earnings["items"]] == [("pay_code_sale", 1200)]
     with app.app_context(), transaction() as s:
         notes = list(s.exec(select(Notification).where(Notification.user_id == buyer.user["id"],
-                                                       Notification.event == "pay_code_charged")))
+                                                       Notification.event == "pay_code.charged")))
     assert [n.data["amount"] for n in notes] == [1200]
     assert books_balanced(app)
 
