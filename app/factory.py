@@ -21,6 +21,7 @@ from app.errors import (RETRY_AFTER_STATUSES, ProblemModel, error_codes, problem
                         validation_problem)
 from app.extensions import jwt, limiter
 from app.flashsale import lane
+from app.http import OptionalJsonBody
 from app.idempotency import IDEMPOTENT_PATHS
 from app.payment.gateways import make_provider
 from app.request_context import install_request_handling
@@ -82,6 +83,7 @@ class LinliOpenAPI(OpenAPI):
         problem_schema["properties"]["code"]["enum"] = error_codes()
         problem_schema["properties"]["code"]["description"] = "Stable, snake_case: switch on it"
         schemas["Problem"] = problem_schema
+        optional_bodies = _subclass_names(OptionalJsonBody)
         schemas.pop("ValidationErrorModel", None)
         for path, item in spec["paths"].items():
             for method, op in item.items():
@@ -104,12 +106,28 @@ class LinliOpenAPI(OpenAPI):
                             resp["headers"] = dict(_RETRY_AFTER)
                         else:
                             resp.pop("headers", None)
+                body = op.get("requestBody")
+                if body is not None:
+                    ref = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+                    if ref.rsplit("/", 1)[-1] in optional_bodies:
+                        # The server reads no body as {} (OptionalJsonBody): the document says so.
+                        body["required"] = False
+                        body["description"] = "Optional: no body at all means `{}` (every field has a default)"
                 if method == "post" and path in IDEMPOTENT_PATHS:
                     op.setdefault("parameters", []).append({
                         "name": "Idempotency-Key", "in": "header", "required": False,
                         "description": "Same key, same user, same endpoint: the first response is replayed",
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                                    "pattern": "^[^\\x00-\\x1f\\x7f]+$"}})
+
+
+def _subclass_names(cls) -> set[str]:
+    names, todo = set(), list(cls.__subclasses__())
+    while todo:
+        sub = todo.pop()
+        names.add(sub.__name__)
+        todo.extend(sub.__subclasses__())
+    return names
 
 
 def create_app(settings: Settings | None = None) -> OpenAPI:

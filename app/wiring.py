@@ -85,7 +85,7 @@ def register_order_hooks(registry: OrderHooks) -> None:
     registry.on_set(E.placed, share_reactions.attribute_shares)
     # WeChat is told a paid order shipped once its goods reach the point (the pickup as a fallback);
     # an order refunded before its upload went out is never uploaded.
-    registry.on(E.arrived, ALL_SOURCES, shipping_service.queue_on_arrival)
+    registry.on_set(E.received, shipping_service.queue_received)
     registry.on(E.picked_up, ALL_SOURCES, shipping_service.queue_on_pickup)
     registry.on(E.refunded, ALL_SOURCES, shipping_service.void_on_refund)
     # The buyer hears of every change (after the money and stock handlers above).

@@ -30,17 +30,24 @@ def wait_port(port: int, timeout: float = 20) -> None:
 
 
 class RedisServer:
-    def __init__(self):
+    def __init__(self, *, appendonly: bool = False):
         exe = shutil.which("redis-server")
         if not exe:
             raise RuntimeError("redis-server not found: `make test` installs it (apt-get install redis-server)")
         self.dir = tempfile.mkdtemp(prefix="linli-redis-")
         self.port = free_port()
         self.socket = os.path.join(self.dir, "redis.sock")  # the same server on a Unix socket too
-        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir, "--databases", "64",
-                                      "--unixsocket", self.socket, "--unixsocketperm", "700"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if appendonly else ["--appendonly", "no"]
+        self.args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence,
+                     "--dir", self.dir, "--databases", "64", "--unixsocket", self.socket, "--unixsocketperm", "700"]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and directory (what it persisted comes back)."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
     def url(self, db: int = 0) -> str:

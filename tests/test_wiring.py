@@ -23,12 +23,14 @@ EXPECTED = {
     ("refunded", "bargain"): ["app.bargain.service.units_back_to_campaign"],
     ("refunded", "*"): ["app.order.placing.give_points_back", "app.commission.reactions.reverse_on_refund",
                         "app.payment.service.refund_when_order_refunded", "app.share.reactions.reverse_reward",
-                        "app.wallet.reactions.growth_back_on_refund", "app.shipping.service.void_on_refund", "app.chat.service.order_updated"],
-    ("arrived", "*"): ["app.shipping.service.queue_on_arrival", "app.chat.service.order_updated"],
+                        "app.wallet.reactions.growth_back_on_refund", "app.shipping.service.void_on_refund",
+                        "app.chat.service.order_updated"],
+    ("arrived", "*"): ["app.chat.service.order_updated"],
     ("picked_up", "*"): ["app.share.reactions.reward_sharer", "app.commission.reactions.accrue_on_pickup",
                          "app.wallet.reactions.growth_on_pickup", "app.shipping.service.queue_on_pickup", "app.chat.service.order_updated"],
     ("placed", "set"): ["app.share.reactions.attribute_shares"],
     ("shipped", "set"): ["app.chat.service.orders_shipped"],
+    ("received", "set"): ["app.shipping.service.queue_received"],
 }
 
 

@@ -9,6 +9,9 @@ from app.http import Id, JsonBody, OptionalJsonBody, Price
 
 
 class BargainCreate(JsonBody):
+    """A bargain campaign. Rules across fields (422 validation_error, each at its field): `ends_at` after
+    `starts_at`; `start_price - floor_price` at least `helpers_needed` fen (every cut is a fen or more)."""
+
     sku_id: Id
     start_price: Price
     floor_price: Price

@@ -84,6 +84,9 @@ class ConversationList(BaseModel):
 
 
 class MessageCreate(JsonBody):
+    """A message. The field its `type` names is required (422 validation_error otherwise): `text` for
+    type=text, `image_url` for type=image, `order_id` for type=order."""
+
     type: MessageType
     text: Text[2000] | None = Field(default=None, description="type=text: 1..2000 characters")
     image_url: HttpsUrl | None = Field(default=None, description="type=image: an https URL")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from redis import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -132,6 +133,15 @@ def _confirm(session: Session, sale_id: int, items: list[_Res], settings: Settin
         if not ok:
             raise _Overfull("sale_closed" if sale.settled_at is not None else "sold_out")
     return result.orders, result.failed
+
+
+def redis_incarnation() -> str | None:
+    """The flash-sale Redis's run_id: a new one after every restart or failover (None for a
+    cluster, whose nodes each have their own)."""
+    r = rds()
+    if not isinstance(r, Redis):
+        return None
+    return r.info("server").get("run_id")
 
 
 def reconcile(sale_id: int) -> int:

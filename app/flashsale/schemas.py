@@ -9,6 +9,8 @@ from app.http import Id, JsonBody, QueryModel
 
 
 class FlashSaleCreate(JsonBody):
+    """A flash sale. Rules across fields (422 invalid_window): `ends_at` after `starts_at`, and not in the past."""
+
     sku_id: Id
     price: int = Field(ge=1, le=10**10, description="fen")
     stock: int = Field(ge=1, le=1_000_000)
@@ -57,7 +59,10 @@ class ReservationPath(BaseModel):
 class ReservationOut(BaseModel):
     status: Literal["pending", "confirmed", "failed"]
     order_id: int | None = None
-    reason: str | None = None
+    reason: str | None = Field(default=None, description=(
+        "failed: why, e.g. sold_out or sale_closed (the database refused what Redis let through), or "
+        "lost_by_redis (the sale's Redis lost the reservation before it became an order; its units went back "
+        "on sale and the buyer may buy again)"))
 
 
 class FlashSaleStats(FlashSalePublic):

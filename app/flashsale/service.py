@@ -269,12 +269,13 @@ def reservation(*, res_id: str, user_id: int) -> ReservationView:
 # A reservation Redis handed out and then lost (a restart without AOF, a flush, a failover to a
 # replica behind it) before the drain made it an order: its units went back to the sale.
 LOST = "lost_by_redis"
+MAX_SALE_ID = 2**31 - 1  # an id column's range: a larger one is no sale (and PostgreSQL refuses to compare it)
 
 
 def _reservation_from_db(sale_id: int, n: int, res_id: str, user_id: int) -> ReservationView:
     with reading() as s:
         order = s.exec(select(Order).where(Order.source == SOURCE, Order.source_ref == res_id)).first()
-        exists = s.get(FlashSale, sale_id) is not None
+        exists = sale_id <= MAX_SALE_ID and s.get(FlashSale, sale_id) is not None
     if order is not None:
         if order.buyer_id != user_id:
             raise ReservationNotFound(f"Reservation {res_id} does not exist.")

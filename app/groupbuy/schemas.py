@@ -10,6 +10,9 @@ from app.order.schemas import OrderPublic
 
 
 class GroupBuyCreate(JsonBody):
+    """A group-buy campaign. Rules across fields (422 validation_error, each at its field): `ends_at` after
+    `starts_at`; `opener_price` at most `group_price`; `virtual_fill_max_missing` below `group_size`."""
+
     sku_id: Id
     group_price: Price
     group_size: int = Field(ge=2, le=50)

@@ -7,7 +7,7 @@ calls at start: never as a side effect of importing a module, so a process that 
 fails loudly instead of silently dropping a reaction (a flash unit not given back on cancel).
 
 A "paid" handler may refuse the payment by returning a reason (a full group); other handlers'
-return values are ignored. Set events (placed, shipped) hand their handlers the ids at once,
+return values are ignored. Set events (placed, shipped, received) hand their handlers the ids at once,
 for set-based work."""
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ class OrderEvent(StrEnum):
     # sets of orders
     placed = "placed"
     shipped = "shipped"
+    received = "received"  # a delivery received at its point: the orders that became arrived, at once
 
 
-SET_EVENTS = frozenset({OrderEvent.placed, OrderEvent.shipped})
+SET_EVENTS = frozenset({OrderEvent.placed, OrderEvent.shipped, OrderEvent.received})
 
 
 class NotWired(RuntimeError):

@@ -23,6 +23,12 @@ def items_of(session: Session, order_ids: list[int]) -> dict[int, list[OrderItem
     return out
 
 
+def orders_by_ids(session: Session, order_ids: list[int]) -> list[Order]:
+    if not order_ids:
+        return []
+    return list(session.exec(select(Order).where(Order.id.in_(order_ids)).order_by(Order.id)))
+
+
 def find_order(session: Session, *, order_id: int) -> Order | None:
     return session.get(Order, order_id)
 

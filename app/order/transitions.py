@@ -224,6 +224,7 @@ def receive_delivery(session: Session, *, pickup_point_id: int, delivery_date: d
     arrived = [get_order(session, i) for i in ids if _transition(session, i, (S.shipped,), S.arrived, arrived_at=now)]
     for order in arrived:
         hooks.fire(session, OrderEvent.arrived, order)
+    hooks.fire_set(session, OrderEvent.received, [o.id for o in arrived])
     return arrived
 
 

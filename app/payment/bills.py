@@ -67,7 +67,9 @@ class FundLine:
 
     @property
     def is_transfer(self) -> bool:
-        return "转账" in self.business_name or "转账" in self.business_type
+        """A payment to a user: 商家转账 (and the older 企业付款 to 零钱). A line of ours is found by
+        its 业务凭证号 whatever its name; the name only matters for transfers we do not know."""
+        return any(word in name for word in ("转账", "企业付款") for name in (self.business_name, self.business_type))
 
 
 # ---- reading a file ---------------------------------------------------------------------------
@@ -114,8 +116,8 @@ def fen(yuan: str, what: str = "amount") -> int:
         value = Decimal(yuan.strip() or "0") * 100
     except InvalidOperation:
         raise BillUnreadable(f"The bill's {what} {yuan!r} is not an amount in yuan.") from None
-    if value != value.to_integral_value():
-        raise BillUnreadable(f"The bill's {what} {yuan!r} has more than two decimals.")
+    if not value.is_finite() or value != value.to_integral_value():
+        raise BillUnreadable(f"The bill's {what} {yuan!r} is not an amount with at most two decimals.")
     return int(value)
 
 
@@ -128,7 +130,7 @@ def _count_matches(bill: Bill, total_name: str) -> None:
     if total_name in bill.summary:
         try:
             count = int(Decimal(bill.summary[total_name]))
-        except InvalidOperation:
+        except (InvalidOperation, ValueError, OverflowError):  # not a number, NaN, Infinity
             raise BillUnreadable(f"The bill's {total_name} is not a number.") from None
         if count != len(bill.rows):
             raise BillUnreadable(f"The bill says {count} lines ({total_name}) but holds {len(bill.rows)}.")
@@ -148,8 +150,10 @@ def trade_lines(bill: Bill) -> list[TradeLine]:
     for row in bill.rows:
         state = row["交易状态"]
         if state == "REFUND":
+            # A refund made in the merchant platform by hand may carry WeChat Pay's number alone.
+            number = row.get("商户退款单号", "") or row.get("微信退款单号", "")
             out.append(TradeLine(kind="refund", out_trade_no=row["商户订单号"], transaction_id=row["微信订单号"],
-                                 out_refund_no=row.get("商户退款单号", ""), state=row.get("退款状态", ""),
+                                 out_refund_no=number, state=row.get("退款状态", ""),
                                  amount=fen(_first(row, "申请退款金额", "退款金额"), "refund amount")))
         else:
             out.append(TradeLine(kind="payment", out_trade_no=row["商户订单号"], transaction_id=row["微信订单号"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -136,6 +137,15 @@ def payment_for(session: Session, order_id: int, *, for_update: bool = False) ->
     if for_update:
         q = q.with_for_update()
     return session.exec(q).first()
+
+
+def applied_payments(session: Session, *, order_ids: list[int]) -> dict[int, Payment]:
+    """Each order's applied payment, for a set of orders in one query."""
+    if not order_ids:
+        return {}
+    rows = session.exec(select(Payment).where(Payment.order_id.in_(order_ids), Payment.status == "applied")
+                        .order_by(Payment.id))
+    return {p.order_id: p for p in rows}
 
 
 def _create_refund(session: Session, *, payment: Payment, amount: int, reason: str,
@@ -344,43 +354,52 @@ def retry_refund(session: Session, *, refund_id: int) -> Refund:
 
 
 # ---- what reconciliation checks WeChat Pay's bills against -------------------------------------
+# Plain rows (transaction_id, order_id, amount / out_refund_no, amount), not ORM objects: a day can
+# hold tens of thousands. Lookups by key go in chunks (SQLite binds at most 32,766 values).
 
-def _paid_at(payment: Payment) -> datetime:
+_CHUNK = 1000
+
+
+def _paid_at(payload: dict[str, Any] | None, created_at: datetime) -> datetime:
     """When WeChat Pay says the money came (the notification's success_time: the trade bill's
     day), else when we recorded it."""
     try:
-        return datetime.fromisoformat(payment.payload["success_time"])
+        return datetime.fromisoformat(payload["success_time"])
     except (KeyError, TypeError, ValueError):
-        return payment.created_at
+        return created_at
 
 
-def wechatpay_payments_between(session: Session, *, start: datetime, end: datetime) -> list[Payment]:
+def wechatpay_payments_between(session: Session, *, start: datetime, end: datetime) -> list[Any]:
     """Every WeChat Pay payment (whatever became of it: applied, late, refused...) whose money
     came in [start, end)."""
-    rows = session.exec(select(Payment).where(Payment.provider == "wechatpay",
-                                              Payment.created_at >= start - timedelta(days=2),
-                                              Payment.created_at < end + timedelta(days=2)))
-    return [p for p in rows if start <= _paid_at(p) < end]
+    rows = session.exec(select(Payment.transaction_id, Payment.order_id, Payment.amount, Payment.payload,
+                               Payment.created_at)
+                        .where(Payment.provider == "wechatpay", Payment.created_at >= start - timedelta(days=2),
+                               Payment.created_at < end + timedelta(days=2)))
+    return [r for r in rows if start <= _paid_at(r.payload, r.created_at) < end]
 
 
-def wechatpay_payments_by_transaction(session: Session, transaction_ids: list[str]) -> dict[str, Payment]:
-    if not transaction_ids:
-        return {}
-    rows = session.exec(select(Payment).where(Payment.provider == "wechatpay",
-                                              Payment.transaction_id.in_(transaction_ids)))
-    return {p.transaction_id: p for p in rows}
+def wechatpay_payments_by_transaction(session: Session, transaction_ids: list[str]) -> dict[str, Any]:
+    out = {}
+    for i in range(0, len(transaction_ids), _CHUNK):
+        out.update({r.transaction_id: r for r in session.exec(
+            select(Payment.transaction_id, Payment.order_id, Payment.amount)
+            .where(Payment.provider == "wechatpay", Payment.transaction_id.in_(transaction_ids[i:i + _CHUNK])))})
+    return out
 
 
-def wechatpay_refunds_between(session: Session, *, start: datetime, end: datetime) -> list[Refund]:
+def wechatpay_refunds_between(session: Session, *, start: datetime, end: datetime) -> list[Any]:
     """WeChat Pay refunds created in [start, end) that WeChat Pay accepted (processing or
     succeeded): the trade bill lists a refund on the day it was accepted."""
-    return list(session.exec(select(Refund).where(
+    return list(session.exec(select(Refund.out_refund_no, Refund.amount).where(
         Refund.provider == "wechatpay", Refund.created_at >= start, Refund.created_at < end,
         Refund.status.in_([R.processing.value, R.succeeded.value]))))
 
 
-def wechatpay_refunds_by_number(session: Session, out_refund_nos: list[str]) -> dict[str, Refund]:
-    if not out_refund_nos:
-        return {}
-    rows = session.exec(select(Refund).where(Refund.provider == "wechatpay", Refund.out_refund_no.in_(out_refund_nos)))
-    return {r.out_refund_no: r for r in rows}
+def wechatpay_refunds_by_number(session: Session, out_refund_nos: list[str]) -> dict[str, Any]:
+    out = {}
+    for i in range(0, len(out_refund_nos), _CHUNK):
+        out.update({r.out_refund_no: r for r in session.exec(
+            select(Refund.out_refund_no, Refund.amount)
+            .where(Refund.provider == "wechatpay", Refund.out_refund_no.in_(out_refund_nos[i:i + _CHUNK])))})
+    return out

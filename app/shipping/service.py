@@ -36,16 +36,18 @@ SENT_STATES = (S.uploaded, S.confirmed, S.settled)
 
 # ---- the outbox: order hooks ------------------------------------------------------------------
 
-def queue_on_arrival(session: Session, order) -> None:
-    """The goods reached the pickup point (the leader's receive): from now on WeChat's short
-    auto-settlement clock for a self-pickup order may run, so the upload is queued."""
-    queue_order(session, order)
+def queue_received(session: Session, order_ids: list[int]) -> None:
+    """The goods reached the pickup point (the leader's receive, order event `received`): from now
+    on WeChat's short auto-settlement clock for a self-pickup order may run, so the uploads are
+    queued, as a set (three statements for a whole delivery, not three per order)."""
+    queue_orders(session, order_queries.orders_by_ids(session, order_ids))
 
 
 def queue_on_pickup(session: Session, order) -> None:
     """The fallback: an order picked up without a recorded arrival (or before this domain
     existed) is queued at pickup; one already queued is left as it is."""
-    queue_order(session, order)
+    if session.execute(select(T.c.id).where(T.c.order_id == order.id)).first() is None:
+        queue_orders(session, [order])
 
 
 def void_on_refund(session: Session, order) -> None:
@@ -63,27 +65,40 @@ def item_desc(lines: list[tuple[str, int]]) -> str:
     return text if len(text) <= ITEM_DESC_MAX else text[:ITEM_DESC_MAX - 3] + "..."
 
 
-def queue_order(session: Session, order) -> ShippingSync | None:
-    """Write the order's sync (pending, due now) unless it has one, or was not paid through WeChat
-    Pay (the sandbox has nothing to report). Safe to call again: one row per order and payment."""
-    existing = sync_of_order(session, order_id=order.id)
+def queue_orders(session: Session, orders: list) -> list[int]:
+    """Write each order's sync (pending, due now) unless it has one or was not paid through WeChat
+    Pay (the sandbox has nothing to report; a payment all given back has nothing to settle).
+    Answers the ids written. Safe to call again: one row per order and per payment."""
+    payments = payment_service.applied_payments(session, order_ids=[o.id for o in orders])
+    wanted = [(o, payments[o.id]) for o in orders
+              if o.id in payments and payments[o.id].provider == "wechatpay"
+              and payments[o.id].refunded_amount < payments[o.id].amount]
+    if not wanted:
+        return []
+    items = order_queries.items_of(session, [o.id for o, _ in wanted])
+    rows = []
+    for order, payment in wanted:
+        payer = (payment.payload or {}).get("payer") or {}
+        openid = payer.get("openid") if isinstance(payer, dict) else None
+        if not isinstance(openid, str) or not openid:  # every WeChat Pay notification names the payer
+            openid = auth_service.openid_of(session, user_id=order.buyer_id)
+        desc = item_desc([(f"{i.product_name} {i.sku_name}".strip(), i.qty) for i in items[order.id]])
+        rows.append(dict(order_id=order.id, ref=f"order:{order.id}", transaction_id=payment.transaction_id,
+                         out_trade_no=out_trade_no(order.id), openid=openid, logistics_type=SELF_PICKUP,
+                         item_desc=desc, paid_at=order.paid_at))
+    return _insert(session, rows)
+
+
+def queue_order(session: Session, order) -> int | None:
+    """One order's sync id: the existing one, or one written now (None: nothing to report)."""
+    existing = session.execute(select(T.c.id).where(T.c.order_id == order.id)).scalar_one_or_none()
     if existing is not None:
         return existing
-    payment = payment_service.payment_for(session, order.id)
-    if payment is None or payment.provider != "wechatpay":
-        return None
-    payer = (payment.payload or {}).get("payer") or {}
-    openid = payer.get("openid") if isinstance(payer, dict) else None
-    if not isinstance(openid, str) or not openid:
-        openid = auth_service.openid_of(session, user_id=order.buyer_id)
-    items = order_queries.items_of(session, [order.id])[order.id]
-    desc = item_desc([(f"{i.product_name} {i.sku_name}".strip(), i.qty) for i in items])
-    return _insert(session, order_id=order.id, ref=f"order:{order.id}", transaction_id=payment.transaction_id,
-                   out_trade_no=out_trade_no(order.id), openid=openid, logistics_type=SELF_PICKUP,
-                   item_desc=desc, paid_at=order.paid_at)
+    written = queue_orders(session, [order])
+    return written[0] if written else None
 
 
-def queue_recharge_payment(session: Session, *, payment, user_id: int, description: str) -> ShippingSync | None:
+def queue_recharge_payment(session: Session, *, payment, user_id: int, description: str) -> int | None:
     """A wallet recharge paid through WeChat Pay is virtual goods, reported as soon as it is paid
     (registered in app/wiring.py as a reaction of the wallet's recharges)."""
     if payment.provider != "wechatpay" or payment.recharge_id is None:
@@ -98,23 +113,24 @@ def queue_recharge_payment(session: Session, *, payment, user_id: int, descripti
 
 
 def queue_virtual_goods(session: Session, *, ref: str, transaction_id: str, out_trade_no: str, openid: str,
-                        item_desc: str, paid_at: datetime | None) -> ShippingSync | None:
+                        item_desc: str, paid_at: datetime | None) -> int | None:
     """The seam for recharges (queue_recharge_payment): a payment for virtual goods is
     reported as logistics_type 3 as soon as it is paid, through the same outbox and worker."""
-    return _insert(session, order_id=None, ref=ref, transaction_id=transaction_id, out_trade_no=out_trade_no,
-                   openid=openid, logistics_type=VIRTUAL_GOODS, item_desc=item_desc[:ITEM_DESC_MAX], paid_at=paid_at)
+    written = _insert(session, [dict(order_id=None, ref=ref, transaction_id=transaction_id, out_trade_no=out_trade_no,
+                                     openid=openid, logistics_type=VIRTUAL_GOODS, item_desc=item_desc[:ITEM_DESC_MAX],
+                                     paid_at=paid_at)])
+    return written[0] if written else None
 
 
-def _insert(session: Session, **values) -> ShippingSync | None:
+def _insert(session: Session, rows: list[dict]) -> list[int]:
     now = utcnow()
     # ON CONFLICT DO NOTHING: a receive repeated, or racing a pickup or the sweep, writes one row.
-    stmt = dialect_insert(session, T).values(state=S.pending.value, attempts=0, created_at=now, updated_at=now,
-                                             due_at=now, **values)
-    new_id = session.execute(stmt.on_conflict_do_nothing().returning(T.c.id)).scalar_one_or_none()
-    if new_id is None:
-        return session.exec(select(ShippingSync).where(ShippingSync.transaction_id == values["transaction_id"])).first()
-    _enqueue_after_commit(session, new_id)
-    return session.get(ShippingSync, new_id)
+    stmt = dialect_insert(session, T).values([dict(state=S.pending.value, attempts=0, created_at=now, updated_at=now,
+                                                   due_at=now, **row) for row in rows])
+    new_ids = list(session.execute(stmt.on_conflict_do_nothing().returning(T.c.id)).scalars())
+    for new_id in new_ids:
+        _enqueue_after_commit(session, new_id)
+    return new_ids
 
 
 def _enqueue_after_commit(session: Session, sync_id: int) -> None:

@@ -88,6 +88,12 @@ class FakeBills:
             "transfer_bill_no": transfer_bill_no or f"1330{uuid.uuid4().int % 10**36:036d}",
             "at": (at or datetime.now(CST)).astimezone(CST).isoformat(timespec="seconds")}
 
+    def transfer_changed(self, bill: dict[str, Any]) -> None:
+        """The merchant-transfer fake's listener (tests/fakes/wechatpay_transfers.py): each bill
+        as it is made or moved on; a SUCCESS one left the account when it became SUCCESS."""
+        self.record_transfer(bill["out_bill_no"], bill["transfer_amount"], state=bill["state"],
+                             at=datetime.fromisoformat(bill["update_time"]), transfer_bill_no=bill["transfer_bill_no"])
+
     def refund_by_hand(self, *, out_refund_no: str, transaction_id: str, out_trade_no: str, amount: int, total: int,
                        at: datetime | None = None, status: str = "SUCCESS") -> None:
         """A refund made in the merchant platform, not through the API: the merchant's system never heard of it."""
@@ -204,7 +210,8 @@ class FakeBills:
         if day > datetime.now(CST).date():
             return self.fake._signed(400, {"code": "PARAM_ERROR", "message": "账单日期不能晚于今天"})
         trade = request.path.endswith("tradebill")
-        if trade and args.get("bill_type", "ALL") != "ALL" or not trade and args.get("account_type", "BASIC") != "BASIC":
+        kind = args.get("bill_type", "ALL") if trade else args.get("account_type", "BASIC")
+        if kind != ("ALL" if trade else "BASIC"):
             return self.fake._signed(400, {"code": "PARAM_ERROR", "message": "the fake makes ALL / BASIC bills only"})
         if args.get("tar_type") not in (None, "GZIP"):
             return self.fake._signed(400, {"code": "PARAM_ERROR", "message": "tar_type 只能是 GZIP"})

@@ -53,6 +53,8 @@ class FakeTransfers:
         self.reset()
         wx.handlers.append(self._handle)
         wx.transfers = self
+        # What WeChat Pay paid out shows in its fund-flow bill (tests/fakes/wechatpay_bills.py).
+        self.listeners.append(wx.bills.transfer_changed)
 
     def reset(self) -> None:
         with self._lock:

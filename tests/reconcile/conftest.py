@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import update
 
 from app.db import transaction
+from app.payment import flows as payment_flows
 from app.payment import service as payment_service
 from app.payment.models import Refund
 from app.payment.providers import out_trade_no
 from app.reconcile import sources
 from tests.fakes.wechatpay import FakeWechatPay
+from tests.fakes.wechatpay_transfers import FakeTransfers
 from tests.payment.helpers import notify, place_order
 
 CST = timezone(timedelta(hours=8))
@@ -21,6 +23,7 @@ CST = timezone(timedelta(hours=8))
 @pytest.fixture(scope="session")
 def wechatpay_server(tmp_path_factory):
     fake = FakeWechatPay(key_dir=tmp_path_factory.mktemp("wechatpay-bill-keys"))
+    FakeTransfers(fake)
     yield fake
     fake.stop()
 
@@ -28,6 +31,7 @@ def wechatpay_server(tmp_path_factory):
 @pytest.fixture
 def wechatpay(wechatpay_server):
     wechatpay_server.reset()
+    wechatpay_server.transfers.reset()
     return wechatpay_server
 
 
@@ -96,7 +100,7 @@ class Day:
         with self.app.app_context(), transaction() as s:
             refund = payment_service.refund_amount(s, order_id=order["id"], amount=amount, reason="shortage")
         with self.app.app_context():
-            assert payment_service.execute_refund(refund_id=refund.id).status == "processing"
+            assert payment_flows.execute_refund(refund_id=refund.id).status == "processing"
         when = at(self.day, hour)
         with self.app.app_context(), transaction() as s:
             s.exec(update(Refund).where(Refund.id == refund.id).values(created_at=when))

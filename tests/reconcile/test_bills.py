@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
@@ -39,6 +41,11 @@ def test_a_trade_bill_is_read_by_column_name_with_its_backticks_and_summary_gone
                         out_refund_no="RF0000000001abc", amount=500, state="PROCESSING")]
 
 
+def test_a_refund_without_our_number_is_known_by_wechat_pays():
+    [line] = bills.trade_lines(bills.parse_bill(trade_file(REFUND.replace("`RF0000000001abc,", "`,"))))
+    assert (line.kind, line.out_refund_no) == ("refund", "5000001")
+
+
 def test_a_comma_inside_a_field_does_not_shift_the_columns():
     bill = bills.parse_bill(trade_file(PAYMENT))
     assert bill.rows[0]["商品名称"] == "麒麟西瓜, 一个装" and bill.rows[0]["订单金额"] == "19.90"
@@ -55,8 +62,10 @@ def test_a_bill_read_from_a_utf8_file_with_a_bom_and_full_width_parentheses():
 
 @pytest.mark.parametrize("text, why", [
     (trade_file(PAYMENT, count=2), "says 2 lines"),
-    (trade_file(PAYMENT.replace("`0.60%,`19.90", "`0.60%,`19.905")), "more than two decimals"),
+    (trade_file(PAYMENT.replace("`0.60%,`19.90", "`0.60%,`19.905")), "at most two decimals"),
     (trade_file(PAYMENT.replace("`0.60%,`19.90", "`0.60%,`1e3x")), "not an amount"),
+    (trade_file(PAYMENT.replace("`0.60%,`19.90", "`0.60%,`Infinity")), "at most two decimals"),
+    (trade_file(PAYMENT).replace("`1,`19.90", "`NaN,`19.90"), "not a number"),
     (trade_file(PAYMENT.rsplit(",`", 1)[0]), "fields, its header"),
     (TRADE_HEADER + "\n" + PAYMENT + "\nsomething else\n", "neither a detail line nor the summary"),
     ("", "empty"),
@@ -64,6 +73,19 @@ def test_a_bill_read_from_a_utf8_file_with_a_bom_and_full_width_parentheses():
 def test_a_bill_that_does_not_add_up_is_refused_not_guessed_at(text, why):
     with pytest.raises(BillUnreadable, match=why):
         bills.trade_lines(bills.parse_bill(text))
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(st.sampled_from([TRADE_HEADER, TRADE_SUMMARY, PAYMENT, REFUND, "`1,`2", "`NaN", "`",
+                                            "`Infinity,`x", "a,b", ",,,", "`,`,`"]), max_size=6),
+                  st.text(max_size=40))
+def test_whatever_a_bill_file_says_it_is_read_or_refused_as_unreadable(lines, noise):
+    text = "\n".join(lines + [noise])
+    for read in (bills.trade_lines, bills.fund_lines):
+        try:
+            read(bills.parse_bill(text))
+        except BillUnreadable:
+            pass
 
 
 def test_amounts_are_exact_fen():

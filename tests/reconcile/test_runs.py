@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from app.cli import main
 from app.db import transaction, utcnow
-from app.payment import service as payment_service
+from app.payment import flows as payment_flows
 from app.points import service as points_service
 from app.points.models import PointAccount
 from app.reconcile import flows, service
@@ -23,7 +23,7 @@ from tests.concurrency import run_together
 
 def reconcile_now(app, day):
     with app.app_context():
-        return flows.reconcile(day, settings=app.extensions["linli.settings"], provider=payment_service.provider())
+        return flows.reconcile(day, settings=app.extensions["linli.settings"], provider=payment_flows.provider())
 
 
 def test_runs_of_one_date_at_once_are_one_run(app, books, wechatpay, day):
@@ -88,3 +88,12 @@ class TestOnTheSandboxProvider:
 
         assert [(d["subject"], d["kind"], d["ref"], d["ours"], d["expected"]) for d in report["discrepancies"]] == \
             [("points_ledger", "amount_mismatch", f"user:{uid}", 0, 40)]
+
+
+def test_points_entries_without_an_account_are_a_balance_of_nothing(app, buyer, admin):
+    uid, other = buyer.user["id"], admin.user["id"]
+    with app.app_context(), transaction() as s:
+        points_service.credit(s, user_id=uid, amount=30, reason="a", order_id=None)
+        points_service.credit(s, user_id=other, amount=20, reason="a", order_id=None)
+        s.exec(delete(PointAccount).where(PointAccount.user_id == uid))
+        assert points_service.ledger_mismatches(s) == [(uid, 0, 30)]

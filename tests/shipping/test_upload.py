@@ -279,3 +279,24 @@ def test_the_daily_sweep_uploads_arrived_orders_wechat_still_awaits(app, client,
     assert wechat_api.uploads_for(waiting["transaction_id"]) == []
     with app.app_context():
         assert flows.sweep_wechat_orders() == {"not_arrived": 1}
+
+
+def test_pickup_queues_an_order_whose_arrival_left_no_sync(app, client, buyer, leader, product, wechat_api):
+    order = arrived_order(app, buyer, leader, product, wechat_api)
+    with app.app_context(), transaction() as s:  # arrived before this domain existed
+        s.execute(delete(ShippingSync))
+    r = leader[0].post("/leader/pickups", json={"pickup_code": order["pickup_code"]})
+    assert r.status_code == 200 and r.get_json()["status"] == "picked_up"
+    assert sync_of(app, order["id"]).state == "pending"
+    run_jobs(app)
+    assert len(wechat_api.uploads_for(order["transaction_id"])) == 1
+
+
+def test_an_order_whose_money_all_went_back_is_not_queued(app, client, buyer, leader, product, wechat_api):
+    order = paid_order(app, buyer, leader, product, wechat_api, qty=1)
+    ship(app, order["delivery_date"])
+    r = leader[0].post(f"/leader/deliveries/{order['delivery_date']}/shortages",
+                       json={"lines": [{"sku_id": product["skus"][0]["id"], "missing_qty": 1}]})
+    assert r.status_code == 200, r.get_json()
+    receive(leader, order["delivery_date"])
+    assert sync_of(app, order["id"]) is None
