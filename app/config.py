@@ -200,6 +200,12 @@ class Settings(BaseSettings):
     transfer_notify_url: str = "https://example.invalid/api/v1/payments/wechatpay/transfer-notify"
     transfer_sweep_interval_s: int = Field(default=300, ge=1)
 
+    # The wallet's pay code (付款码): how long a code shown in the mini-program stays valid, and how
+    # many wrong codes a leader may enter in PAY_CODE_WRONG_WINDOW_S before being refused (429).
+    pay_code_ttl_s: int = Field(default=60, ge=10, le=600)
+    pay_code_wrong_limit: int = Field(default=10, ge=1)
+    pay_code_wrong_window_s: int = Field(default=600, ge=1)
+
     # Reconciliation (对账): WeChat Pay makes yesterday's bills after 10:00 Beijing time; a bill
     # still being made (STATEMENT_CREATING) is asked for again every RETRY_MINUTES, at most
     # MAX_ATTEMPTS times in all, before the date's run is marked failed for an operator.

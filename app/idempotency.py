@@ -25,7 +25,8 @@ from app.errors import DomainError, Unprocessable, ValidationFailed, field_error
 # The endpoints that honour Idempotency-Key, as the OpenAPI document writes them (it documents
 # the header on exactly these).
 IDEMPOTENT_PATHS = {"/api/v1/orders", "/api/v1/group-buys/{group_buy_id}/groups", "/api/v1/groups/{group_id}/join",
-                    "/api/v1/bargain-records/{record_id}/order", "/api/v1/leader/withdrawals"}
+                    "/api/v1/bargain-records/{record_id}/order", "/api/v1/leader/withdrawals",
+                    "/api/v1/leader/pay-code-charges"}
 
 
 class IdempotencyRecord(SQLModel, table=True):

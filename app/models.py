@@ -20,6 +20,7 @@ import app.reconcile.models  # noqa: F401
 import app.share.models  # noqa: F401
 import app.shipping.models  # noqa: F401
 import app.subscribe.models  # noqa: F401
+import app.wallet.models  # noqa: F401
 import app.workbench.models  # noqa: F401
 
 

@@ -41,6 +41,9 @@ from app.share.routes import bp as share_bp
 from app.shipping import service as shipping_service
 from app.shipping.routes import bp as shipping_bp
 from app.subscribe.routes import bp as subscribe_bp
+from app.wallet import reactions as wallet_reactions
+from app.wallet import recharges as wallet_recharges
+from app.wallet.routes import bp as wallet_bp
 from app.workbench.routes import bp as workbench_bp
 
 E = OrderEvent
@@ -55,8 +58,8 @@ JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.
 # Each domain's refusals (app/<domain>/errors.py): imported here so that error_codes() sees every
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
-    "auth", "bargain", "catalog", "chat", "coupons", "earnings", "flashsale", "groupbuy", "leader", "manifest", "order",
-    "payment", "pickup", "points", "reconcile", "share", "shipping", "workbench"))
+    "auth", "bargain", "catalog", "chat", "coupons", "earnings", "flashsale", "groupbuy", "leader", "manifest",
+    "order", "payment", "pickup", "points", "reconcile", "share", "shipping", "wallet", "workbench"))
 
 
 def register_order_hooks(registry: OrderHooks) -> None:
@@ -81,6 +84,9 @@ def register_order_hooks(registry: OrderHooks) -> None:
     registry.on(E.refunded, ALL_SOURCES, share_reactions.reverse_reward)
     registry.on(E.picked_up, ALL_SOURCES, share_reactions.reward_sharer)
     registry.on(E.picked_up, ALL_SOURCES, commission_reactions.accrue_on_pickup)
+    # Member growth: 1 per yuan paid once an order is picked up, taken back if it is refunded.
+    registry.on(E.picked_up, ALL_SOURCES, wallet_reactions.growth_on_pickup)
+    registry.on(E.refunded, ALL_SOURCES, wallet_reactions.growth_back_on_refund)
     registry.on_set(E.placed, share_reactions.attribute_shares)
     # WeChat is told a paid order shipped once its goods reach the point (the pickup as a fallback);
     # an order refunded before its upload went out is never uploaded.
@@ -98,8 +104,16 @@ def register_reconcile_checks(transfer_sources: list, book_checks: dict) -> None
     earnings domain's withdrawals) and our own ledgers, each checked against its balance."""
     book_checks["points_ledger"] = reconcile_sources.points_ledger
     book_checks["leader_earnings"] = reconcile_sources.earnings_ledger
+    book_checks["wallets"] = reconcile_sources.wallets_ledger
     if earnings_service.transfers_between not in transfer_sources:
         transfer_sources.append(earnings_service.transfers_between)
+
+
+def register_recharge_reactions(reactions: list) -> None:
+    """What follows a wallet recharge's money: a WeChat Pay one is reported to WeChat's shipping
+    information management as virtual goods."""
+    if shipping_service.queue_recharge_payment not in reactions:
+        reactions.append(shipping_service.queue_recharge_payment)
 
 
 def wire(registry: OrderHooks = hooks) -> None:
@@ -108,6 +122,7 @@ def wire(registry: OrderHooks = hooks) -> None:
         return
     register_order_hooks(registry)
     register_reconcile_checks(reconcile_sources.TRANSFER_SOURCES, reconcile_sources.BOOK_CHECKS)
+    register_recharge_reactions(wallet_recharges.RECHARGE_PAID)
     for name in JOB_MODULES + ERROR_MODULES:
         importlib.import_module(name)
     registry.wired = True
@@ -116,5 +131,5 @@ def wire(registry: OrderHooks = hooks) -> None:
 def register_blueprints(app: OpenAPI) -> None:
     for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp,
                flashsale_bp, groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp,
-               earnings_bp, reconcile_bp, shipping_bp, coupons_bp):
+               earnings_bp, reconcile_bp, shipping_bp, coupons_bp, wallet_bp):
         app.register_api(bp)

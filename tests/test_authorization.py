@@ -81,6 +81,13 @@ OPERATIONS = {
     "GET /api/v1/coupon-templates": BUYER,
     "POST /api/v1/coupon-templates/{template_id}/claim": BUYER,
     "GET /api/v1/me/coupons": BUYER,
+    # The wallet: packages and levels are shown before login; the rest is the caller's own wallet.
+    "GET /api/v1/recharge-packages": PUBLIC,
+    "GET /api/v1/member-levels": PUBLIC,
+    "POST /api/v1/me/wallet/recharges": BUYER,
+    "GET /api/v1/me/wallet": BUYER,
+    "GET /api/v1/me/wallet/entries": BUYER,
+    "POST /api/v1/me/wallet/pay-code": BUYER,
 }
 # Outside the OpenAPI document, and public as well.
 UNDOCUMENTED_PUBLIC = ("/healthz", "/api/v1/openapi.json", "/api/docs/swagger")
@@ -167,6 +174,14 @@ def world(client, admin, buyer, leader, product) -> World:
     ids["template_id"] = admin.post("/admin/coupon-templates", json={
         "name": "满10减5", "kind": "fixed", "value": 500, "min_spend": 1000, "total": 1000, "per_user_limit": 100,
         **{"valid_from": "2020-01-01T00:00:00+00:00", "valid_to": "2099-01-01T00:00:00+00:00"}}).get_json()["id"]
+    # A recharge (paid by the sandbox) behind {recharge_id}, and a counter sale behind {charge_id}.
+    package = admin.post("/admin/recharge-packages", json={"name": "充100送10", "pay_amount": 10000,
+                                                           "bonus_amount": 1000}).get_json()
+    ids["package_id"] = package["id"]
+    ids["recharge_id"] = buyer.post("/me/wallet/recharges", json={"package_id": package["id"]}
+                                    ).get_json()["recharge"]["id"]
+    code = buyer.post("/me/wallet/pay-code").get_json()["code"]
+    ids["charge_id"] = leader_api.post("/leader/pay-code-charges", json={"code": code, "amount": 100}).get_json()["id"]
     # A shipping sync (failed), behind {sync_id}.
     with client.application.app_context(), transaction() as s:
         sync = ShippingSync(order_id=order["id"], ref=f"order:{order['id']}", transaction_id="4200WALK",
@@ -242,6 +257,10 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/admin/coupon-templates/{template_id}/leader-quotas": lambda: {"leader_id": ids["leader_id"],
                                                                                      "quota": 10},
         "POST /api/v1/leader/coupon-grants": lambda: {"template_id": ids["template_id"], "segment": "all"},
+        "POST /api/v1/admin/recharge-packages": lambda: {"name": "充50送3", "pay_amount": 5000, "bonus_amount": 300},
+        "POST /api/v1/me/wallet/recharges": lambda: {"package_id": ids["package_id"]},
+        "POST /api/v1/admin/member-levels": lambda: {"name": "银卡", "min_growth": 100, "discount_percent": 5},
+        "POST /api/v1/leader/pay-code-charges": lambda: {"code": "660000000000000000", "amount": 100},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},

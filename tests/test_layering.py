@@ -60,6 +60,7 @@ CROSS_DOMAIN_MODEL_READS = {
     "app.payment.service": ["app.order.models"],  # money follows the order it is for
     "app.pickup.service": ["app.auth.models", "app.leader.models"],  # points with their leaders
     "app.share.reactions": ["app.catalog.models", "app.order.models"],  # orders attributed to shares
+    "app.wallet.reactions": ["app.order.models"],  # growth follows the order picked up or refunded
     "app.share.service": ["app.catalog.models", "app.order.models", "app.points.models"],
     # WeChat Pay orders paid long ago and not uploaded: one count over orders, payments and syncs
     "app.shipping.views": ["app.order.models", "app.payment.models"],

@@ -25,10 +25,11 @@ EXPECTED = {
     ("refunded", "*"): ["app.order.placing.give_points_back", "app.coupons.service.give_back",
                         "app.commission.reactions.reverse_on_refund",
                         "app.payment.service.refund_when_order_refunded", "app.share.reactions.reverse_reward",
-                        "app.shipping.service.void_on_refund", "app.chat.service.order_updated"],
+                        "app.wallet.reactions.growth_back_on_refund", "app.shipping.service.void_on_refund",
+                        "app.chat.service.order_updated"],
     ("arrived", "*"): ["app.chat.service.order_updated"],
     ("picked_up", "*"): ["app.share.reactions.reward_sharer", "app.commission.reactions.accrue_on_pickup",
-                         "app.shipping.service.queue_on_pickup", "app.chat.service.order_updated"],
+                         "app.wallet.reactions.growth_on_pickup", "app.shipping.service.queue_on_pickup", "app.chat.service.order_updated"],
     ("placed", "set"): ["app.share.reactions.attribute_shares"],
     ("shipped", "set"): ["app.chat.service.orders_shipped"],
     ("received", "set"): ["app.shipping.service.queue_received"],
@@ -79,12 +80,23 @@ def test_importing_a_service_registers_nothing():
 
 def test_reconciliation_checks_our_own_books_through_the_wired_checks():
     from app.earnings.service import transfers_between
-    from app.reconcile.sources import earnings_ledger, points_ledger
+    from app.reconcile.sources import earnings_ledger, points_ledger, wallets_ledger
     from app.wiring import register_reconcile_checks
 
     transfer_sources: list = []
     book_checks: dict = {}
     register_reconcile_checks(transfer_sources, book_checks)
     register_reconcile_checks(transfer_sources, book_checks)  # twice: nothing doubles
-    assert book_checks == {"points_ledger": points_ledger, "leader_earnings": earnings_ledger}
+    assert book_checks == {"points_ledger": points_ledger, "leader_earnings": earnings_ledger,
+                           "wallets": wallets_ledger}
     assert transfer_sources == [transfers_between]  # the withdrawals WeChat Pay paid out
+
+
+def test_a_wechat_pay_recharge_is_reported_to_the_shipping_sync_through_the_wired_reaction():
+    from app.shipping.service import queue_recharge_payment
+    from app.wiring import register_recharge_reactions
+
+    reactions: list = []
+    register_recharge_reactions(reactions)
+    register_recharge_reactions(reactions)  # twice: nothing doubles
+    assert reactions == [queue_recharge_payment]

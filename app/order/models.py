@@ -63,6 +63,7 @@ class Order(SQLModel, table=True):
         # orders leave it: their coupon may come back and be used again.
         Index("uq_orders_live_coupon", "coupon_id", unique=True, sqlite_where=LIVE_COUPON,
               postgresql_where=LIVE_COUPON),
+        CheckConstraint("member_discount >= 0", name="member_discount_non_negative"),
         {"postgresql_with": {"fillfactor": ORDERS_FILLFACTOR}},
     )
 
@@ -83,6 +84,8 @@ class Order(SQLModel, table=True):
     # discount): the goods are worth total + points_used + coupon_discount.
     coupon_id: int | None = Field(default=None, foreign_key="coupons.id")
     coupon_discount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    # The buyer's member-level discount on ordinary lines (never flash, group or bargain prices).
+    member_discount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     # The share that brought the order (attribution at placement), if any.
     share_token: str | None = Field(default=None, max_length=32, index=True)
     # None until known: a group-buy order takes its date when its group succeeds.

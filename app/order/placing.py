@@ -20,6 +20,7 @@ from app.order.models import ONE_ORDER_PER_REF, Order, OrderItem, OrderSource, O
 from app.order.rules import delivery_date_for
 from app.points import service as points_service
 from app.queue import enqueue
+from app.wallet import service as wallet_service
 
 S = OrderStatus
 
@@ -75,8 +76,13 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
         items.append(OrderItem(sku_id=sku_id, product_name=product.name, sku_name=sku.name, qty=line.qty,
                                unit_price=price, amount=price * line.qty))
     goods = sum(i.amount for i in items)
-    # The coupon comes off after the member discount (base = goods − member discount; this branch
-    # has no member discount yet, so 0), before points; refused on campaign orders.
+    # The buyer's member level takes its percentage off ordinary lines (at the SKU's own price) of
+    # plain orders only: never off a flash-sale, group-buy or bargain price.
+    member_discount = wallet_service.member_discount(session, user_id=buyer_id, line_amounts=[
+        i.amount for i in items if merged[i.sku_id].unit_price is None]) if source == OrderSource.plain.value else 0
+    goods -= member_discount
+    # The coupon comes off after the member discount (base = goods − member discount), before
+    # points; refused on campaign orders.
     discount = coupons_service.redeem(
         session, coupon_id=coupon_id, buyer_id=buyer_id, source=source, base=goods,
         lines=[coupons_service.CouponLine(skus[i.sku_id][1].id, i.amount) for i in items]) if coupon_id else 0
@@ -86,7 +92,7 @@ def place_order(session: Session, *, settings: Settings, buyer_id: int, lines: l
         raise PointsOverLimit(f"At most {most} points on this order ({settings.points_max_ratio} of {goods}).",
                               points_to_use=points_to_use, max_points=most)
     order = Order(buyer_id=buyer_id, pickup_point_id=point.id, leader_id=point.leader_id, coupon_id=coupon_id,
-                  coupon_discount=discount,
+                  coupon_discount=discount, member_discount=member_discount,
                   total=goods - points_to_use, points_used=points_to_use, note=note, source=source,
                   source_ref=source_ref, delivery_date=delivery_date_for(now, settings) if dated else None,
                   pay_before=now + timedelta(seconds=settings.payment_timeout_s), created_at=now)

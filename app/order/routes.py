@@ -11,8 +11,8 @@ from app.order import queries as order_queries
 from app.order import transitions as order_transitions
 from app.order import views
 from app.order.models import OrderStatus
-from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic, OrderQuery, PaymentInfo,
-                               PayOut)
+from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic, OrderQuery, PayBody,
+                               PaymentInfo, PayOut)
 from app.pagination import decode_cursor, page_of
 from app.payment import flows as payment_flows
 
@@ -67,15 +67,20 @@ def get_order(path: OrderPath):
 
 
 @bp.post("/orders/<int:order_id>/pay", operation_id="pay_order", security=BEARER,
-         responses={200: PayOut, 502: problem_response("The payment provider refused (payment_provider_rejected)"),
+         responses={200: PayOut,
+                    409: problem_response("insufficient_balance (method wallet: the wallet holds less than the total); "
+                                          "invalid_state; payment_expired"),
+                    502: problem_response("The payment provider refused (payment_provider_rejected)"),
                     503: problem_response("The payment provider is unreachable (payment_provider_unavailable)")},
-         summary="Start paying: client parameters for wx.requestPayment (sandbox: paid at once)")
+         summary="Start paying: client parameters for wx.requestPayment (sandbox: paid at once); "
+                 "{\"method\": \"wallet\"} pays from my wallet at once")
 @authenticated()
-def pay_order(path: OrderPath):
-    order, params = payment_flows.start_payment(order_id=path.order_id, buyer_id=current().user_id)
+def pay_order(path: OrderPath, body: PayBody):
+    order, params, provider = payment_flows.start_payment(order_id=path.order_id, buyer_id=current().user_id,
+                                                          method=body.method or "wechatpay")
     with reading() as s:
         return respond(PayOut(order=views.order_public_one(s, order),
-                              payment=PaymentInfo(provider=payment_flows.provider().name, params=params)))
+                              payment=PaymentInfo(provider=provider, params=params)))
 
 
 @bp.post("/orders/<int:order_id>/cancel", operation_id="cancel_order", responses={200: OrderPublic}, security=BEARER,

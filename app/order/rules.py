@@ -38,30 +38,32 @@ AT_POINT = (S.shipped, S.arrived)
 
 def goods_value(order: Order) -> int:
     """What the order's goods are worth at their prices: paid in money, in points, or taken off
-    by a coupon."""
-    return order.total + order.points_used + order.coupon_discount
+    by the member discount or a coupon."""
+    return order.total + order.points_used + order.coupon_discount + order.member_discount
 
 
 def money_part(order: Order, value: int) -> int:
-    """What of `value` fen of an order's goods was paid in money (the rest in points or taken off
-    by its coupon: a partial refund splits the discount in proportion), floored: over all the
-    goods it is exactly order.total, so partial refunds never give back more money than was paid."""
+    """What of `value` fen of an order's goods was paid in money (the rest in points, or taken off
+    by the member discount or the coupon: a partial refund splits the discounts in proportion),
+    floored: over all the goods it is exactly order.total, so partial refunds never give back more
+    money than was paid."""
     goods = goods_value(order)
     return value * order.total // goods if goods else 0
 
 
 def points_part(order: Order, value: int) -> int:
-    """What of `value` fen of an order's goods was paid in points: what money and the coupon's
-    share (floored) leave, so over all the goods it is exactly points_used."""
+    """What of `value` fen of an order's goods was paid in points: what money and the two
+    discounts' shares (floored) leave, so over all the goods it is exactly points_used."""
     goods = goods_value(order)
-    coupon = value * order.coupon_discount // goods if goods else 0
-    return value - money_part(order, value) - coupon
+    discounts = value * (order.coupon_discount + order.member_discount) // goods if goods else 0
+    return value - money_part(order, value) - discounts
 
 
 def sold_part(order: Order, value: int) -> int:
-    """What `value` fen of an order's goods sold for: less their share of the coupon's discount."""
+    """What `value` fen of an order's goods sold for: less their share of the member discount and
+    the coupon's discount."""
     goods = goods_value(order)
-    return value * (goods - order.coupon_discount) // goods if goods else 0
+    return value * (goods - order.coupon_discount - order.member_discount) // goods if goods else 0
 
 
 def shippable_clause():

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, JsonBody, MultilineText, Name
+from app.http import Id, JsonBody, MultilineText, Name, OptionalJsonBody
 from app.pagination import PageQuery
 
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
@@ -49,10 +49,14 @@ class OrderPublic(BaseModel):
     source: Literal["plain", "flash_sale", "group", "bargain"]
     source_ref: str | None
     items: list[ItemOut]
-    total: int = Field(description="What is paid (fen): the goods' value less coupon_discount and points_used")
+    total: int = Field(description="What is paid (fen): the goods' value less member_discount, coupon_discount "
+                                    "and points_used")
     points_used: int = Field(default=0, description="Points spent on the order (1 point = 1 fen)")
+    member_discount: int = Field(default=0, description="My member level's discount on the order's ordinary lines "
+                                                        "(fen), already taken off total")
     coupon_id: int | None = Field(default=None, description="The coupon used on the order, if any")
-    coupon_discount: int = Field(default=0, description="What the coupon took off the goods (fen)")
+    coupon_discount: int = Field(default=0, description="What the coupon took off the goods (fen), after the "
+                                                        "member discount")
     share_token: str | None = Field(default=None, description="The share that brought the order, if any")
     delivery_date: date | None
     pickup_point_id: int
@@ -84,6 +88,12 @@ class OrderPath(BaseModel):
 class PaymentInfo(BaseModel):
     provider: str
     params: dict
+
+
+class PayBody(OptionalJsonBody):
+    method: Literal["wechatpay", "wallet"] | None = Field(default=None, description=(
+        "wechatpay (the default: the configured provider, the sandbox in development) or wallet: paid at once "
+        "from my wallet's balance (409 insufficient_balance)"))
 
 
 class PayOut(BaseModel):

@@ -62,14 +62,14 @@ def refund_units(session: Session, *, order_id: int, takes: list[UnitTake]) -> t
         amount += t.qty * t.unit_price
     kept = session.exec(select(func.count(OrderItem.id)).where(OrderItem.order_id == order_id,
                                                                OrderItem.refunded_qty < OrderItem.qty)).one()
-    if order.points_used or order.coupon_discount:  # (the coupon's share is not paid back)
+    if order.points_used or order.coupon_discount or order.member_discount:  # (discounts are paid back to nobody)
         amount = _shortage_split(session, order, before=before, after=before + amount)
     return amount, kept == 0
 
 
 def _shortage_split(session: Session, order: Order, *, before: int, after: int) -> int:
     """Goods worth after - before given back on an order partly paid with points or discounted
-    by a coupon (its share of the units stays with the coupon): answer the
+    (a member discount, a coupon: their share of the units is given back to nobody): answer the
     money to refund and give the points part back now. Each step is named by the refunded value
     it reaches, so a retried report gives nothing twice; the "points_back" of a later full
     refund gives only what these steps did not."""

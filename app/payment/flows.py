@@ -18,7 +18,7 @@ from app.order.models import Order, OrderStatus
 from app.payment import service as payment_service
 from app.payment.gateways import make_provider
 from app.payment.models import Refund, RefundStatus
-from app.payment.providers import PaymentEvent, PaymentProvider, out_trade_no
+from app.payment.providers import PaymentEvent, PaymentProvider, out_trade_no, trade_no_of
 
 R = RefundStatus
 
@@ -35,9 +35,13 @@ def provider_named(name: str) -> PaymentProvider:
     return make_provider(current_app.extensions["linli.settings"].model_copy(update={"payment_provider": name}))
 
 
-def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any]]:
-    """Pay an order. This use case owns its transactions: the provider is called between them,
-    so a slow payment gateway never holds SQLite's write lock or a PostgreSQL transaction open."""
+def start_payment(*, order_id: int, buyer_id: int, method: str = "wechatpay") -> tuple[Order, dict[str, Any], str]:
+    """Pay an order; answers the order, the client's parameters and the provider's name. This use
+    case owns its transactions: the provider is called between them, so a slow payment gateway
+    never holds SQLite's write lock or a PostgreSQL transaction open. method "wallet" pays at once
+    from the buyer's wallet, in one transaction (no provider to call)."""
+    if method == payment_service.WALLET:
+        return _pay_from_wallet(order_id=order_id, buyer_id=buyer_id)
     with transaction() as s:
         order = order_queries.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
         payable = order_transitions.ensure_payable(s, order)
@@ -63,7 +67,27 @@ def start_payment(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any
     # nor that a cancelled order was paid (a sandbox payment that landed late is refunded).
     if order.status not in (OrderStatus.pending_payment.value, OrderStatus.paid.value):
         raise InvalidState(f"Order {order.id} is {order.status}, it can no longer be paid.", status_now=order.status)
-    return order, params
+    return order, params, p.name
+
+
+def _pay_from_wallet(*, order_id: int, buyer_id: int) -> tuple[Order, dict[str, Any], str]:
+    with transaction() as s:
+        order = order_queries.get_buyer_order(s, order_id=order_id, buyer_id=buyer_id)
+        if order.status == OrderStatus.paid.value:
+            paid = payment_service.payment_for(s, order.id)
+            if paid is not None and paid.provider == payment_service.WALLET:
+                return order, {"paid": True}, payment_service.WALLET  # a repeated call: paid once, said again
+        payable = order_transitions.ensure_payable(s, order)
+        payment = payment_service.pay_from_wallet(s, order=order) if payable else None
+    if not payable:
+        raise PaymentExpired(f"Order {order.id} was not paid in time and is cancelled.")
+    with reading() as s:
+        order = order_queries.get_order(s, order_id)
+    if order.status != OrderStatus.paid.value or (payment is not None and payment.status != "applied"):
+        # The order could not take the payment (a full group, or paid meanwhile through WeChat Pay):
+        # the money is back in the wallet already.
+        raise InvalidState(f"Order {order.id} is {order.status}, it can no longer be paid.", status_now=order.status)
+    return order, {"paid": True}, payment_service.WALLET
 
 
 def execute_refund(*, refund_id: int) -> Refund | None:
@@ -78,7 +102,7 @@ def execute_refund(*, refund_id: int) -> Refund | None:
     if refund is None or not claimed:
         return refund
     result = provider_named(refund.provider).refund(
-        out_trade_no=out_trade_no(refund.order_id), transaction_id=refund.transaction_id,
+        out_trade_no=trade_no_of(refund), transaction_id=refund.transaction_id,
         out_refund_no=refund.out_refund_no, amount=refund.amount, total=refund.total, reason=refund.reason)
     with transaction() as s:
         payment_service.apply_result(s, refund, result, asked=R.pending)

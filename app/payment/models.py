@@ -18,10 +18,14 @@ class Payment(SQLModel, table=True):
         UniqueConstraint("provider", "transaction_id", name="uq_payments_provider_txn"),
         # The database itself refuses to give back more than was paid, whatever path refunds.
         CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refunded_within_amount"),
+        # A payment pays an order or a wallet recharge, never both.
+        CheckConstraint("(order_id IS NULL) <> (recharge_id IS NULL)", name="pays_one_thing"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    order_id: int = Field(foreign_key="orders.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    # A wallet recharge's payment (out_trade_no LR + id): the wallet domain's, named by table only.
+    recharge_id: int | None = Field(default=None, foreign_key="wallet_recharges.id", index=True)
     provider: str = Field(max_length=16)
     transaction_id: str = Field(max_length=64)
     amount: int = Field(sa_type=BigInteger)
@@ -52,10 +56,12 @@ class Refund(SQLModel, table=True):
         UniqueConstraint("order_id", "idempotency_ref", name="uq_refunds_order_ref"),
         Index("ix_refunds_status_updated_at", "status", "updated_at"),
         CheckConstraint("amount > 0 AND amount <= total", name="amount_within_total"),
+        CheckConstraint("(order_id IS NULL) <> (recharge_id IS NULL)", name="refunds_one_thing"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    order_id: int = Field(foreign_key="orders.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    recharge_id: int | None = Field(default=None, foreign_key="wallet_recharges.id", index=True)
     payment_id: int | None = Field(default=None, foreign_key="payments.id", index=True)
     out_refund_no: str = Field(max_length=64, unique=True)
     provider: str = Field(max_length=16)

@@ -62,21 +62,39 @@ class PaymentProvider(Protocol):
         """Where a refund the provider accepted has got to."""
 
 
-# WeChat Pay wants 6..32 characters of [A-Za-z0-9_-*]; ours are derivable from the order id.
-OUT_TRADE_NO_PATTERN = r"^LL[0-9]{12}$"
+# WeChat Pay wants 6..32 characters of [A-Za-z0-9_-*]; ours are derivable from the order id
+# (LL + 12 digits) or, for a wallet recharge, from the recharge's id (LR + 12 digits).
+OUT_TRADE_NO_PATTERN = r"^L[LR][0-9]{12}$"
 
 
 def out_trade_no(order_id: int) -> str:
     return f"LL{order_id:012d}"
 
 
-def order_id_from_trade_no(value: str) -> int | None:
+def recharge_trade_no(recharge_id: int) -> str:
+    return f"LR{recharge_id:012d}"
+
+
+def _id_after(prefix: str, value: str) -> int | None:
     # ASCII digits only (str.isdigit() and int() also take "٠١٢"), and no id a row cannot have.
-    if re.fullmatch(OUT_TRADE_NO_PATTERN, value):
-        order_id = int(value[2:])
-        if 1 <= order_id <= MAX_ID:
-            return order_id
+    if re.fullmatch(OUT_TRADE_NO_PATTERN, value) and value.startswith(prefix):
+        row_id = int(value[2:])
+        if 1 <= row_id <= MAX_ID:
+            return row_id
     return None
+
+
+def order_id_from_trade_no(value: str) -> int | None:
+    return _id_after("LL", value)
+
+
+def recharge_id_from_trade_no(value: str) -> int | None:
+    return _id_after("LR", value)
+
+
+def trade_no_of(row: Any) -> str:
+    """The out_trade_no of a payment or refund row: its order's, or its wallet recharge's."""
+    return out_trade_no(row.order_id) if row.order_id is not None else recharge_trade_no(row.recharge_id)
 
 
 class SandboxProvider:

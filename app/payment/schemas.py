@@ -15,7 +15,8 @@ class RefundPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    order_id: int
+    order_id: int | None = Field(description="The order refunded; null for a wallet recharge's refund")
+    recharge_id: int | None = Field(default=None, description="The wallet recharge refunded, if it is one")
     payment_id: int | None
     provider: str
     out_refund_no: str

@@ -20,8 +20,11 @@ from app.order import transitions as order_transitions
 from app.order.models import Order
 from app.payment.errors import NothingToRefund, RefundExceedsPayment, RefundNotFound, UnknownTrade
 from app.payment.models import Payment, Refund, RefundStatus
-from app.payment.providers import PaymentEvent, RefundEvent, RefundResult, order_id_from_trade_no
+from app.payment.providers import (PaymentEvent, RefundEvent, RefundResult, order_id_from_trade_no, out_trade_no,
+                                   recharge_id_from_trade_no)
 from app.queue import enqueue
+from app.wallet import recharges as wallet_recharges
+from app.wallet import service as wallet_service
 
 log = logging.getLogger(__name__)
 R = RefundStatus
@@ -47,6 +50,9 @@ def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent
                                                   Payment.transaction_id == event.transaction_id)).first()
     if existing is not None:
         return existing
+    recharge_id = recharge_id_from_trade_no(event.out_trade_no)
+    if recharge_id is not None:
+        return _confirm_recharge_payment(session, provider_name=provider_name, event=event, recharge_id=recharge_id)
     order_id = order_id_from_trade_no(event.out_trade_no)
     order = order_queries.find_order(session, order_id=order_id) if order_id is not None else None
     if order is None:
@@ -77,12 +83,53 @@ def confirm_payment(session: Session, *, provider_name: str, event: PaymentEvent
     return payment
 
 
+def _confirm_recharge_payment(session: Session, *, provider_name: str, event: PaymentEvent,
+                              recharge_id: int) -> Payment:
+    """A wallet recharge's money: recorded once per transaction like an order's, and credited to
+    the wallet once; money the recharge cannot take (a wrong amount, a recharge paid already
+    through another transaction) is recorded and refunded in full."""
+    if wallet_recharges.find_recharge(session, recharge_id=recharge_id) is None:
+        raise UnknownTrade(f"No recharge for out_trade_no {event.out_trade_no}.")
+    payment = Payment(recharge_id=recharge_id, provider=provider_name, transaction_id=event.transaction_id,
+                      amount=event.amount, status="applied", payload=event.raw)
+    try:
+        with session.begin_nested():
+            session.add(payment)
+            session.flush()
+    except IntegrityError:
+        return session.exec(select(Payment).where(Payment.provider == provider_name,
+                                                  Payment.transaction_id == event.transaction_id)).one()
+    refusal = wallet_recharges.recharge_paid(session, recharge_id=recharge_id, amount=event.amount, payment=payment)
+    if refusal == "amount_mismatch":
+        _give_back(session, payment=payment, status="amount_mismatch", reason="amount_mismatch")
+    elif refusal:
+        _give_back(session, payment=payment, status="late", reason="late_payment")
+    return payment
+
+
+def pay_from_wallet(session: Session, *, order: Order) -> Payment | None:
+    """Pay a pending order from its buyer's wallet, in this transaction: one conditional UPDATE of
+    the wallet (409 insufficient_balance), then the very path a provider's payment takes
+    (confirm_payment → mark_paid). None if this order's wallet payment was made already (a racing
+    twin); a payment the order can no longer take goes straight back to the wallet."""
+    entry = wallet_service.spend(session, user_id=order.buyer_id, amount=order.total,
+                                 kind=wallet_service.ORDER_PAYMENT, ref=f"order:{order.id}", order_id=order.id)
+    if entry is None:
+        return None
+    return confirm_payment(session, provider_name=WALLET, event=PaymentEvent(
+        out_trade_no=out_trade_no(order.id), transaction_id=f"wallet-{order.id}", amount=order.total,
+        paid_at=utcnow(), raw={"principal": -entry.principal, "bonus": -entry.bonus, "entry_id": entry.id}))
+
+
 def _give_back(session: Session, *, payment: Payment, status: str, reason: str) -> None:
     payment.status = status
     session.add(payment)
     session.flush()
     if payment.amount > 0:
         _create_refund(session, payment=payment, amount=payment.amount, reason=reason)
+
+
+WALLET = "wallet"  # the provider name of an order paid from the buyer's wallet
 
 
 def payment_for(session: Session, order_id: int, *, for_update: bool = False) -> Payment | None:
@@ -105,7 +152,9 @@ def _create_refund(session: Session, *, payment: Payment, amount: int, reason: s
                    idempotency_ref: str | None = None) -> Refund:
     """The one place a Refund row is born: counted against its payment first, in one conditional
     UPDATE (concurrent refunds of a payment queue on its row, and their sum never passes what was
-    paid), then handed to the refund job after commit."""
+    paid), then handed to the refund job after commit. A refund of a wallet payment needs no
+    provider: the money goes back into the wallet here, in this transaction, principal and bonus
+    in the proportions they came out, and the refund is succeeded at once."""
     if idempotency_ref is not None:
         existing = _refund_by_ref(session, order_id=payment.order_id, idempotency_ref=idempotency_ref)
         if existing is not None:
@@ -122,13 +171,16 @@ def _create_refund(session: Session, *, payment: Payment, amount: int, reason: s
                 raise RefundExceedsPayment(
                     f"Refunding {amount} fen would give back more than payment {payment.id} took.",
                     order_id=payment.order_id)
-            refund = Refund(order_id=payment.order_id, payment_id=payment.id,
-                            out_refund_no=f"RF{payment.order_id:010d}{uuid.uuid4().hex[:12]}",
+            number = f"RF{payment.order_id:010d}" if payment.order_id is not None else f"RR{payment.recharge_id:010d}"
+            refund = Refund(order_id=payment.order_id, recharge_id=payment.recharge_id, payment_id=payment.id,
+                            out_refund_no=f"{number}{uuid.uuid4().hex[:12]}",
                             provider=payment.provider, transaction_id=payment.transaction_id, amount=amount,
                             total=payment.amount, reason=reason[:80], idempotency_ref=idempotency_ref,
                             created_at=now, updated_at=now)
             session.add(refund)
             session.flush()
+            if payment.provider == WALLET:
+                _back_to_wallet(session, payment=payment, refund=refund)
     except (IntegrityError, RefundExceedsPayment):
         # Waiting on the payment's row may have been waiting on the same idempotency_ref's first
         # refund: once that committed, it is the answer (whether or not this one would fit).
@@ -137,8 +189,34 @@ def _create_refund(session: Session, *, payment: Payment, amount: int, reason: s
         if existing is None:
             raise
         return existing
-    enqueue_refund(refund.id)
+    if refund.status == R.pending.value:
+        enqueue_refund(refund.id)
     return refund
+
+
+def _back_to_wallet(session: Session, *, payment: Payment, refund: Refund) -> None:
+    after = session.exec(select(Payment.refunded_amount).where(Payment.id == payment.id)
+                         .execution_options(populate_existing=True)).one()
+    principal, bonus = wallet_service.refund_parts(principal=int(payment.payload.get("principal", payment.amount)),
+                                                   bonus=int(payment.payload.get("bonus", 0)),
+                                                   before=after - refund.amount, after=after)
+    buyer_id = order_queries.get_order(session, payment.order_id).buyer_id
+    wallet_service.put_in(session, user_id=buyer_id, principal=principal, bonus=bonus,
+                          kind=wallet_service.ORDER_REFUND, ref=f"refund:{refund.id}", order_id=payment.order_id)
+    now = utcnow()
+    refund.status, refund.completed_at, refund.updated_at = R.succeeded.value, now, now
+    session.add(refund)
+    session.flush()
+
+
+def refund_recharge_payment(session: Session, *, recharge_id: int, amount: int, reason: str) -> Refund:
+    """Give a recharge's payment back through its provider (the wallet domain took the money out
+    of the wallet first, in this transaction)."""
+    payment = session.exec(select(Payment).where(Payment.recharge_id == recharge_id, Payment.status == "applied")
+                           .with_for_update()).first()
+    if payment is None:
+        raise NothingToRefund(f"Recharge {recharge_id} has no applied payment to refund.")
+    return _create_refund(session, payment=payment, amount=amount, reason=reason)
 
 
 def _refund_by_ref(session: Session, *, order_id: int, idempotency_ref: str) -> Refund | None:

@@ -304,7 +304,7 @@ class TransactionResource(BaseModel):
     model_config = _STRICT
     mchid: str = Field(min_length=1, max_length=32, pattern=_ASCII_ID)
     appid: str = Field(min_length=1, max_length=32, pattern=_ASCII_ID)
-    out_trade_no: str = Field(pattern=OUT_TRADE_NO_PATTERN)  # we issued it: LL + 12 digits
+    out_trade_no: str = Field(pattern=OUT_TRADE_NO_PATTERN)  # we issued it: LL (order) or LR (recharge) + 12 digits
     transaction_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=_ASCII_ID)
     trade_type: str | None = Field(default=None, max_length=16, pattern=r"^[A-Z_]+$")
     trade_state: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z_]+$")

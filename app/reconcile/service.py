@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from app.db import dialect_insert
 from app.payment import service as payment_service
 from app.payment.bills import WECHAT_TZ, FundLine, TradeLine
-from app.payment.providers import out_trade_no
+from app.payment.providers import trade_no_of
 from app.reconcile.models import ReconcileDiscrepancy, ReconcileRun, RunState
 from app.reconcile.sources import BookCheck, Finding, TransferSource
 
@@ -69,9 +69,9 @@ def match_day(session: Session, *, day: date, trade: list[TradeLine], fund: list
     their_pay: Entries = {}
     for line in (t for t in trade if t.kind == "payment"):
         _add(their_pay, line.transaction_id, line.out_trade_no, line.amount)
-    our_pay: Entries = {p.transaction_id: (out_trade_no(p.order_id), p.amount)
+    our_pay: Entries = {p.transaction_id: (trade_no_of(p), p.amount)
                         for p in payment_service.wechatpay_payments_between(session, start=start, end=end)}
-    known_pay = {k: (out_trade_no(p.order_id), p.amount) for k, p in payment_service.wechatpay_payments_by_transaction(
+    known_pay = {k: (trade_no_of(p), p.amount) for k, p in payment_service.wechatpay_payments_by_transaction(
         session, [k for k in their_pay if k not in our_pay]).items()}
     findings += compare("payment", ours=our_pay, theirs=their_pay, known=known_pay)
 

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from app.earnings import service as earnings_service
 from app.points import service as points_service
+from app.wallet import service as wallet_service
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,11 @@ def earnings_ledger(session: Session) -> list[Finding]:
     return [Finding("leader_earnings", "amount_mismatch", f"leader:{d['leader_id']}", d["available"], None,
                     expected=d["ledger_sum"], detail="broken: " + ", ".join(d["problems"]))
             for d in earnings_service.ledger_discrepancies(session)]
+
+
+def wallets_ledger(session: Session) -> list[Finding]:
+    """Every buyer's wallet: entries' principal and bonus parts sum to the account's, and
+    `balance_after` chains (each broken rule named)."""
+    return [Finding("wallets", "amount_mismatch", f"user:{d['user_id']}", d["balance"], None,
+                    expected=d["ledger_sum"], detail="broken: " + ", ".join(d["problems"]))
+            for d in wallet_service.ledger_mismatches(session)]

@@ -16,7 +16,7 @@ from app.auth import service as auth_service
 from app.db import after_commit, dialect_insert, utcnow
 from app.order import queries as order_queries
 from app.payment import service as payment_service
-from app.payment.providers import order_id_from_trade_no, out_trade_no
+from app.payment.providers import order_id_from_trade_no, out_trade_no, trade_no_of
 from app.queue import enqueue
 from app.shipping.models import SELF_PICKUP, VIRTUAL_GOODS, ShippingSync, SyncState
 
@@ -98,9 +98,23 @@ def queue_order(session: Session, order) -> int | None:
     return written[0] if written else None
 
 
+def queue_recharge_payment(session: Session, *, payment, user_id: int, description: str) -> int | None:
+    """A wallet recharge paid through WeChat Pay is virtual goods, reported as soon as it is paid
+    (registered in app/wiring.py as a reaction of the wallet's recharges)."""
+    if payment.provider != "wechatpay" or payment.recharge_id is None:
+        return None
+    payer = (payment.payload or {}).get("payer") or {}
+    openid = payer.get("openid") if isinstance(payer, dict) else None
+    if not isinstance(openid, str) or not openid:
+        openid = auth_service.openid_of(session, user_id=user_id)
+    return queue_virtual_goods(session, ref=f"recharge:{payment.recharge_id}", transaction_id=payment.transaction_id,
+                               out_trade_no=trade_no_of(payment), openid=openid, item_desc=description,
+                               paid_at=payment.created_at)
+
+
 def queue_virtual_goods(session: Session, *, ref: str, transaction_id: str, out_trade_no: str, openid: str,
                         item_desc: str, paid_at: datetime | None) -> int | None:
-    """The seam for recharges (the wallet domain, not built yet): a payment for virtual goods is
+    """The seam for recharges (queue_recharge_payment): a payment for virtual goods is
     reported as logistics_type 3 as soon as it is paid, through the same outbox and worker."""
     written = _insert(session, [dict(order_id=None, ref=ref, transaction_id=transaction_id, out_trade_no=out_trade_no,
                                      openid=openid, logistics_type=VIRTUAL_GOODS, item_desc=item_desc[:ITEM_DESC_MAX],

@@ -148,8 +148,8 @@
   }
 
   // Resolves to {ok, status, data} or {ok: false, status, problem}; never rejects.
-  async function api(method, path, payload, { auth = true } = {}) {
-    const headers = { Accept: "application/json, application/problem+json" };
+  async function api(method, path, payload, { auth = true, headers: extra = {} } = {}) {
+    const headers = { Accept: "application/json, application/problem+json", ...extra };
     const t = token() || memoryToken;
     if (auth && t) headers.Authorization = `Bearer ${t}`;
     if (payload !== undefined) headers["Content-Type"] = "application/json";
@@ -736,6 +736,118 @@
     return t ? t.dataset.tab : "orders";
   }
 
+  // ---- the counter: a buyer's wallet pay code (付款码) -------------------------------------------
+
+  const COUNTER_TEXT = {
+    unknown_code: "付款码无效：请让买家刷新付款码后重新扫描。",
+    code_used: "该付款码已使用过，请让买家刷新付款码。",
+    code_expired: "付款码已过期，请让买家刷新付款码。",
+    insufficient_balance: "买家余额不足。",
+    too_many_wrong_codes: "输错付款码次数过多，请稍后再试。",
+    charge_refund_closed: "只能在收款当天退款。",
+    charge_already_refunded: "这笔收款已经退过款了。",
+  };
+
+  function counterProblem(box, problem, prefix) {
+    const known = COUNTER_TEXT[problem.code];
+    showProblem(box, known ? { ...problem, title: known, detail: "" } : problem, prefix);
+    if (known) box.querySelector("strong").textContent = `${prefix}：${known}`;
+  }
+
+  function toFen(text) {
+    const m = /^(\d{1,7})(?:\.(\d{1,2}))?$/.exec(text.trim());
+    if (!m) return null;
+    return Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"));
+  }
+
+  let counterKey = null; // one Idempotency-Key per sale: a retried tap never charges twice
+
+  async function chargeCode(ev) {
+    ev.preventDefault();
+    const out = $("#counter-result");
+    const code = $("#counter-code").value.replace(/\s+/g, "");
+    const amount = toFen($("#counter-amount").value);
+    if (!/^\d{18}$/.test(code)) {
+      out.replaceChildren(el("div", { class: "problem" }, el("strong", {}, "请输入 18 位数字付款码。")));
+      $("#counter-code").focus();
+      return;
+    }
+    if (!amount) {
+      out.replaceChildren(el("div", { class: "problem" }, el("strong", {}, "请输入正确的金额（元，最多两位小数）。")));
+      $("#counter-amount").focus();
+      return;
+    }
+    const payload = { code, amount };
+    const note = $("#counter-note").value.trim();
+    if (note) payload.note = note;
+    const fingerprint = JSON.stringify(payload);
+    if (!counterKey || counterKey.fingerprint !== fingerprint) {
+      counterKey = { fingerprint, key: `counter-${Date.now()}-${Math.random().toString(36).slice(2)}` };
+    }
+    const btn = $("#counter-submit");
+    btn.disabled = true;
+    try {
+      const r = await api("POST", "/leader/pay-code-charges", payload, { headers: { "Idempotency-Key": counterKey.key } });
+      if (!r.ok) {
+        if (r.status > 0) counterKey = null; // answered: the next tap is a new sale
+        const box = el("div", { class: "problem", role: "alert", dataset: { code: r.problem.code } });
+        counterProblem(box, r.problem, "收款失败");
+        out.replaceChildren(box);
+        return;
+      }
+      counterKey = null;
+      const c = r.data || {};
+      out.replaceChildren(el("div", { class: "success", dataset: { chargeId: c.id } },
+        el("h3", {}, `✓ 收款成功 ${yuan(c.amount)}`),
+        el("dl", {},
+          el("dt", {}, "顾客"), el("dd", {}, (c.buyer && c.buyer.nickname) || "–"),
+          el("dt", {}, "金额"), el("dd", {}, yuan(c.amount)),
+          el("dt", {}, "顾客余额"), el("dd", {}, c.balance_after == null ? "–" : yuan(c.balance_after)))));
+      $("#counter-code").value = "";
+      $("#counter-amount").value = "";
+      $("#counter-note").value = "";
+      $("#counter-code").focus();
+      loadCharges();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function refundCharge(id) {
+    if (!window.confirm(`确定退款收款 #${id}？金额将退回买家余额。`)) return;
+    const r = await api("POST", `/leader/pay-code-charges/${id}/refund`);
+    if (!r.ok) {
+      const box = $("#counter-error");
+      counterProblem(box, r.problem, "退款失败");
+      return;
+    }
+    clearProblem($("#counter-error"));
+    flash(`已退款 ${yuan(r.data.amount)}，退回买家余额`);
+    loadCharges();
+  }
+
+  async function loadCharges() {
+    const r = await api("GET", "/leader/pay-code-charges?limit=100");
+    if (!r.ok) { showProblem($("#counter-error"), r.problem, "加载失败"); return; }
+    clearProblem($("#counter-error"));
+    const today = todayInZone();
+    const rows = ((r.data && r.data.items) || []).filter((c) => c.business_date === today);
+    $("#counter-empty").hidden = rows.length > 0;
+    $("#counter-table tbody").replaceChildren(...rows.map((c) => el("tr", { dataset: { chargeId: c.id } },
+      el("td", {}, dateTime(c.created_at)),
+      el("td", {}, (c.buyer && c.buyer.nickname) || "–"),
+      el("td", { class: "num" }, yuan(c.amount)),
+      el("td", {}, c.note || ""),
+      el("td", {}, c.status === "refunded" ? "已退款" : "已收款"),
+      el("td", {}, c.status === "charged" ? refundButton(c.id) : ""))));
+  }
+
+  function refundButton(id) {
+    const btn = el("button", { type: "button", class: "refund" }, "退款");
+    btn.addEventListener("click", () => refundCharge(id));
+    return btn;
+  }
+
   function showTab(name) {
     for (const t of document.querySelectorAll(".tab")) t.setAttribute("aria-selected", String(t.dataset.tab === name));
     for (const p of document.querySelectorAll(".tab-panel")) p.hidden = p.dataset.panel !== name;
@@ -743,6 +855,7 @@
     if (name === "pickup") $("#pickup-code").focus();
     if (name === "manifest") loadManifest();
     if (name === "commissions") loadCommissions();
+    if (name === "counter") { loadCharges(); $("#counter-code").focus(); }
     if (name === "messages") openMessages();
     if (name === "fans") loadFans();
   }
@@ -762,6 +875,7 @@
     $("#receive").addEventListener("click", receive);
     $("#print").addEventListener("click", () => { renderPrintSheet(); window.print(); });
     $("#pickup-form").addEventListener("submit", verifyPickup);
+    $("#counter-form").addEventListener("submit", chargeCode);
     $("#comm-more").addEventListener("click", () => loadCommissions(true));
     $("#fans-segment").addEventListener("change", () => loadFans());
     $("#fans-more").addEventListener("click", () => loadFans(true));
