@@ -58,6 +58,7 @@ CROSS_DOMAIN_MODEL_READS = {
     "app.manifest.service": ["app.auth.models", "app.leader.models", "app.order.models", "app.pickup.models"],
     "app.payment.flows": ["app.order.models"],  # an order paid is read back to answer the buyer
     "app.payment.service": ["app.order.models"],  # money follows the order it is for
+    "app.payment.unit_refunds": ["app.order.models"],  # the statuses units may be given back from
     "app.pickup.service": ["app.auth.models", "app.leader.models"],  # points with their leaders
     "app.share.reactions": ["app.catalog.models", "app.order.models"],  # orders attributed to shares
     "app.share.service": ["app.catalog.models", "app.order.models", "app.points.models"],
