@@ -48,6 +48,7 @@ NESTED_IMPORTS_ALLOWED = {"app", "app.cli"}
 
 # Reads of another domain's tables, each needed by a set-based query that joins them.
 CROSS_DOMAIN_MODEL_READS = {
+    "app.aftersales.service": ["app.order.models"],  # the statuses an order may ask for after-sales from
     "app.bargain.service": ["app.order.models"],  # a bargain's order, by its source_ref
     "app.chat.service": ["app.leader.models", "app.notify.models", "app.order.models", "app.pickup.models"],
     "app.commission.reactions": ["app.order.models"],  # the order a commission is for
