@@ -104,6 +104,39 @@
     return items.map((i) => `${i.name || i.product_name || `SKU ${i.sku_id}`} × ${i.qty}`).join("，");
   }
 
+  // What to hand over of an order's lines: what was ordered less what was refunded since (a
+  // shortage, after-sales, an operator). Order items carry qty (ordered) and refunded_qty; the
+  // manifest's pickup lines carry qty (left) and ordered_qty. A refunded line is marked, and one
+  // refunded in full says not to hand it over.
+  function leftOf(i) {
+    return "ordered_qty" in i ? Number(i.qty) : Number(i.qty) - Number(i.refunded_qty || 0);
+  }
+
+  function handoverItems(items) {
+    if (!Array.isArray(items) || items.length === 0) return "–";
+    const parts = [];
+    items.forEach((i, n) => {
+      const name = i.name || i.product_name || `SKU ${i.sku_id}`;
+      const left = leftOf(i);
+      const refunded = Number(i.refunded_qty || 0);
+      if (n) parts.push("，");
+      if (!refunded) {
+        parts.push(el("span", { class: "line", dataset: { skuId: i.sku_id, left } }, `${name} × ${left}`));
+      } else if (left <= 0) {
+        parts.push(el("span", { class: "line refunded all", dataset: { skuId: i.sku_id, left: 0 } },
+          el("s", {}, name), `（已全部退款 ${refunded} 件，勿发）`));
+      } else {
+        parts.push(el("span", { class: "line refunded", dataset: { skuId: i.sku_id, left } },
+          `${name} × ${left}`, el("small", {}, `（已退款 ${refunded} 件）`)));
+      }
+    });
+    return el("span", { class: "handover" }, ...parts);
+  }
+
+  function anyRefunded(items) {
+    return Array.isArray(items) && items.some((i) => Number(i.refunded_qty || 0) > 0);
+  }
+
   function problemText(p) {
     const base = PROBLEM_TEXT[p.code] || p.title || "请求失败";
     const detail = p.detail && p.detail !== base ? p.detail : "";
@@ -357,7 +390,7 @@
     const rows = shown.map((o) => el("tr", { dataset: { orderId: o.id, status: o.status } },
       el("td", {}, `#${o.id}`),
       el("td", {}, (o.buyer && o.buyer.nickname) || "–"),
-      el("td", { class: "items" }, itemsText(o.items), o.note ? el("div", { class: "note" }, `备注：${o.note}`) : null),
+      el("td", { class: "items" }, handoverItems(o.items), o.note ? el("div", { class: "note" }, `备注：${o.note}`) : null),
       el("td", { class: "num" }, yuan(o.total)),
       el("td", {}, statusBadge(o.status))));
     $("#orders-table tbody").replaceChildren(...rows);
@@ -388,7 +421,7 @@
       el("td", {}, String(i + 1)),
       el("td", {}, `#${o.id}`),
       el("td", {}, (o.buyer && o.buyer.nickname) || "–"),
-      el("td", { class: "items" }, itemsText(o.items)),
+      el("td", { class: "items" }, handoverItems(o.items), o.note ? el("div", { class: "note" }, `备注：${o.note}`) : null),
       el("td", {}, STATUS[o.status] || o.status),
       el("td", { class: "sign" }, o.status === "picked_up" ? "✓" : ""))));
     $("#print-foot").textContent = `打印时间：${dateTime(new Date().toISOString())}`;
@@ -460,7 +493,8 @@
       el("td", {}, `#${p.order_id}`),
       el("td", {}, (p.buyer && p.buyer.nickname) || "–",
          p.buyer && p.buyer.phone ? el("div", { class: "note" }, p.buyer.phone) : null),
-      el("td", { class: "items" }, itemsText(p.items)))));
+      el("td", { class: "items" }, handoverItems(p.items)),
+      el("td", { class: "note-cell" }, p.note || ""))));
   }
 
   // Goods arrived, with what was missing: shipped orders become arrived, then the missing units
@@ -593,10 +627,14 @@
       const buyer = known && known.buyer ? known.buyer.nickname : null;
       out.replaceChildren(el("div", { class: "success", dataset: { orderId: o.id } },
         el("h3", {}, "✓ 核销成功，请将商品交给买家"),
+        anyRefunded(o.items)
+          ? el("p", { class: "refund-warning", role: "note" }, "部分商品已退款：只交付下列剩余数量，已退款的不要交付。")
+          : null,
         el("dl", {},
           el("dt", {}, "订单号"), el("dd", {}, `#${o.id}`),
           buyer ? [el("dt", {}, "买家"), el("dd", {}, buyer)] : null,
-          el("dt", {}, "商品"), el("dd", {}, itemsText(o.items)),
+          el("dt", {}, "商品"), el("dd", {}, handoverItems(o.items)),
+          o.note ? [el("dt", {}, "备注"), el("dd", {}, o.note)] : null,
           el("dt", {}, "金额"), el("dd", {}, yuan(o.total)),
           el("dt", {}, "配送日期"), el("dd", {}, o.delivery_date || "–"),
           el("dt", {}, "状态"), el("dd", {}, statusBadge(o.status)))));
