@@ -35,8 +35,9 @@ class ItemOut(BaseModel):
     qty: int
     unit_price: int
     amount: int
-    refunded_qty: int = Field(default=0, description="Units given back because they were missing from the "
-                                                     "delivery (each refunded at unit_price)")
+    refunded_qty: int = Field(default=0, description=(
+        "Units given back (missing from the delivery, an after-sales refund, an operator's refund by line), each "
+        "refunded at unit_price: not to be handed over (qty - refunded_qty are)"))
 
 
 class OrderPublic(BaseModel):

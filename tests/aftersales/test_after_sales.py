@@ -180,6 +180,7 @@ def test_two_approvals_at_once_refund_once(app, admin, day_at_point):
         headers=(d["leader"] if i % 2 else admin).headers))
     assert sorted(r.status_code for r in results) == [200] + [409] * 5, [r.get_json() for r in results]
     assert refunds_of(app, d["last"]["id"]) == [2 * A_PRICE]
+    assert items_left(app, d["last"]["id"])[d["a"]] == (3, 2)  # the units counted once, too
 
 
 def test_approvals_racing_a_shortage_and_an_operator_never_refund_more_than_was_paid(app, admin, day_at_point):
