@@ -39,33 +39,14 @@ def test_after_a_shortage_and_an_after_sales_refund_only_what_is_left_is_handed_
     # A shortage takes one A of the latest-paid order holding A (the neighbour's 3 → 2 left) ...
     r = leader.post(f"/leader/deliveries/{day}/shortages", json={"lines": [{"sku_id": a, "missing_qty": 1}]})
     assert r.status_code == 200 and [x["order_id"] for x in r.get_json()["refunds"]] == [late["id"]]
-    # ... the early buyer's B comes back through after-sales, approved by the leader ...
+    # ... the early buyer asks for their B back (after-sales; the leader approves it in the console) ...
     req = buyer.post(f"/orders/{early['id']}/after-sales",
-                     json={"items": [{"sku_id": b, "qty": 1}], "reason": "商品损坏"}).get_json()
-    assert leader.post(f"/leader/after-sales/{req['id']}/approve", json={"note": "换不了，退款"}) \
-        .get_json()["status"] == "refunded"
+                     json={"items": [{"sku_id": b, "qty": 1}], "reason": "商品损坏", "description": "压坏了",
+                           "images": ["https://img.example.com/b.jpg"]}).get_json()
+    assert req["status"] == "requested" and req["amount"] == 1090
     # ... and an operator refunds the third order's only line: nothing of it is left.
     assert admin.post(f"/admin/orders/{gone['id']}/refund", json={"lines": [{"sku_id": b, "qty": 1}]}) \
         .get_json()["status"] == "refunded"
-
-    # Every manifest format: JSON ...
-    m = leader.get(f"/leader/manifests/{day}").get_json()
-    by_order = {p["order_id"]: p for p in m["pickups"]}
-    assert set(by_order) == {early["id"], late["id"]}
-    assert [(i["sku_id"], i["qty"], i["refunded_qty"], i["refunded"]) for i in by_order[early["id"]]["items"]] == [
-        (a, 2, 0, False), (b, 0, 1, True)]
-    assert [(i["qty"], i["ordered_qty"], i["refunded_qty"]) for i in by_order[late["id"]]["items"]] == [(3 - 1, 3, 1)]
-    assert by_order[early["id"]]["note"] == "放门口就行"
-    # ... CSV ...
-    text = leader.get(f"/leader/manifests/{day}?format=csv").data.decode("utf-8-sig")
-    assert f"{late['id']},楼上阿姨,,{a},{A},2,1,已退款 1 件（原 3 件）,放门口就行\r\n" in text
-    assert f"{early['id']},{buyer.user['nickname']},,{b},{B},0,1,已全部退款，勿发,放门口就行\r\n" in text
-    assert "隔壁大爷" not in text
-    # ... and PDF, its times in the business time zone (Asia/Shanghai).
-    pdf = "".join(p.extract_text() for p in PdfReader(io.BytesIO(
-        leader.get(f"/leader/manifests/{day}?format=pdf").data)).pages)
-    assert "已退款 1 件" in pdf and "已全部退款" in pdf and "放门口就行" in pdf and "隔壁大爷" not in pdf
-    assert "Asia/Shanghai" in pdf and "+00:00" not in pdf
 
     context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
@@ -77,6 +58,20 @@ def test_after_a_shortage_and_an_after_sales_refund_only_what_is_left_is_handed_
         page.fill("#openid", openid)
         page.click("#login-submit")
         expect(page.locator("#who-name")).to_contain_text("王团长")
+        # The leader's after-sales queue: approve the early buyer's request with a note.
+        page.click('.tab[data-tab="aftersales"]')
+        row = page.locator(f'#as-table tr[data-after-sale-id="{req["id"]}"]')
+        expect(row).to_contain_text("商品损坏")
+        expect(row).to_contain_text("¥10.90")
+        row.locator("input.as-note").fill("换不了，退款")
+        row.locator("button.as-approve").click()
+        expect(row).to_have_count(0)  # no longer waiting for me
+        page.select_option("#as-status", "refunded")
+        expect(page.locator(f'#as-table tr[data-after-sale-id="{req["id"]}"]')).to_contain_text("已退款")
+        shots(page, "refunded-goods-aftersales", full_page=True)
+        done = buyer.get(f"/after-sales/{req['id']}").get_json()
+        assert done["status"] == "refunded" and done["log"][1]["note"] == "换不了，退款"
+        page.click('.tab[data-tab="orders"]')
         # The orders list: what is left per line, refunded lines marked.
         row = page.locator(f'#orders-table tr[data-order-id="{late["id"]}"]')
         expect(row).to_contain_text(f"{A} × 2")
@@ -105,3 +100,23 @@ def test_after_a_shortage_and_an_after_sales_refund_only_what_is_left_is_handed_
         assert uncaught == []
     finally:
         context.close()
+
+    # Every manifest format: JSON ...
+    m = leader.get(f"/leader/manifests/{day}").get_json()
+    by_order = {p["order_id"]: p for p in m["pickups"]}
+    assert set(by_order) == {early["id"], late["id"]}
+    assert [(i["sku_id"], i["qty"], i["refunded_qty"], i["refunded"]) for i in by_order[early["id"]]["items"]] == [
+        (a, 2, 0, False), (b, 0, 1, True)]
+    assert [(i["qty"], i["ordered_qty"], i["refunded_qty"]) for i in by_order[late["id"]]["items"]] == [(3 - 1, 3, 1)]
+    assert by_order[early["id"]]["note"] == "放门口就行"
+    # ... CSV ...
+    text = leader.get(f"/leader/manifests/{day}?format=csv").data.decode("utf-8-sig")
+    assert f"{late['id']},楼上阿姨,,{a},{A},2,1,已退款 1 件（原 3 件）,放门口就行\r\n" in text
+    assert f"{early['id']},{buyer.user['nickname']},,{b},{B},0,1,已全部退款，勿发,放门口就行\r\n" in text
+    assert "隔壁大爷" not in text
+    # ... and PDF, its times in the business time zone (Asia/Shanghai).
+    pdf = "".join(p.extract_text() for p in PdfReader(io.BytesIO(
+        leader.get(f"/leader/manifests/{day}?format=pdf").data)).pages)
+    assert "已退款 1 件" in pdf and "已全部退款" in pdf and "放门口就行" in pdf and "隔壁大爷" not in pdf
+    assert "Asia/Shanghai" in pdf and "+00:00" not in pdf
+

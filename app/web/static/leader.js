@@ -740,6 +740,57 @@
     $("#comm-table").hidden = tbody.children.length === 0;
   }
 
+  // ---- after-sales -------------------------------------------------------------------------
+
+  const AFTER_SALE_STATUS = { requested: "待处理", approved: "已同意", refunded: "已退款", rejected: "已拒绝",
+                              escalated: "已转平台" };
+
+  async function loadAfterSales() {
+    const q = new URLSearchParams({ limit: "100" });
+    const status = $("#as-status").value;
+    if (status) q.set("status", status);
+    const r = await api("GET", `/leader/after-sales?${q}`);
+    if (!r.ok) {
+      showProblem($("#as-error"), r.problem, "售后加载失败");
+      return;
+    }
+    clearProblem($("#as-error"));
+    const items = (r.data && r.data.items) || [];
+    $("#as-table tbody").replaceChildren(...items.map((a) => {
+      const note = el("input", { type: "text", class: "as-note", maxlength: "500", placeholder: "处理说明（买家可见）",
+                                 "aria-label": `售后 #${a.id} 处理说明` });
+      const decide = (action) => async () => {
+        const res = await api("POST", `/leader/after-sales/${a.id}/${action}`, { note: note.value.trim() || null });
+        if (!res.ok) {
+          showProblem($("#as-error"), res.problem, "处理失败");
+          return;
+        }
+        loadAfterSales();
+        loadDay();
+      };
+      const actions = a.status === "requested"
+        ? [note, el("button", { type: "button", class: "as-approve" }, "同意退款"),
+           el("button", { type: "button", class: "as-reject secondary" }, "拒绝")]
+        : [a.log && a.log.length ? el("div", { class: "note" }, a.log[a.log.length - 1].note || "") : null];
+      const row = el("tr", { dataset: { afterSaleId: a.id, status: a.status } },
+        el("td", {}, `#${a.id}`, el("div", { class: "note" }, `订单 #${a.order_id}`)),
+        el("td", { class: "items" }, itemsText(a.items)),
+        el("td", {}, a.reason, a.description ? el("div", { class: "note" }, a.description) : null,
+          ...(a.images || []).map((u, i) => el("a", { href: u, target: "_blank", rel: "noopener" }, ` 图${i + 1}`))),
+        el("td", { class: "num" }, yuan(a.amount)),
+        el("td", {}, statusBadge(a.status, AFTER_SALE_STATUS)),
+        el("td", { class: "as-actions" }, ...actions));
+      const approve = row.querySelector(".as-approve");
+      if (approve) approve.addEventListener("click", decide("approve"));
+      const reject = row.querySelector(".as-reject");
+      if (reject) reject.addEventListener("click", decide("reject"));
+      return row;
+    }));
+    $("#as-count").textContent = `（${items.length} 条）`;
+    $("#as-empty").hidden = items.length !== 0;
+    $("#as-table").hidden = items.length === 0;
+  }
+
   // ---- fans -------------------------------------------------------------------------------
 
   async function loadFans(more = false) {
@@ -781,6 +832,7 @@
     if (name === "pickup") $("#pickup-code").focus();
     if (name === "manifest") loadManifest();
     if (name === "commissions") loadCommissions();
+    if (name === "aftersales") loadAfterSales();
     if (name === "messages") openMessages();
     if (name === "fans") loadFans();
   }
@@ -797,6 +849,7 @@
     $("#date-tomorrow").addEventListener("click", () => setDate(todayInZone(1)));
     $("#refresh").addEventListener("click", () => loadDay());
     $("#status-filter").addEventListener("change", renderOrders);
+    $("#as-status").addEventListener("change", () => loadAfterSales());
     $("#receive").addEventListener("click", receive);
     $("#print").addEventListener("click", () => { renderPrintSheet(); window.print(); });
     $("#pickup-form").addEventListener("submit", verifyPickup);
