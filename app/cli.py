@@ -203,13 +203,13 @@ def reconcile(day) -> None:
     import json
 
     from app.factory import create_app
-    from app.payment import service as payment_service
+    from app.payment import flows as payment_flows
     from app.reconcile import flows
 
     settings = _settings()
     app = create_app(settings)
     with app.app_context():
-        report = flows.reconcile(day.date(), settings=settings, provider=payment_service.provider())
+        report = flows.reconcile(day.date(), settings=settings, provider=payment_flows.provider())
     click.echo(json.dumps(report, ensure_ascii=False, default=str, indent=2))
     if report["status"] == "not_run":
         raise SystemExit(f"reconciliation of {day.date()} not done: {(report['run'] or {}).get('error')}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.db import utcnow
 from app.http import settings
-from app.payment import service as payment_service
+from app.payment import flows as payment_flows
 from app.payment.bills import WECHAT_TZ
 from app.queue import enqueue
 from app.reconcile import flows
@@ -23,7 +23,7 @@ LOST_AFTER = timedelta(minutes=10)
 def reconcile_job(day_iso: str) -> dict[str, Any]:
     day = date.fromisoformat(day_iso)
     try:
-        report = flows.reconcile(day, settings=settings(), provider=payment_service.provider())
+        report = flows.reconcile(day, settings=settings(), provider=payment_flows.provider())
     except ReconciliationRunning:
         log.info("reconciliation %s is running elsewhere; this job leaves it", day)
         return {"date": day_iso, "skipped": "running"}

@@ -11,7 +11,7 @@ from app.order import queries as order_queries
 from app.order import transitions as order_transitions
 from app.payment import service as payment_service
 from app.payment.models import Payment, Refund
-from app.payment.providers import PaymentEvent
+from app.payment.providers import PaymentEvent, out_trade_no
 from tests.conftest import login
 from tests.groupbuy.helpers import buyers, make_campaign, past_deadline
 
@@ -86,12 +86,12 @@ def test_a_payment_landing_after_the_group_filled_is_recorded_and_refunded(clien
     with app.app_context(), transaction() as s:
         # b pays, then c's money arrives for a group that was full in between.
         payment_service.confirm_payment(s, provider_name="sandbox", event=PaymentEvent(
-            out_trade_no=payment_service.out_trade_no(ob["id"]), transaction_id="t-b", amount=ob["total"],
+            out_trade_no=out_trade_no(ob["id"]), transaction_id="t-b", amount=ob["total"],
             paid_at=utcnow()))
     with app.app_context(), transaction() as s:
         # The group succeeded, so c's order was cancelled; a late payment still is recorded.
         payment_service.confirm_payment(s, provider_name="sandbox", event=PaymentEvent(
-            out_trade_no=payment_service.out_trade_no(oc["id"]), transaction_id="t-c", amount=oc["total"],
+            out_trade_no=out_trade_no(oc["id"]), transaction_id="t-c", amount=oc["total"],
             paid_at=utcnow()))
         pay_c = s.exec(select(Payment).where(Payment.order_id == oc["id"])).one()
         refunds = s.exec(select(Refund).where(Refund.order_id == oc["id"])).all()

@@ -24,7 +24,8 @@ def test_the_scheduler_registers_the_periodic_jobs(make_settings):
                      "app.groupbuy.jobs.close_due_groups_job", "app.idempotency.purge_idempotency_keys_job",
                      "app.manifest.jobs.build_nightly_manifests_job", "app.order.jobs.expire_overdue_orders_job",
                      "app.payment.jobs.redrive_refunds_job", "app.reconcile.jobs.reconcile_yesterday_job",
-                     "app.reconcile.jobs.redrive_reconciliations_job", "app.subscribe.jobs.sweep_subscribe_sends_job"]
+                     "app.reconcile.jobs.redrive_reconciliations_job", "app.shipping.jobs.redrive_shipping_job",
+                     "app.shipping.jobs.sweep_shipping_job", "app.subscribe.jobs.sweep_subscribe_sends_job"]
 
 
 def test_the_nightly_manifest_build_fires_at_linli_manifest_at_in_the_business_zone(make_settings):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from app.db import transaction
+from app.payment import flows as payment_flows
 from app.payment import service as payment_service
 from app.payment.models import Refund
 from app.payment.providers import out_trade_no
@@ -96,7 +97,7 @@ class Day:
         with self.app.app_context(), transaction() as s:
             refund = payment_service.refund_amount(s, order_id=order["id"], amount=amount, reason="shortage")
         with self.app.app_context():
-            assert payment_service.execute_refund(refund_id=refund.id).status == "processing"
+            assert payment_flows.execute_refund(refund_id=refund.id).status == "processing"
         when = at(self.day, hour)
         with self.app.app_context(), transaction() as s:
             s.exec(update(Refund).where(Refund.id == refund.id).values(created_at=when))

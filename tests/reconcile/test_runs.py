@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from app.cli import main
 from app.db import transaction, utcnow
-from app.payment import service as payment_service
+from app.payment import flows as payment_flows
 from app.points import service as points_service
 from app.points.models import PointAccount
 from app.reconcile import flows, service
@@ -23,7 +23,7 @@ from tests.concurrency import run_together
 
 def reconcile_now(app, day):
     with app.app_context():
-        return flows.reconcile(day, settings=app.extensions["linli.settings"], provider=payment_service.provider())
+        return flows.reconcile(day, settings=app.extensions["linli.settings"], provider=payment_flows.provider())
 
 
 def test_runs_of_one_date_at_once_are_one_run(app, books, wechatpay, day):
