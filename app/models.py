@@ -18,6 +18,7 @@ import app.pickup.models  # noqa: F401
 import app.points.models  # noqa: F401
 import app.reconcile.models  # noqa: F401
 import app.share.models  # noqa: F401
+import app.shipping.models  # noqa: F401
 import app.subscribe.models  # noqa: F401
 import app.workbench.models  # noqa: F401
 
