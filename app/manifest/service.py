@@ -138,9 +138,10 @@ def build_manifests(session: Session, *, delivery_date: date, now: datetime | No
     point = (O.c.pickup_point_id + 0).label("pickup_point_id")
     lines = (select(literal(delivery_date, L.c.delivery_date.type), point, I.c.sku_id,
                     func.max(I.c.product_name).concat(" ").concat(func.max(I.c.sku_name)).label("name"),
-                    func.sum(I.c.qty).label("qty"))
+                    # units an operator refunded before the build are not picked
+                    func.sum(I.c.qty - I.c.refunded_qty).label("qty"))
              .select_from(I.join(O, O.c.id == I.c.order_id)).where(*new)
-             .group_by(point, I.c.sku_id))
+             .group_by(point, I.c.sku_id).having(func.sum(I.c.qty - I.c.refunded_qty) > 0))
     columns = ["delivery_date", "pickup_point_id", "sku_id", "name", "qty"]
     if first:
         session.execute(insert(L).from_select(columns, lines))

@@ -16,8 +16,9 @@ from app.notify.models import Notification
 from app.order.models import Order, OrderItem
 from app.payment.models import Payment, Refund
 from tests.concurrency import run_together
-from tests.conftest import make_leader
-from tests.leader.test_shortages import A_PRICE, B_PRICE, day_at_point, refunds_of, report, status_of  # noqa: F401
+from tests.conftest import login, make_leader, make_product
+from tests.leader.test_shortages import (A_PRICE, B_PRICE, day_at_point, paid_order, refunds_of,  # noqa: F401
+                                         report, status_of)
 
 
 def ask(buyer, order_id: int, items: dict[int, int], reason="商品损坏", **extra):
@@ -215,3 +216,19 @@ def test_approvals_racing_a_shortage_and_an_operator_never_refund_more_than_was_
     operator = 2 if results[1].status_code == 200 else 0
     from_shortage = sum(x["amount"] for x in shortage if x["order_id"] == last["id"]) // A_PRICE
     assert from_shortage + operator + sum(i["refunded_qty"] for i in got["items"]) == refunded_a
+
+
+def test_units_an_operator_refunds_before_the_build_are_not_shipped(app, client, admin, leader):
+    leader_api, point = leader
+    product = make_product(admin, skus=(("一个装", A_PRICE, 100), ("半个装", B_PRICE, 100)))
+    a, b = (s["id"] for s in product["skus"])
+    buyer = login(client, "before-build")
+    order = paid_order(buyer, point["pickup_point_id"], [(a, 3), (b, 1)])
+    r = admin.post(f"/admin/orders/{order['id']}/refund", json={"lines": [{"sku_id": a, "qty": 2}, {"sku_id": b, "qty": 1}]})
+    assert r.status_code == 200 and r.get_json()["status"] == "paid"
+    assert refunds_of(app, order["id"]) == [2 * A_PRICE + B_PRICE]
+    day = order["delivery_date"]
+    assert admin.post(f"/admin/manifests/{day}/build").status_code == 200
+    m = leader_api.get(f"/leader/manifests/{day}").get_json()
+    assert [(x["sku_id"], x["qty"]) for x in m["receiving"]] == [(a, 1)]
+    assert [(i["sku_id"], i["qty"], i["refunded"]) for i in m["pickups"][0]["items"]] == [(a, 1, True), (b, 0, True)]
