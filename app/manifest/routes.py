@@ -7,8 +7,8 @@ from app.auth.security import BEARER, authenticated, current
 from app.db import reading
 from app.http import problem_response, respond, settings
 from app.manifest import documents, jobs, service
-from app.manifest.schemas import (BuildResult, Buyer, Line, ManifestPath, ManifestQuery, Pickup, PickupLine, PickupPointBrief,
-                                  PointManifestPublic, WarehouseManifestPublic)
+from app.manifest.schemas import (BuildResult, Buyer, Line, ManifestPath, ManifestQuery, Pickup, PickupLine,
+                                  PickupPointBrief, PointManifestPublic, WarehouseManifestPublic)
 
 bp = APIBlueprint("manifests", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="manifests", description="Nightly pickup, receiving and picking lists")])

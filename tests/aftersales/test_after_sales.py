@@ -17,8 +17,8 @@ from app.order.models import Order, OrderItem
 from app.payment.models import Payment, Refund
 from tests.concurrency import run_together
 from tests.conftest import login, make_leader, make_product
-from tests.leader.test_shortages import (A_PRICE, B_PRICE, day_at_point, paid_order, refunds_of,  # noqa: F401
-                                         report, status_of)
+from tests.leader.test_shortages import (A_PRICE, B_PRICE, day_at_point, paid_order, refunds_of, report,  # noqa: F401
+                                         status_of)
 
 
 def ask(buyer, order_id: int, items: dict[int, int], reason="商品损坏", **extra):
