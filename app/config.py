@@ -206,6 +206,17 @@ class Settings(BaseSettings):
     pay_code_wrong_limit: int = Field(default=10, ge=1)
     pay_code_wrong_window_s: int = Field(default=600, ge=1)
 
+    # After-sales (售后): how long after arrival a buyer may ask (hours), up to what amount (fen)
+    # the point's leader decides alone (above it an approval goes to an operator), how long a
+    # request may wait for the leader before it escalates by itself (hours), and the reasons a
+    # buyer picks from (JSON list).
+    after_sale_window_h: int = Field(default=48, ge=1, le=24 * 365)
+    leader_after_sale_limit: int = Field(default=5000, ge=0)
+    after_sale_sla_h: int = Field(default=24, ge=1, le=24 * 30)
+    after_sale_reasons: list[str] = Field(default_factory=lambda: [
+        "质量问题", "商品损坏", "少件漏发", "与描述不符", "变质腐烂", "其他"], min_length=1)
+    after_sale_sweep_interval_s: int = Field(default=300, ge=1)
+
     # Reconciliation (对账): WeChat Pay makes yesterday's bills after 10:00 Beijing time; a bill
     # still being made (STATEMENT_CREATING) is asked for again every RETRY_MINUTES, at most
     # MAX_ATTEMPTS times in all, before the date's run is marked failed for an operator.

@@ -1,4 +1,5 @@
 """Import every table so that metadata (Alembic, tests) sees the whole schema."""
+import app.aftersales.models  # noqa: F401
 import app.auth.models  # noqa: F401
 import app.bargain.models  # noqa: F401
 import app.catalog.models  # noqa: F401

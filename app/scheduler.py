@@ -8,6 +8,7 @@ from typing import Callable
 
 from rq.cron import CronJob, CronScheduler
 
+from app.aftersales.jobs import escalate_overdue_after_sales_job
 from app.bargain.jobs import expire_bargain_records_job
 from app.commission.jobs import settle_commissions_job
 from app.config import Settings
@@ -65,6 +66,7 @@ def build_scheduler(settings: Settings | None = None) -> tuple[CronScheduler, ob
     cron.register(redrive_reconciliations_job, queue_name=s.queue_name, interval=600)
     register_daily(cron, build_nightly_manifests_job, s.manifest_at, s)
     register_daily(cron, reconcile_yesterday_job, s.reconcile_at, s)
+    cron.register(escalate_overdue_after_sales_job, queue_name=s.queue_name, interval=s.after_sale_sweep_interval_s)
     cron.register(redrive_shipping_job, queue_name=s.queue_name, interval=60)
     register_daily(cron, sweep_shipping_job, s.shipping_sweep_at, s)
     return cron, app

@@ -8,6 +8,7 @@ import importlib
 
 from flask_openapi3 import OpenAPI
 
+from app.aftersales.routes import bp as aftersales_bp
 from app.auth.routes import bp as auth_bp
 from app.bargain import service as bargain_service
 from app.bargain.routes import bp as bargain_bp
@@ -51,15 +52,15 @@ FLASH, GROUP, BARGAIN = OrderSource.flash_sale.value, OrderSource.group.value, O
 
 # Modules holding RQ jobs: jobs are enqueued by dotted path, and a worker loads these up front
 # (SimpleWorker does not fork per job, so each is imported once per process).
-JOB_MODULES = ("app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.earnings.jobs",
+JOB_MODULES = ("app.aftersales.jobs", "app.bargain.jobs", "app.chat.jobs", "app.commission.jobs", "app.earnings.jobs",
                "app.flashsale.jobs", "app.groupbuy.jobs", "app.idempotency", "app.manifest.jobs", "app.order.jobs",
                "app.payment.jobs", "app.reconcile.jobs", "app.shipping.jobs", "app.subscribe.jobs")
 
 # Each domain's refusals (app/<domain>/errors.py): imported here so that error_codes() sees every
 # code a client can meet, including those only jobs raise.
 ERROR_MODULES = tuple(f"app.{d}.errors" for d in (
-    "auth", "bargain", "catalog", "chat", "coupons", "earnings", "flashsale", "groupbuy", "leader", "manifest",
-    "order", "payment", "pickup", "points", "reconcile", "share", "shipping", "wallet", "workbench"))
+    "aftersales", "auth", "bargain", "catalog", "chat", "coupons", "earnings", "flashsale", "groupbuy", "leader",
+    "manifest", "order", "payment", "pickup", "points", "reconcile", "share", "shipping", "wallet", "workbench"))
 
 
 def register_order_hooks(registry: OrderHooks) -> None:
@@ -131,5 +132,5 @@ def wire(registry: OrderHooks = hooks) -> None:
 def register_blueprints(app: OpenAPI) -> None:
     for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp,
                flashsale_bp, groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp,
-               earnings_bp, reconcile_bp, shipping_bp, coupons_bp, wallet_bp):
+               earnings_bp, reconcile_bp, shipping_bp, coupons_bp, wallet_bp, aftersales_bp):
         app.register_api(bp)

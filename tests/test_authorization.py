@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
+from app.aftersales.models import AfterSale
 from app.db import transaction
 from app.earnings import service as earnings_service
 from app.order import transitions as order_transitions
@@ -88,6 +89,12 @@ OPERATIONS = {
     "GET /api/v1/me/wallet": BUYER,
     "GET /api/v1/me/wallet/entries": BUYER,
     "POST /api/v1/me/wallet/pay-code": BUYER,
+    # After-sales: any signed-in user asks about their own orders; a request is shown to its buyer,
+    # its point's leader and operators (anyone else: 404), and only its buyer escalates it.
+    "POST /api/v1/orders/{order_id}/after-sales": BUYER,
+    "GET /api/v1/me/after-sales": BUYER,
+    "GET /api/v1/after-sales/{after_sale_id}": BUYER,
+    "POST /api/v1/after-sales/{after_sale_id}/escalate": BUYER,
 }
 # Outside the OpenAPI document, and public as well.
 UNDOCUMENTED_PUBLIC = ("/healthz", "/api/v1/openapi.json", "/api/docs/swagger")
@@ -189,6 +196,13 @@ def world(client, admin, buyer, leader, product) -> World:
         s.add(sync)
         s.flush()
         ids["sync_id"] = sync.id
+    # An after-sales request of the buyer's order, waiting for the leader, behind {after_sale_id}.
+    with client.application.app_context(), transaction() as s:
+        after_sale = AfterSale(order_id=order["id"], buyer_id=buyer.user["id"], pickup_point_id=approved["pickup_point_id"],
+                               leader_id=approved["leader_id"], reason="其他", amount=1)
+        s.add(after_sale)
+        s.flush()
+        ids["after_sale_id"] = after_sale.id
     # The share's poster drawn already: the walk's WeChat fake (login only) draws no codes.
     with client.application.app_context(), transaction() as s:
         from app.share.models import Share, SharePoster
@@ -221,7 +235,6 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
                                         "pickup_point_id": ids["point_id"]},
         "POST /api/v1/admin/leader-applications/{application_id}/reject": lambda: {"reason": "资料不全"},
         "PATCH /api/v1/admin/leaders/{leader_id}": lambda: {"commission_rate": 0.12},
-        "POST /api/v1/admin/orders/{order_id}/refund": lambda: {"reason": "after_sales"},
         "PATCH /api/v1/admin/pickup-points/{point_id}": lambda: {"opening_hours": "08:00-20:00"},
         "POST /api/v1/admin/products": lambda: {"name": "土鸡蛋", "skus": [{"name": "10枚", "price": 1500,
                                                                           "stock": 10}]},
@@ -261,6 +274,10 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "POST /api/v1/me/wallet/recharges": lambda: {"package_id": ids["package_id"]},
         "POST /api/v1/admin/member-levels": lambda: {"name": "银卡", "min_growth": 100, "discount_percent": 5},
         "POST /api/v1/leader/pay-code-charges": lambda: {"code": "660000000000000000", "amount": 100},
+        "POST /api/v1/orders/{order_id}/after-sales": lambda: {"items": [{"sku_id": ids["sku_id"], "qty": 1}],
+                                                              "reason": "其他"},
+        "POST /api/v1/admin/orders/{order_id}/refund": lambda: {"reason": "after_sales",
+                                                               "lines": [{"sku_id": ids["sku_id"], "qty": 1}]},
     }
     queries = {
         "GET /api/v1/pickup-points/nearby": {"lat": 30.2741, "lng": 120.1551},

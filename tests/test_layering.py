@@ -48,6 +48,7 @@ NESTED_IMPORTS_ALLOWED = {"app", "app.cli"}
 
 # Reads of another domain's tables, each needed by a set-based query that joins them.
 CROSS_DOMAIN_MODEL_READS = {
+    "app.aftersales.service": ["app.order.models"],  # the statuses an order may ask for after-sales from
     "app.bargain.service": ["app.order.models"],  # a bargain's order, by its source_ref
     "app.chat.service": ["app.leader.models", "app.notify.models", "app.order.models", "app.pickup.models"],
     "app.commission.reactions": ["app.order.models"],  # the order a commission is for
@@ -58,6 +59,7 @@ CROSS_DOMAIN_MODEL_READS = {
     "app.manifest.service": ["app.auth.models", "app.leader.models", "app.order.models", "app.pickup.models"],
     "app.payment.flows": ["app.order.models"],  # an order paid is read back to answer the buyer
     "app.payment.service": ["app.order.models"],  # money follows the order it is for
+    "app.payment.unit_refunds": ["app.order.models"],  # the statuses units may be given back from
     "app.pickup.service": ["app.auth.models", "app.leader.models"],  # points with their leaders
     "app.share.reactions": ["app.catalog.models", "app.order.models"],  # orders attributed to shares
     "app.wallet.reactions": ["app.order.models"],  # growth follows the order picked up or refunded

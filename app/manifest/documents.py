@@ -7,7 +7,9 @@ import csv
 import io
 import os
 from collections.abc import Iterable
+from datetime import datetime, tzinfo
 
+from app.db import utcnow
 from app.manifest.errors import PdfFontMissing
 from app.manifest.schemas import PointManifestPublic
 
@@ -22,9 +24,21 @@ def _csv(rows: Iterable[Iterable]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def point_csv(m: PointManifestPublic) -> bytes:
+def _local(moment: datetime, tz: tzinfo | None) -> str:
+    """A time as the leader reads it: in the business time zone (LINLI_TIMEZONE), to the minute."""
+    return (moment.astimezone(tz) if tz is not None else moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _item_state(item) -> str:
+    if not item.refunded_qty:
+        return ""
+    return "已全部退款，勿发" if item.qty == 0 else f"已退款 {item.refunded_qty} 件（原 {item.ordered_qty} 件）"
+
+
+def point_csv(m: PointManifestPublic, tz: tzinfo | None = None) -> bytes:
     def rows():
-        yield ["自提点", m.pickup_point.name, "配送日期", m.delivery_date.isoformat(), "版本", m.version]
+        yield ["自提点", m.pickup_point.name, "配送日期", m.delivery_date.isoformat(), "版本", m.version,
+               "生成时间", _local(m.built_at, tz)]
         yield []
         yield ["收货清单"]
         yield ["sku_id", "商品", "数量"]
@@ -32,10 +46,11 @@ def point_csv(m: PointManifestPublic) -> bytes:
             yield [line.sku_id, line.name, line.qty]
         yield []
         yield ["取货清单"]
-        yield ["order_id", "买家", "手机", "sku_id", "商品", "数量"]
+        yield ["order_id", "买家", "手机", "sku_id", "商品", "数量", "已退款", "备注", "买家备注"]
         for p in m.pickups:
             for item in p.items:
-                yield [p.order_id, p.buyer.nickname, p.buyer.phone or "", item.sku_id, item.name, item.qty]
+                yield [p.order_id, p.buyer.nickname, p.buyer.phone or "", item.sku_id, item.name, item.qty,
+                       item.refunded_qty, _item_state(item), p.note or ""]
     return _csv(rows())
 
 
@@ -94,21 +109,25 @@ class _Doc:
         return bytes(self.pdf.output())
 
 
-def point_pdf(m: PointManifestPublic) -> bytes:
+def point_pdf(m: PointManifestPublic, tz: tzinfo | None = None) -> bytes:
     doc = _Doc(f"{m.pickup_point.name} 配送单 {m.delivery_date.isoformat()}（第 {m.version} 版）")
     doc.pdf.set_font("wqy", size=9)
-    doc.pdf.cell(0, 6, f"生成时间 {m.built_at.isoformat(timespec='minutes')}", new_x="LMARGIN", new_y="NEXT")
+    doc.pdf.cell(0, 6, f"生成时间 {_local(m.built_at, tz)}　打印时间 {_local(utcnow(), tz)}（{getattr(tz, 'key', 'UTC')}）",
+                 new_x="LMARGIN", new_y="NEXT")
     doc.heading(f"收货清单（{len(m.receiving)} 种商品，请逐项核对到货）")
     doc.row([25, 130, 31], ["SKU", "商品", "数量"], bold=True)
     for line in m.receiving:
         doc.row([25, 130, 31], [line.sku_id, line.name, line.qty])
     doc.heading(f"取货清单（{len(m.pickups)} 单，按手机尾号排序）")
-    doc.row([22, 38, 30, 80, 16], ["订单", "买家", "手机", "商品", "数量"], bold=True)
+    widths = [20, 32, 28, 62, 14, 30]
+    doc.row(widths, ["订单", "买家", "手机", "商品", "数量", "退款"], bold=True)
     for p in m.pickups:
         for i, item in enumerate(p.items):
             first = i == 0
-            doc.row([22, 38, 30, 80, 16], [p.order_id if first else "", p.buyer.nickname if first else "",
-                                           (p.buyer.phone or "") if first else "", item.name, item.qty])
+            doc.row(widths, [p.order_id if first else "", p.buyer.nickname if first else "",
+                             (p.buyer.phone or "") if first else "", item.name, item.qty, _item_state(item)])
+        if p.note:
+            doc.row([186], [f"　买家备注：{p.note}"])
     return doc.bytes()
 
 

@@ -7,8 +7,8 @@ from app.auth.security import BEARER, authenticated, current
 from app.db import reading
 from app.http import problem_response, respond, settings
 from app.manifest import documents, jobs, service
-from app.manifest.schemas import (BuildResult, Buyer, Line, ManifestPath, ManifestQuery, Pickup, PickupPointBrief,
-                                  PointManifestPublic, WarehouseManifestPublic)
+from app.manifest.schemas import (BuildResult, Buyer, Line, ManifestPath, ManifestQuery, Pickup, PickupLine,
+                                  PickupPointBrief, PointManifestPublic, WarehouseManifestPublic)
 
 bp = APIBlueprint("manifests", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="manifests", description="Nightly pickup, receiving and picking lists")])
@@ -18,8 +18,10 @@ def point_manifest(s, delivery_date, pickup_point_id) -> PointManifestPublic:
     h = service.point_header(s, delivery_date=delivery_date, pickup_point_id=pickup_point_id)
     where = {"delivery_date": delivery_date, "pickup_point_id": pickup_point_id}
     receiving = [Line(sku_id=k, name=n, qty=q) for k, n, q in service.receiving_lines(s, **where)]
-    pickups = [Pickup(order_id=p.order_id, buyer=Buyer(nickname=p.buyer, phone=p.phone),
-                      items=[Line(sku_id=k, name=n, qty=q) for k, n, q in p.items])
+    pickups = [Pickup(order_id=p.order_id, buyer=Buyer(nickname=p.buyer, phone=p.phone), note=p.note,
+                      status=p.status,
+                      items=[PickupLine(sku_id=k, name=n, qty=left, ordered_qty=q, refunded_qty=r, refunded=r > 0)
+                             for k, n, left, q, r in p.items])
                for p in service.pickup_entries(s, **where)]
     return PointManifestPublic(delivery_date=h.delivery_date, version=h.version, built_at=h.built_at,
                                pickup_point=PickupPointBrief(id=h.pickup_point_id, name=h.pickup_point_name),
@@ -64,8 +66,9 @@ def leader_manifest(path: ManifestPath, query: ManifestQuery):
     point_id = current().leader_point_id
     with reading() as s:
         m = point_manifest(s, path.delivery_date, point_id)
+    tz = settings().tz
     return _answer(m, query.format, f"manifest-{path.delivery_date}-point-{point_id}",
-                   documents.point_csv, documents.point_pdf)
+                   lambda m_: documents.point_csv(m_, tz), lambda m_: documents.point_pdf(m_, tz))
 
 
 @bp.get("/admin/manifests/<delivery_date>", responses={200: WarehouseManifestPublic}, security=BEARER,

@@ -38,10 +38,19 @@ class Buyer(BaseModel):
     phone: str | None = Field(description="Masked (139****0000), or null when the buyer gave none")
 
 
+class PickupLine(Line):
+    qty: int = Field(description="Units to hand over: what was ordered less what was refunded since")
+    ordered_qty: int = Field(description="Units ordered")
+    refunded_qty: int = Field(description="Units refunded (a shortage, after-sales, an operator): not to hand over")
+    refunded: bool = Field(description="True when units of this line were refunded (all of them when qty is 0)")
+
+
 class Pickup(BaseModel):
     order_id: int
     buyer: Buyer
-    items: list[Line]
+    note: str | None = Field(default=None, description="The buyer's note on the order")
+    status: str = Field(description="shipped, arrived or picked_up (orders refunded in full are left out)")
+    items: list[PickupLine]
 
 
 class PointManifestPublic(BaseModel):
@@ -52,7 +61,9 @@ class PointManifestPublic(BaseModel):
     version: int = Field(description="Goes up by one each time a rebuild adds orders to this point; 0: no orders")
     built_at: datetime
     receiving: list[Line] = Field(description="SKU totals, to check the delivery against")
-    pickups: list[Pickup] = Field(description="Per order, sorted by the buyer's phone's last four digits")
+    pickups: list[Pickup] = Field(description=(
+        "Per order, sorted by the buyer's phone's last four digits; read live, so units refunded since the build "
+        "are shown as refunded and orders refunded in full are left out"))
 
 
 class PointQty(BaseModel):

@@ -138,9 +138,10 @@ def build_manifests(session: Session, *, delivery_date: date, now: datetime | No
     point = (O.c.pickup_point_id + 0).label("pickup_point_id")
     lines = (select(literal(delivery_date, L.c.delivery_date.type), point, I.c.sku_id,
                     func.max(I.c.product_name).concat(" ").concat(func.max(I.c.sku_name)).label("name"),
-                    func.sum(I.c.qty).label("qty"))
+                    # units an operator refunded before the build are not picked
+                    func.sum(I.c.qty - I.c.refunded_qty).label("qty"))
              .select_from(I.join(O, O.c.id == I.c.order_id)).where(*new)
-             .group_by(point, I.c.sku_id))
+             .group_by(point, I.c.sku_id).having(func.sum(I.c.qty - I.c.refunded_qty) > 0))
     columns = ["delivery_date", "pickup_point_id", "sku_id", "name", "qty"]
     if first:
         session.execute(insert(L).from_select(columns, lines))
@@ -246,7 +247,10 @@ class PickupEntry:
     order_id: int
     buyer: str
     phone: str | None
-    items: list[tuple[int, str, int]]
+    note: str | None
+    status: str
+    # (sku_id, name, units left to hand over, units ordered, units refunded)
+    items: list[tuple[int, str, int, int, int]]
 
 
 def pickup_entries(session: Session, *, delivery_date: date, pickup_point_id: int) -> list[PickupEntry]:
@@ -257,22 +261,26 @@ def pickup_entries(session: Session, *, delivery_date: date, pickup_point_id: in
 
     The orders are those shipped to the point for the date up to its manifest's built_at (one
     shipped by other means since is on the next version); the buyer's name and masked phone are
-    read as they are now. One point's orders: an indexed read (orders by point and date)."""
+    read as they are now, and so are the units refunded since (a shortage, an after-sales
+    refund, an operator's refund by line): each line says what is left to hand over, and an
+    order refunded in full (nothing left) is not on the list. One point's orders: an indexed
+    read (orders by point and date)."""
     tail = _phone_tail(U.c.phone)
     rows = session.execute(
-        select(O.c.id, U.c.nickname, _masked_phone(U.c.phone), I.c.sku_id,
-               I.c.product_name.concat(" ").concat(I.c.sku_name), I.c.qty)
+        select(O.c.id, U.c.nickname, _masked_phone(U.c.phone), O.c.note, O.c.status, I.c.sku_id,
+               I.c.product_name.concat(" ").concat(I.c.sku_name), I.c.qty, I.c.refunded_qty)
         .select_from(P.join(O, and_(O.c.pickup_point_id == P.c.pickup_point_id, O.c.delivery_date == P.c.delivery_date))
                      .join(U, U.c.id == O.c.buyer_id).join(I, I.c.order_id == O.c.id))
         .where(P.c.delivery_date == delivery_date, P.c.pickup_point_id == pickup_point_id,
-               O.c.shipped_at.is_not(None), O.c.shipped_at <= P.c.built_at)
+               O.c.shipped_at.is_not(None), O.c.shipped_at <= P.c.built_at,
+               O.c.status != order_rules.S.refunded.value)
         .order_by(tail.is_(None), tail, U.c.nickname, O.c.id, I.c.sku_id))
     out: list[PickupEntry] = []
-    for order_id, buyer, phone, sku_id, name, qty in rows:
+    for order_id, buyer, phone, note, status, sku_id, name, qty, refunded in rows:
         if not out or out[-1].order_id != order_id:
-            out.append(PickupEntry(order_id=order_id, buyer=buyer, phone=phone, items=[]))
-        out[-1].items.append((sku_id, name, qty))
-    return out
+            out.append(PickupEntry(order_id=order_id, buyer=buyer, phone=phone, note=note, status=status, items=[]))
+        out[-1].items.append((sku_id, name, qty - refunded, qty, refunded))
+    return [e for e in out if any(left > 0 for _, _, left, _, _ in e.items)]
 
 
 def picking_rows(session: Session, *, delivery_date: date) -> Iterator[tuple[int, str, int, str, int]]:

@@ -38,6 +38,16 @@ def get_order(session: Session, order_id: int) -> Order:
     return order
 
 
+def lock_order(session: Session, order_id: int) -> Order:
+    """One order with its row locked (PostgreSQL FOR UPDATE; SQLite serialises writers): whoever
+    gives back units of it waits here for whoever is doing so already."""
+    order = session.exec(select(Order).where(Order.id == order_id).with_for_update()
+                         .execution_options(populate_existing=True)).first()
+    if order is None:
+        raise OrderNotFound(f"Order {order_id} does not exist.")
+    return order
+
+
 def get_buyer_order(session: Session, *, order_id: int, buyer_id: int) -> Order:
     order = session.get(Order, order_id)
     # Another buyer's order answers exactly like a missing one: existence is not revealed.

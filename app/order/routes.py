@@ -15,6 +15,7 @@ from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPat
                                PaymentInfo, PayOut)
 from app.pagination import decode_cursor, page_of
 from app.payment import flows as payment_flows
+from app.payment import unit_refunds as payment_units
 
 bp = APIBlueprint("orders", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="orders", description="Order today, pick up tomorrow")])
@@ -92,13 +93,21 @@ def cancel_order(path: OrderPath):
         return respond(views.order_public_one(s, order))
 
 
-@bp.post("/admin/orders/<int:order_id>/refund", operation_id="refund_order", responses={200: OrderPublic},
+@bp.post("/admin/orders/<int:order_id>/refund", operation_id="refund_order", responses={
+             200: OrderPublic, 409: problem_response("invalid_state, units_already_refunded, refund_exceeds_payment")},
          security=BEARER,
-         summary="After-sales refund by an operator, at any stage after payment (reverses commission)")
+         summary="Refund by an operator, at any stage after payment: the whole order, or only `lines` "
+                 "(units per SKU, a partial refund); commission reversed or rebased")
 @authenticated("admin")
 def admin_refund(path: OrderPath, body: AdminRefundBody):
     with transaction() as s:
-        # The payment domain's "refunded" hook creates the refund of the applied payment.
-        order_transitions.mark_refunded(s, order_id=path.order_id, reason=body.reason, allowed_from=(
-            OrderStatus.paid, OrderStatus.shipped, OrderStatus.arrived, OrderStatus.picked_up))
+        if body.lines:
+            lines: dict[int, int] = {}
+            for line in body.lines:
+                lines[line.sku_id] = lines.get(line.sku_id, 0) + line.qty
+            payment_units.refund_order_units(s, order_id=path.order_id, lines=lines, reason=body.reason)
+        else:
+            # The payment domain's "refunded" hook creates the refund of the applied payment.
+            order_transitions.mark_refunded(s, order_id=path.order_id, reason=body.reason, allowed_from=(
+                OrderStatus.paid, OrderStatus.shipped, OrderStatus.arrived, OrderStatus.picked_up))
         return respond(views.order_public_one(s, order_queries.get_order(s, path.order_id)))

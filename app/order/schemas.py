@@ -39,8 +39,9 @@ class ItemOut(BaseModel):
     qty: int
     unit_price: int
     amount: int
-    refunded_qty: int = Field(default=0, description="Units given back because they were missing from the "
-                                                     "delivery (each refunded at unit_price)")
+    refunded_qty: int = Field(default=0, description=(
+        "Units given back (missing from the delivery, an after-sales refund, an operator's refund by line), each "
+        "refunded at unit_price: not to be handed over (qty - refunded_qty are)"))
 
 
 class OrderPublic(BaseModel):
@@ -126,5 +127,15 @@ class LeaderOrderList(BaseModel):
     next_cursor: str | None
 
 
+class RefundLineIn(JsonBody):
+    sku_id: Id
+    qty: int = Field(ge=1, le=999)
+
+
 class AdminRefundBody(JsonBody):
     reason: Name[64] = "after_sales"
+    lines: list[RefundLineIn] | None = Field(default=None, min_length=1, max_length=50, description=(
+        "Refund only these units (per SKU): what was paid for them goes back (points in proportion, the "
+        "commission rebased), through the same path as shortages and after-sales; the order stays as it is "
+        "unless nothing is left of it. More units than are left: 409 units_already_refunded. Omitted: the "
+        "whole order is refunded."))

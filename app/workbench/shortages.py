@@ -16,14 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from app.commission import service as commission_service
 from app.db import utcnow
 from app.order import queries as order_queries
 from app.order import rules as order_rules
-from app.order import transitions as order_transitions
 from app.order import unit_refunds
 from app.order.models import Order
-from app.payment import service as payment_service
+from app.payment import unit_refunds as payment_units
 from app.workbench.errors import ShortageBusy, ShortageExceedsDelivery
 from app.workbench.models import DeliveryShortage
 
@@ -109,16 +107,8 @@ def report_shortage(session: Session, *, pickup_point_id: int, delivery_date: da
         takes = plan.get(order.id)
         if not takes:
             continue
-        amount, emptied = unit_refunds.refund_units(session, order_id=order.id, takes=takes)
-        if amount:  # 0 when the units' worth came back as points alone (an order paid partly in points)
-            payment_service.refund_amount(session, order_id=order.id, amount=amount, reason="shortage",
-                                          idempotency_ref=ref)
-        if emptied:
-            # Its "refunded" hook gives back what is left of the payment: nothing, by now.
-            order = order_transitions.mark_refunded(session, order_id=order.id, allowed_from=order_rules.AT_POINT,
-                                                reason="shortage")
-        else:
-            commission_service.rebase(session, order_id=order.id,
-                                      base=order_queries.commission_base(session, order))
+        done = payment_units.refund_order_units(session, order_id=order.id, takes=takes, reason="shortage",
+                                                idempotency_ref=ref, allowed_from=order_rules.AT_POINT)
+        order, amount = done.order, done.amount
         refunds.append(ShortageRefund(order=order, amount=amount, units=takes))
     return refunds

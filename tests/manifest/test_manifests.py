@@ -87,8 +87,10 @@ def test_the_build_ships_paid_orders_and_lists_them_with_product_and_sku_names(a
                               {"sku_id": w["half"], "name": "麒麟西瓜 半个装约2斤", "qty": 2}]
     by_order = {p["order_id"]: p for p in m["pickups"]}
     assert by_order[o1["id"]]["buyer"] == {"nickname": "张阿姨", "phone": None}
-    assert by_order[o1["id"]]["items"] == [{"sku_id": w["melon"], "name": "麒麟西瓜 一个装约4斤", "qty": 2},
-                                           {"sku_id": w["half"], "name": "麒麟西瓜 半个装约2斤", "qty": 2}]
+    nothing_refunded = {"refunded_qty": 0, "refunded": False}
+    assert by_order[o1["id"]]["items"] == [
+        {"sku_id": w["melon"], "name": "麒麟西瓜 一个装约4斤", "qty": 2, "ordered_qty": 2, **nothing_refunded},
+        {"sku_id": w["half"], "name": "麒麟西瓜 半个装约2斤", "qty": 2, "ordered_qty": 2, **nothing_refunded}]
     wh = w["admin"].get(f"/admin/manifests/{day}").get_json()
     assert wh["version"] == 1
     assert wh["skus"][0] == {"sku_id": w["melon"], "name": "麒麟西瓜 一个装约4斤", "total": 3,
@@ -258,7 +260,7 @@ def test_the_csv_is_utf8_with_a_bom_and_holds_the_lists(app, world):
     assert r.headers["Content-Type"] == wh.headers["Content-Type"] == "text/csv; charset=utf-8"
     text = r.data.decode("utf-8-sig")
     assert f"{w['melon']},麒麟西瓜 一个装约4斤,2\r\n" in text
-    assert f"{o['id']},张阿姨,,{w['melon']},麒麟西瓜 一个装约4斤,2\r\n" in text
+    assert f"{o['id']},张阿姨,,{w['melon']},麒麟西瓜 一个装约4斤,2,0,,\r\n" in text
     assert "attachment" in r.headers["Content-Disposition"]
     assert wh.data.startswith(b"\xef\xbb\xbf")
     assert wh.data.decode("utf-8-sig").splitlines() == [

@@ -104,6 +104,39 @@
     return items.map((i) => `${i.name || i.product_name || `SKU ${i.sku_id}`} × ${i.qty}`).join("，");
   }
 
+  // What to hand over of an order's lines: what was ordered less what was refunded since (a
+  // shortage, after-sales, an operator). Order items carry qty (ordered) and refunded_qty; the
+  // manifest's pickup lines carry qty (left) and ordered_qty. A refunded line is marked, and one
+  // refunded in full says not to hand it over.
+  function leftOf(i) {
+    return "ordered_qty" in i ? Number(i.qty) : Number(i.qty) - Number(i.refunded_qty || 0);
+  }
+
+  function handoverItems(items) {
+    if (!Array.isArray(items) || items.length === 0) return "–";
+    const parts = [];
+    items.forEach((i, n) => {
+      const name = i.name || i.product_name || `SKU ${i.sku_id}`;
+      const left = leftOf(i);
+      const refunded = Number(i.refunded_qty || 0);
+      if (n) parts.push("，");
+      if (!refunded) {
+        parts.push(el("span", { class: "line", dataset: { skuId: i.sku_id, left } }, `${name} × ${left}`));
+      } else if (left <= 0) {
+        parts.push(el("span", { class: "line refunded all", dataset: { skuId: i.sku_id, left: 0 } },
+          el("s", {}, name), `（已全部退款 ${refunded} 件，勿发）`));
+      } else {
+        parts.push(el("span", { class: "line refunded", dataset: { skuId: i.sku_id, left } },
+          `${name} × ${left}`, el("small", {}, `（已退款 ${refunded} 件）`)));
+      }
+    });
+    return el("span", { class: "handover" }, ...parts);
+  }
+
+  function anyRefunded(items) {
+    return Array.isArray(items) && items.some((i) => Number(i.refunded_qty || 0) > 0);
+  }
+
   function problemText(p) {
     const base = PROBLEM_TEXT[p.code] || p.title || "请求失败";
     const detail = p.detail && p.detail !== base ? p.detail : "";
@@ -357,7 +390,7 @@
     const rows = shown.map((o) => el("tr", { dataset: { orderId: o.id, status: o.status } },
       el("td", {}, `#${o.id}`),
       el("td", {}, (o.buyer && o.buyer.nickname) || "–"),
-      el("td", { class: "items" }, itemsText(o.items), o.note ? el("div", { class: "note" }, `备注：${o.note}`) : null),
+      el("td", { class: "items" }, handoverItems(o.items), o.note ? el("div", { class: "note" }, `备注：${o.note}`) : null),
       el("td", { class: "num" }, yuan(o.total)),
       el("td", {}, statusBadge(o.status))));
     $("#orders-table tbody").replaceChildren(...rows);
@@ -388,7 +421,7 @@
       el("td", {}, String(i + 1)),
       el("td", {}, `#${o.id}`),
       el("td", {}, (o.buyer && o.buyer.nickname) || "–"),
-      el("td", { class: "items" }, itemsText(o.items)),
+      el("td", { class: "items" }, handoverItems(o.items), o.note ? el("div", { class: "note" }, `备注：${o.note}`) : null),
       el("td", {}, STATUS[o.status] || o.status),
       el("td", { class: "sign" }, o.status === "picked_up" ? "✓" : ""))));
     $("#print-foot").textContent = `打印时间：${dateTime(new Date().toISOString())}`;
@@ -460,7 +493,8 @@
       el("td", {}, `#${p.order_id}`),
       el("td", {}, (p.buyer && p.buyer.nickname) || "–",
          p.buyer && p.buyer.phone ? el("div", { class: "note" }, p.buyer.phone) : null),
-      el("td", { class: "items" }, itemsText(p.items)))));
+      el("td", { class: "items" }, handoverItems(p.items)),
+      el("td", { class: "note-cell" }, p.note || ""))));
   }
 
   // Goods arrived, with what was missing: shipped orders become arrived, then the missing units
@@ -593,10 +627,14 @@
       const buyer = known && known.buyer ? known.buyer.nickname : null;
       out.replaceChildren(el("div", { class: "success", dataset: { orderId: o.id } },
         el("h3", {}, "✓ 核销成功，请将商品交给买家"),
+        anyRefunded(o.items)
+          ? el("p", { class: "refund-warning", role: "note" }, "部分商品已退款：只交付下列剩余数量，已退款的不要交付。")
+          : null,
         el("dl", {},
           el("dt", {}, "订单号"), el("dd", {}, `#${o.id}`),
           buyer ? [el("dt", {}, "买家"), el("dd", {}, buyer)] : null,
-          el("dt", {}, "商品"), el("dd", {}, itemsText(o.items)),
+          el("dt", {}, "商品"), el("dd", {}, handoverItems(o.items)),
+          o.note ? [el("dt", {}, "备注"), el("dd", {}, o.note)] : null,
           el("dt", {}, "金额"), el("dd", {}, yuan(o.total)),
           el("dt", {}, "配送日期"), el("dd", {}, o.delivery_date || "–"),
           el("dt", {}, "状态"), el("dd", {}, statusBadge(o.status)))));
@@ -700,6 +738,57 @@
     $("#comm-more").hidden = !state.commissionCursor;
     $("#comm-empty").hidden = tbody.children.length !== 0;
     $("#comm-table").hidden = tbody.children.length === 0;
+  }
+
+  // ---- after-sales -------------------------------------------------------------------------
+
+  const AFTER_SALE_STATUS = { requested: "待处理", approved: "已同意", refunded: "已退款", rejected: "已拒绝",
+                              escalated: "已转平台" };
+
+  async function loadAfterSales() {
+    const q = new URLSearchParams({ limit: "100" });
+    const status = $("#as-status").value;
+    if (status) q.set("status", status);
+    const r = await api("GET", `/leader/after-sales?${q}`);
+    if (!r.ok) {
+      showProblem($("#as-error"), r.problem, "售后加载失败");
+      return;
+    }
+    clearProblem($("#as-error"));
+    const items = (r.data && r.data.items) || [];
+    $("#as-table tbody").replaceChildren(...items.map((a) => {
+      const note = el("input", { type: "text", class: "as-note", maxlength: "500", placeholder: "处理说明（买家可见）",
+                                 "aria-label": `售后 #${a.id} 处理说明` });
+      const decide = (action) => async () => {
+        const res = await api("POST", `/leader/after-sales/${a.id}/${action}`, { note: note.value.trim() || null });
+        if (!res.ok) {
+          showProblem($("#as-error"), res.problem, "处理失败");
+          return;
+        }
+        loadAfterSales();
+        loadDay();
+      };
+      const actions = a.status === "requested"
+        ? [note, el("button", { type: "button", class: "as-approve" }, "同意退款"),
+           el("button", { type: "button", class: "as-reject secondary" }, "拒绝")]
+        : [a.log && a.log.length ? el("div", { class: "note" }, a.log[a.log.length - 1].note || "") : null];
+      const row = el("tr", { dataset: { afterSaleId: a.id, status: a.status } },
+        el("td", {}, `#${a.id}`, el("div", { class: "note" }, `订单 #${a.order_id}`)),
+        el("td", { class: "items" }, itemsText(a.items)),
+        el("td", {}, a.reason, a.description ? el("div", { class: "note" }, a.description) : null,
+          ...(a.images || []).map((u, i) => el("a", { href: u, target: "_blank", rel: "noopener" }, ` 图${i + 1}`))),
+        el("td", { class: "num" }, yuan(a.amount)),
+        el("td", {}, statusBadge(a.status, AFTER_SALE_STATUS)),
+        el("td", { class: "as-actions" }, ...actions));
+      const approve = row.querySelector(".as-approve");
+      if (approve) approve.addEventListener("click", decide("approve"));
+      const reject = row.querySelector(".as-reject");
+      if (reject) reject.addEventListener("click", decide("reject"));
+      return row;
+    }));
+    $("#as-count").textContent = `（${items.length} 条）`;
+    $("#as-empty").hidden = items.length !== 0;
+    $("#as-table").hidden = items.length === 0;
   }
 
   // ---- fans -------------------------------------------------------------------------------
@@ -856,6 +945,7 @@
     if (name === "manifest") loadManifest();
     if (name === "commissions") loadCommissions();
     if (name === "counter") { loadCharges(); $("#counter-code").focus(); }
+    if (name === "aftersales") loadAfterSales();
     if (name === "messages") openMessages();
     if (name === "fans") loadFans();
   }
@@ -872,6 +962,7 @@
     $("#date-tomorrow").addEventListener("click", () => setDate(todayInZone(1)));
     $("#refresh").addEventListener("click", () => loadDay());
     $("#status-filter").addEventListener("change", renderOrders);
+    $("#as-status").addEventListener("change", () => loadAfterSales());
     $("#receive").addEventListener("click", receive);
     $("#print").addEventListener("click", () => { renderPrintSheet(); window.print(); });
     $("#pickup-form").addEventListener("submit", verifyPickup);
