@@ -18,7 +18,7 @@ def env_for(settings) -> dict:
 def test_the_scheduler_registers_the_periodic_jobs(make_settings):
     cron, _ = build_scheduler(make_settings())
     names = sorted(j.func_name for j in cron.get_jobs())
-    assert names == ["app.bargain.jobs.expire_bargain_records_job", "app.commission.jobs.settle_commissions_job",
+    assert names == ["app.aftersales.jobs.escalate_overdue_after_sales_job", "app.bargain.jobs.expire_bargain_records_job", "app.commission.jobs.settle_commissions_job",
                      "app.earnings.jobs.sweep_transfers_job",
                      "app.flashsale.jobs.drain_flash_sales_job", "app.flashsale.jobs.settle_due_flash_sales_job",
                      "app.groupbuy.jobs.close_due_groups_job", "app.idempotency.purge_idempotency_keys_job",
