@@ -84,6 +84,11 @@ def nicknames(session: Session, *, user_ids: list[int]) -> dict[int, str]:
     return dict(session.exec(select(User.id, User.nickname).where(User.id.in_(set(user_ids)))).all())
 
 
+def users_with_phone_tail(phone_tail: str):
+    """A subquery of the ids of users whose phone ends with phone_tail (the operator's search)."""
+    return select(User.id).where(User.phone.like(f"%{phone_tail}"))
+
+
 def bound_points(session: Session, *, user_ids: set[int]) -> dict[int, int | None]:
     """Each user's bound pickup point (None: not bound), read as one set."""
     if not user_ids:

@@ -82,6 +82,22 @@ class OrderQuery(PageQuery):
     status: OrderStatusName | None = None
 
 
+OrderSourceName = Literal["plain", "flash_sale", "group", "bargain"]
+
+
+class AdminOrderQuery(PageQuery):
+    """The operator's order search: every filter given narrows the list."""
+
+    order_id: Id | None = None
+    buyer_id: Id | None = None
+    phone_tail: str | None = Field(default=None, pattern=r"^[0-9]{4,11}$",
+                                   description="The last digits (4 to 11) of the buyer's phone number")
+    pickup_point_id: Id | None = None
+    delivery_date: date | None = None
+    status: OrderStatusName | None = None
+    source: OrderSourceName | None = None
+
+
 class OrderPath(BaseModel):
     order_id: Id
 
