@@ -2,7 +2,7 @@
 only operators may call it. On both databases."""
 from __future__ import annotations
 
-from tests.conftest import login, make_leader, make_product
+from tests.conftest import login, make_leader
 
 
 def place(buyer, product, point_id, qty=1):
