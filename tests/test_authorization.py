@@ -51,6 +51,7 @@ OPERATIONS = {
     "POST /api/v1/orders/{order_id}/cancel": BUYER,
     "GET /api/v1/admin/refunds": ADMIN,
     "GET /api/v1/flash-sales": PUBLIC,
+    "GET /api/v1/bargains": PUBLIC,  # the mini-program's campaign page, before login
     "POST /api/v1/flash-sales/{sale_id}/purchase": BUYER,  # the token alone (no database read)
     "GET /api/v1/flash-sales/reservations/{reservation_id}": BUYER,
     # Share links open inside the mini-program, which logs in at launch: readers carry a token.
