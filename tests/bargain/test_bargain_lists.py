@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from tests.bargain.test_bargain import make_bargain, owner  # noqa: F401 (a fixture)
+import pytest
+
+from tests.bargain.test_bargain import make_bargain
+from tests.conftest import login
+
+
+@pytest.fixture
+def owner(client, leader):
+    api = login(client, "bargainer", nickname="砍价人")
+    api.put("/me/pickup-point", json={"pickup_point_id": leader[1]["pickup_point_id"]})
+    return api
 
 
 def iso(delta):
