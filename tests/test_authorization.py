@@ -51,10 +51,11 @@ OPERATIONS = {
     "POST /api/v1/orders/{order_id}/cancel": BUYER,
     "GET /api/v1/admin/refunds": ADMIN,
     "GET /api/v1/flash-sales": PUBLIC,
+    "GET /api/v1/bargains": PUBLIC,  # the mini-program's campaign page, before login
     "POST /api/v1/flash-sales/{sale_id}/purchase": BUYER,  # the token alone (no database read)
     "GET /api/v1/flash-sales/reservations/{reservation_id}": BUYER,
     # Share links open inside the mini-program, which logs in at launch: readers carry a token.
-    "GET /api/v1/group-buys": BUYER,
+    "GET /api/v1/group-buys": PUBLIC,  # the campaign page, shown before login like flash sales
     "GET /api/v1/groups/{group_id}": BUYER,
     "POST /api/v1/group-buys/{group_buy_id}/groups": BUYER,
     "POST /api/v1/groups/{group_id}/join": BUYER,

@@ -17,7 +17,7 @@ ONE_BACKEND = ["sqlite" if "sqlite" in BACKENDS else BACKENDS[0]]
 METHODS = ("get", "put", "post", "patch", "delete")
 PUBLIC = {"wechat_login", "dev_login", "list_nearby_pickup_points", "get_pickup_point", "list_products",
           "get_product", "wechatpay_notify", "wechatpay_transfer_notify", "wechat_push_verify", "wechat_push",
-          "list_flash_sales", "list_recharge_packages", "list_member_levels"}
+          "list_flash_sales", "list_bargains", "list_group_buys", "list_recharge_packages", "list_member_levels"}
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth import service, wechat
-from app.auth.schemas import BindPickupPoint, DevLogin, ProfileUpdate, TokenOut, UserPublic, WechatLogin
+from app.auth.schemas import (BindPickupPoint, BuyerAdmin, BuyerAdminList, BuyerQuery, DevLogin, ProfileUpdate,
+                              TokenOut, UserPublic, WechatLogin)
 from app.auth.security import BEARER, authenticated, current, issue_token
 from app.db import reading, transaction
 from app.errors import NotFound
 from app.extensions import limiter
 from app.http import problem_response, respond, settings
+from app.pagination import decode_cursor, page_of
 from app.request_context import request_is_local
 
 bp = APIBlueprint("auth", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="auth", description="Login and me")])
@@ -70,3 +72,15 @@ def bind_pickup_point(body: BindPickupPoint):
     with transaction() as s:
         service.bind_pickup_point(s, user_id=current().user_id, pickup_point_id=body.pickup_point_id)
         return respond(UserPublic(**service.profile(s, current().user_id)))
+
+
+@bp.get("/admin/buyers", operation_id="admin_list_buyers", responses={200: BuyerAdminList}, security=BEARER,
+        summary="Every user, newest first, searched by the phone's last digits")
+@authenticated("admin")
+def admin_list_buyers(query: BuyerQuery):
+    with reading() as s:
+        rows = service.list_buyers(s, phone_tail=query.phone_tail, before_id=decode_cursor(query.cursor),
+                                   limit=query.limit)
+        rows, cursor = page_of(rows, query.limit)
+        return respond(BuyerAdminList(items=[BuyerAdmin.model_validate(u, from_attributes=True) for u in rows],
+                                      next_cursor=cursor))

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from app.http import Id, JsonBody, Name
+from app.pagination import PageQuery
 
 
 class WechatLogin(JsonBody):
@@ -37,3 +40,21 @@ class BindPickupPoint(JsonBody):
 class ProfileUpdate(JsonBody):
     nickname: Name[64] | None = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$")
+
+
+class BuyerQuery(PageQuery):
+    phone_tail: str | None = Field(default=None, pattern=r"^[0-9]{4,11}$",
+                                   description="The last digits (4 to 11) of the phone number")
+
+
+class BuyerAdmin(BaseModel):
+    id: int
+    nickname: str
+    phone: str | None
+    pickup_point_id: int | None
+    created_at: datetime
+
+
+class BuyerAdminList(BaseModel):
+    items: list[BuyerAdmin]
+    next_cursor: str | None

@@ -8,6 +8,7 @@ from app.auth.models import User
 from app.auth.security import roles_of
 from app.db import apply_changes, utcnow
 from app.leader import service as leader_service
+from app.pagination import keyset
 
 
 def upsert_user(session: Session, *, openid: str, unionid: str | None = None, nickname: str | None = None,
@@ -84,8 +85,21 @@ def nicknames(session: Session, *, user_ids: list[int]) -> dict[int, str]:
     return dict(session.exec(select(User.id, User.nickname).where(User.id.in_(set(user_ids)))).all())
 
 
+def users_with_phone_tail(phone_tail: str):
+    """A subquery of the ids of users whose phone ends with phone_tail (the operator's search)."""
+    return select(User.id).where(User.phone.like(f"%{phone_tail}"))
+
+
 def bound_points(session: Session, *, user_ids: set[int]) -> dict[int, int | None]:
     """Each user's bound pickup point (None: not bound), read as one set."""
     if not user_ids:
         return {}
     return dict(session.exec(select(User.id, User.pickup_point_id).where(User.id.in_(user_ids))).all())
+
+
+def list_buyers(session: Session, *, phone_tail: str | None, before_id: int | None, limit: int) -> list[User]:
+    """Every user, newest first (the operator's list), narrowed by the phone's last digits."""
+    q = select(User)
+    if phone_tail:
+        q = q.where(User.id.in_(users_with_phone_tail(phone_tail)))
+    return list(session.exec(keyset(q, User.id, before_id, limit)))

@@ -4,13 +4,14 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
 from app.bargain import service
-from app.bargain.schemas import (BargainCreate, BargainPath, BargainPublic, HelperPublic, HelpOut, RecordOrderBody,
-                                 RecordPath, RecordPublic)
-from app.db import reading, retry_conflicts, transaction
+from app.bargain.schemas import (BargainAdmin, BargainAdminList, BargainCreate, BargainList, BargainPath, BargainPublic,
+                                 HelperPublic, HelpOut, RecordOrderBody, RecordPath, RecordPublic)
+from app.db import reading, retry_conflicts, transaction, utcnow
 from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
 from app.order import views as order_views
 from app.order.schemas import OrderPublic
+from app.pagination import PageQuery, decode_cursor, page_of
 
 bp = APIBlueprint("bargain", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="bargain", description="砍价: friends cut the price down to the floor")])
@@ -33,6 +34,30 @@ def create_bargain(body: BargainCreate):
     with transaction() as s:
         campaign = service.create_campaign(s, **body.model_dump())
         return respond(BargainPublic.model_validate(campaign, from_attributes=True), 201)
+
+
+@bp.get("/bargains", operation_id="list_bargains", responses={200: BargainList},
+        summary="Bargain campaigns not ended yet (running or upcoming), newest first")
+def list_bargains(query: PageQuery):
+    with reading() as s:
+        rows = service.list_campaigns(s, now=utcnow(), before_id=decode_cursor(query.cursor), limit=query.limit)
+        rows, cursor = page_of(rows, query.limit)
+        return respond(BargainList(items=[BargainPublic.model_validate(c, from_attributes=True) for c in rows],
+                                   next_cursor=cursor))
+
+
+@bp.get("/admin/bargains", operation_id="admin_list_bargains", security=BEARER, responses={200: BargainAdminList},
+        summary="Every bargain campaign, newest first, with its state and sales")
+@authenticated("admin")
+def admin_list_bargains(query: PageQuery):
+    with reading() as s:
+        rows = service.list_campaigns(s, now=None, before_id=decode_cursor(query.cursor), limit=query.limit)
+        rows, cursor = page_of(rows, query.limit)
+        sales, now = service.campaign_sales(s, [c.id for c in rows]), utcnow()
+        items = [BargainAdmin(**BargainPublic.model_validate(c, from_attributes=True).model_dump(),
+                              state=service.campaign_state(c, now), records_started=sales.get(c.id, (0, 0))[0],
+                              orders=sales.get(c.id, (0, 0))[1]) for c in rows]
+        return respond(BargainAdminList(items=items, next_cursor=cursor))
 
 
 @bp.post("/bargains/<int:bargain_id>/start", operation_id="start_bargain", security=BEARER,

@@ -41,6 +41,22 @@ class BargainPublic(BaseModel):
     buy_at_any_price: bool
 
 
+class BargainList(BaseModel):
+    items: list[BargainPublic]
+    next_cursor: str | None
+
+
+class BargainAdmin(BargainPublic):
+    state: Literal["upcoming", "running", "ended"]
+    records_started: int
+    orders: int = Field(description="Records that became an order")
+
+
+class BargainAdminList(BaseModel):
+    items: list[BargainAdmin]
+    next_cursor: str | None
+
+
 class HelperPublic(BaseModel):
     nickname: str
     cut: int

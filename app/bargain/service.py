@@ -23,6 +23,7 @@ from app.notify import service as notify_service
 from app.order import placing as order_placing
 from app.order import rules as order_rules
 from app.order.models import Order, OrderSource
+from app.pagination import keyset
 
 R = RecordStatus
 SOURCE = OrderSource.bargain.value
@@ -52,6 +53,31 @@ def create_campaign(session: Session, *, sku_id: int, start_price: int, floor_pr
 def get_campaign(session: Session, campaign_id: int) -> Bargain:
     campaign = get_or_raise(session, Bargain, campaign_id, BargainNotFound(f"Bargain {campaign_id} does not exist."))
     return campaign
+
+
+def list_campaigns(session: Session, *, now: datetime | None, before_id: int | None, limit: int) -> list[Bargain]:
+    """Campaigns newest first; with now, only those not ended yet (the mini-program's page)."""
+    q = select(Bargain)
+    if now is not None:
+        q = q.where(Bargain.ends_at > now)
+    return list(session.exec(keyset(q, Bargain.id, before_id, limit)))
+
+
+def campaign_sales(session: Session, campaign_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per campaign: (records started, records that became an order)."""
+    if not campaign_ids:
+        return {}
+    rows = session.exec(select(BargainRecord.campaign_id, func.count(BargainRecord.id),
+                               func.count(BargainRecord.order_id))
+                        .where(BargainRecord.campaign_id.in_(campaign_ids))
+                        .group_by(BargainRecord.campaign_id)).all()
+    return {cid: (started, ordered) for cid, started, ordered in rows}
+
+
+def campaign_state(campaign: Bargain, now: datetime) -> str:
+    if now < campaign.starts_at:
+        return "upcoming"
+    return "running" if now < campaign.ends_at else "ended"
 
 
 def get_record(session: Session, record_id: int) -> BargainRecord:

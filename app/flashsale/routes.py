@@ -6,14 +6,16 @@ from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, token_authenticated, token_user_id
-from app.db import reading, transaction
+from app.db import reading, transaction, utcnow
 from app.extensions import limiter
-from app.flashsale import lane, service
+from app.flashsale import admin_reads, lane, service
 from app.flashsale.purchase import take
-from app.flashsale.schemas import (FlashSaleCreate, FlashSaleList, FlashSalePath, FlashSalePublic, FlashSaleQuery,
-                                   FlashSaleStats, PurchaseBody, PurchaseOut, ReservationOut, ReservationPath)
+from app.flashsale.schemas import (FlashSaleAdmin, FlashSaleAdminList, FlashSaleCreate, FlashSaleList, FlashSalePath,
+                                   FlashSalePublic, FlashSaleQuery, FlashSaleStats, PurchaseBody, PurchaseOut,
+                                   ReservationOut, ReservationPath)
 from app.http import problem_response, respond
 from app.idempotency import checked_key as idempotency_key
+from app.pagination import PageQuery, decode_cursor, page_of
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,23 @@ def sale_stats(path: FlashSalePath):
         return respond(FlashSaleStats(**_public(sale, left).model_dump(), reserved=st.reserved,
                                       confirmed=st.confirmed, paid=st.paid, expired=st.expired, returned=st.returned,
                                       returned_to_sku=st.returned_to_sku, settled_at=sale.settled_at))
+
+
+@bp.get("/admin/flash-sales", operation_id="admin_list_flash_sales", security=BEARER,
+        responses={200: FlashSaleAdminList}, summary="Every flash sale, newest first, with its state and figures")
+@authenticated("admin")
+def admin_list_sales(query: PageQuery):
+    with reading() as s:
+        sales = admin_reads.list_all(s, before_id=decode_cursor(query.cursor), limit=query.limit)
+        sales, cursor = page_of(sales, query.limit)
+        left, now, items = service.stock_left(sales), utcnow(), []
+        for sale in sales:
+            st = service.stats(s, sale, left[sale.id])
+            items.append(FlashSaleAdmin(**_public(sale, left[sale.id]).model_dump(), reserved=st.reserved,
+                                        confirmed=st.confirmed, paid=st.paid, expired=st.expired,
+                                        returned=st.returned, returned_to_sku=st.returned_to_sku,
+                                        settled_at=sale.settled_at, state=admin_reads.state(sale, now)))
+        return respond(FlashSaleAdminList(items=items, next_cursor=cursor))
 
 
 @bp.get("/flash-sales", operation_id="list_flash_sales", responses={200: FlashSaleList},

@@ -73,3 +73,12 @@ class FlashSaleStats(FlashSalePublic):
     returned: int = Field(description="units of cancelled or refunded (unshipped) orders, back to the sale")
     returned_to_sku: int = Field(description="unsold units given back to the SKU when the sale ended")
     settled_at: datetime | None
+
+
+class FlashSaleAdmin(FlashSaleStats):
+    state: Literal["upcoming", "running", "ended"]
+
+
+class FlashSaleAdminList(BaseModel):
+    items: list[FlashSaleAdmin]
+    next_cursor: str | None

@@ -3,13 +3,14 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
-from app.db import reading, retry_conflicts, transaction
-from app.groupbuy import service
-from app.groupbuy.schemas import (GroupAndOrder, GroupBuyCreate, GroupBuyList, GroupBuyPath, GroupBuyPublic, GroupPath,
-                                  GroupPublic, JoinBody, MemberPublic)
+from app.db import reading, retry_conflicts, transaction, utcnow
+from app.groupbuy import admin_reads, service
+from app.groupbuy.schemas import (GroupAndOrder, GroupBuyAdmin, GroupBuyAdminList, GroupBuyCreate, GroupBuyList,
+                                  GroupBuyPath, GroupBuyPublic, GroupPath, GroupPublic, JoinBody, MemberPublic)
 from app.http import problem_response, respond, settings
 from app.idempotency import idempotent
 from app.order import views as order_views
+from app.pagination import PageQuery, decode_cursor, page_of
 
 bp = APIBlueprint("groupbuy", __name__, url_prefix="/api/v1",
                   abp_tags=[Tag(name="group-buy", description="拼团: groups that fill with paid members")])
@@ -34,9 +35,23 @@ def create_group_buy(body: GroupBuyCreate):
         return respond(GroupBuyPublic.model_validate(campaign, from_attributes=True), 201)
 
 
-@bp.get("/group-buys", operation_id="list_group_buys", security=BEARER, responses={200: GroupBuyList},
-        summary="Group-buy campaigns inside their window")
-@authenticated()
+@bp.get("/admin/group-buys", operation_id="admin_list_group_buys", security=BEARER,
+        responses={200: GroupBuyAdminList}, summary="Every group-buy campaign, newest first, with its state and groups")
+@authenticated("admin")
+def admin_list_group_buys(query: PageQuery):
+    with reading() as s:
+        rows = admin_reads.list_all(s, before_id=decode_cursor(query.cursor), limit=query.limit)
+        rows, cursor = page_of(rows, query.limit)
+        counts, now = admin_reads.group_counts(s, [c.id for c in rows]), utcnow()
+        items = [GroupBuyAdmin(**GroupBuyPublic.model_validate(c, from_attributes=True).model_dump(),
+                               state=admin_reads.state(c, now), groups_forming=counts[c.id]["forming"],
+                               groups_succeeded=counts[c.id]["succeeded"], groups_failed=counts[c.id]["failed"])
+                 for c in rows]
+        return respond(GroupBuyAdminList(items=items, next_cursor=cursor))
+
+
+@bp.get("/group-buys", operation_id="list_group_buys", responses={200: GroupBuyList},
+        summary="Group-buy campaigns inside their window (no login needed: the mini-program's campaign page)")
 def list_group_buys():
     with reading() as s:
         return respond(GroupBuyList(items=[GroupBuyPublic.model_validate(c, from_attributes=True)

@@ -46,6 +46,18 @@ class GroupBuyList(BaseModel):
     items: list[GroupBuyPublic]
 
 
+class GroupBuyAdmin(GroupBuyPublic):
+    state: Literal["upcoming", "running", "ended"]
+    groups_forming: int
+    groups_succeeded: int
+    groups_failed: int
+
+
+class GroupBuyAdminList(BaseModel):
+    items: list[GroupBuyAdmin]
+    next_cursor: str | None
+
+
 class JoinBody(OptionalJsonBody):
     qty: int = Field(default=1, ge=1, le=99)
     pickup_point_id: Id | None = None

@@ -64,6 +64,29 @@ def list_buyer_orders(session: Session, *, buyer_id: int, status: str | None, be
     return list(session.exec(keyset(q, Order.id, before_id, limit)))
 
 
+def admin_orders(session: Session, *, order_id: int | None = None, buyer_id: int | None = None,
+                 phone_tail: str | None = None, pickup_point_id: int | None = None,
+                 delivery_date: date | None = None, status: str | None = None, source: str | None = None,
+                 before_id: int | None, limit: int) -> list[Order]:
+    """The operator's search over every order, newest first; every filter given narrows it."""
+    q = select(Order)
+    if order_id is not None:
+        q = q.where(Order.id == order_id)
+    if buyer_id is not None:
+        q = q.where(Order.buyer_id == buyer_id)
+    if phone_tail:
+        q = q.where(Order.buyer_id.in_(auth_service.users_with_phone_tail(phone_tail)))
+    if pickup_point_id is not None:
+        q = q.where(Order.pickup_point_id == pickup_point_id)
+    if delivery_date:
+        q = q.where(Order.delivery_date == delivery_date)
+    if status:
+        q = q.where(Order.status == status)
+    if source:
+        q = q.where(Order.source == source)
+    return list(session.exec(keyset(q, Order.id, before_id, limit)))
+
+
 def leader_orders(session: Session, *, pickup_point_id: int, delivery_date: date | None, status: str | None,
                   before_id: int | None, limit: int) -> list[tuple[Order, str]]:
     q = select(Order).where(Order.pickup_point_id == pickup_point_id)

@@ -11,8 +11,8 @@ from app.order import queries as order_queries
 from app.order import transitions as order_transitions
 from app.order import views
 from app.order.models import OrderStatus
-from app.order.schemas import (AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic, OrderQuery, PayBody,
-                               PaymentInfo, PayOut)
+from app.order.schemas import (AdminOrderQuery, AdminRefundBody, OrderCreate, OrderList, OrderPath, OrderPublic,
+                               OrderQuery, PayBody, PaymentInfo, PayOut)
 from app.pagination import decode_cursor, page_of
 from app.payment import flows as payment_flows
 from app.payment import unit_refunds as payment_units
@@ -91,6 +91,19 @@ def cancel_order(path: OrderPath):
     with transaction() as s:
         order = order_transitions.cancel_by_buyer(s, order_id=path.order_id, buyer_id=current().user_id)
         return respond(views.order_public_one(s, order))
+
+
+@bp.get("/admin/orders", operation_id="admin_list_orders", responses={200: OrderList}, security=BEARER,
+        summary="Every order, newest first, searched by id, buyer, phone tail, point, delivery date, status, source")
+@authenticated("admin")
+def admin_list_orders(query: AdminOrderQuery):
+    with reading() as s:
+        rows = order_queries.admin_orders(
+            s, order_id=query.order_id, buyer_id=query.buyer_id, phone_tail=query.phone_tail,
+            pickup_point_id=query.pickup_point_id, delivery_date=query.delivery_date, status=query.status,
+            source=query.source, before_id=decode_cursor(query.cursor), limit=query.limit)
+        rows, cursor = page_of(rows, query.limit)
+        return respond(OrderList(items=views.orders_public(s, rows), next_cursor=cursor))
 
 
 @bp.post("/admin/orders/<int:order_id>/refund", operation_id="refund_order", responses={

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http import Id, JsonBody, MultilineText, Name, OptionalJsonBody
+from app.http import Id, IsoDate, JsonBody, MultilineText, Name, OptionalJsonBody
 from app.pagination import PageQuery
 
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "arrived", "picked_up", "cancelled", "refunded"]
@@ -80,6 +80,22 @@ class OrderList(BaseModel):
 
 class OrderQuery(PageQuery):
     status: OrderStatusName | None = None
+
+
+OrderSourceName = Literal["plain", "flash_sale", "group", "bargain"]
+
+
+class AdminOrderQuery(PageQuery):
+    """The operator's order search: every filter given narrows the list."""
+
+    order_id: Id | None = None
+    buyer_id: Id | None = None
+    phone_tail: str | None = Field(default=None, pattern=r"^[0-9]{4,11}$",
+                                   description="The last digits (4 to 11) of the buyer's phone number")
+    pickup_point_id: Id | None = None
+    delivery_date: IsoDate | None = None
+    status: OrderStatusName | None = None
+    source: OrderSourceName | None = None
 
 
 class OrderPath(BaseModel):

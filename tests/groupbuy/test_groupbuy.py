@@ -35,6 +35,8 @@ def test_opening_a_group_gives_a_forming_group_and_an_unpaid_undated_order(clien
     assert body["order"]["total"] == 890  # the opener's price
     assert [m["nickname"] for m in body["group"]["members"]] == ["邻居0"]
     assert login(client, "viewer").get("/group-buys").get_json()["items"][0]["id"] == campaign["id"]
+    r = client.get("/api/v1/group-buys")  # the campaign page needs no login
+    assert r.status_code == 200 and r.get_json()["items"][0]["id"] == campaign["id"]
 
 
 def test_one_open_group_per_buyer_and_campaign_and_one_membership_per_group(client, admin, leader, product):
