@@ -3,22 +3,4 @@ reset for each test. A module that wants the app to use it overrides settings_ov
 wechatpay.settings() (the others run on the sandbox provider)."""
 from __future__ import annotations
 
-import pytest
-
-from tests.fakes.wechatpay import FakeWechatPay
-from tests.fakes.wechatpay_transfers import FakeTransfers
-
-
-@pytest.fixture(scope="session")
-def wechatpay_server(tmp_path_factory):
-    fake = FakeWechatPay(key_dir=tmp_path_factory.mktemp("wechatpay-keys"))
-    FakeTransfers(fake)
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def wechatpay(wechatpay_server):
-    wechatpay_server.reset()
-    wechatpay_server.transfers.reset()
-    return wechatpay_server
+from tests.fakes.wechatpay_transfers import wechatpay, wechatpay_server  # noqa: F401 - fixtures

@@ -28,6 +28,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Callable
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from werkzeug.wrappers import Request, Response
@@ -195,3 +196,21 @@ class FakeTransfers:
             return self._error(400, "INVALID_REQUEST", "当前状态不支持撤销")
         bill = self.record_transfer(out_bill_no, bill["transfer_amount"], state=self.cancel_state)
         return self.wx._signed(200, {k: bill[k] for k in ("out_bill_no", "transfer_bill_no", "state", "update_time")})
+
+
+# ---- fixtures: the fake WeChat Pay with its merchant transfer, one server per session ----------
+
+@pytest.fixture(scope="session")
+def wechatpay_server(tmp_path_factory):
+    fake = FakeWechatPay(key_dir=tmp_path_factory.mktemp("wechatpay-keys"))
+    FakeTransfers(fake)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def wechatpay(wechatpay_server):
+    """Reset for each test (payments, bills and transfers)."""
+    wechatpay_server.reset()
+    wechatpay_server.transfers.reset()
+    return wechatpay_server

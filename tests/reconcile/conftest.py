@@ -13,26 +13,10 @@ from app.payment import service as payment_service
 from app.payment.models import Refund
 from app.payment.providers import out_trade_no
 from app.reconcile import sources
-from tests.fakes.wechatpay import FakeWechatPay
-from tests.fakes.wechatpay_transfers import FakeTransfers
+from tests.fakes.wechatpay_transfers import wechatpay, wechatpay_server  # noqa: F401 - fixtures
 from tests.payment.helpers import notify, place_order
 
 CST = timezone(timedelta(hours=8))
-
-
-@pytest.fixture(scope="session")
-def wechatpay_server(tmp_path_factory):
-    fake = FakeWechatPay(key_dir=tmp_path_factory.mktemp("wechatpay-bill-keys"))
-    FakeTransfers(fake)
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def wechatpay(wechatpay_server):
-    wechatpay_server.reset()
-    wechatpay_server.transfers.reset()
-    return wechatpay_server
 
 
 @pytest.fixture
