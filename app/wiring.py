@@ -10,6 +10,7 @@ from flask_openapi3 import OpenAPI
 
 from app.aftersales.routes import bp as aftersales_bp
 from app.auth.routes import bp as auth_bp
+from app.backoffice.routes import bp as backoffice_bp
 from app.bargain import service as bargain_service
 from app.bargain.routes import bp as bargain_bp
 from app.catalog.routes import bp as catalog_bp
@@ -132,5 +133,6 @@ def wire(registry: OrderHooks = hooks) -> None:
 def register_blueprints(app: OpenAPI) -> None:
     for bp in (auth_bp, leader_bp, workbench_bp, pickup_bp, catalog_bp, order_bp, payment_bp, manifest_bp,
                flashsale_bp, groupbuy_bp, bargain_bp, chat_bp, notify_bp, subscribe_bp, share_bp, points_bp,
-               earnings_bp, reconcile_bp, shipping_bp, coupons_bp, wallet_bp, aftersales_bp):
+               earnings_bp, reconcile_bp, shipping_bp, coupons_bp, wallet_bp, aftersales_bp,
+               backoffice_bp):
         app.register_api(bp)

@@ -49,6 +49,9 @@ NESTED_IMPORTS_ALLOWED = {"app", "app.cli"}
 # Reads of another domain's tables, each needed by a set-based query that joins them.
 CROSS_DOMAIN_MODEL_READS = {
     "app.aftersales.service": ["app.order.models"],  # the statuses an order may ask for after-sales from
+    # the operator's leaders and points with their day's figures: grouped over orders, fans, commissions
+    "app.backoffice.figures": ["app.auth.models", "app.commission.models", "app.leader.models", "app.order.models",
+                               "app.pickup.models"],
     "app.bargain.service": ["app.order.models"],  # a bargain's order, by its source_ref
     "app.chat.service": ["app.leader.models", "app.notify.models", "app.order.models", "app.pickup.models"],
     "app.commission.reactions": ["app.order.models"],  # the order a commission is for
