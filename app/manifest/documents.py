@@ -15,6 +15,7 @@ from app.manifest.schemas import PointManifestPublic
 
 FONT_PATH = os.environ.get("LINLI_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 BOM = "\ufeff"
+TICK = "□"  # the picker's box to tick (U+25A1: WenQuanYi Micro Hei has no U+2610 ☐)
 
 
 def _csv(rows: Iterable[Iterable]) -> bytes:
@@ -67,14 +68,18 @@ def warehouse_csv(m: dict) -> bytes:
 class _Doc:
     """An A4 page flow of simple bordered rows in the CJK font."""
 
-    def __init__(self, title: str):
+    def __init__(self, title: str, *, page_numbers: bool = False):
         from fpdf import FPDF
 
         if not os.path.exists(FONT_PATH):
             raise PdfFontMissing(f"The PDF font is not installed ({FONT_PATH}): apt-get install fonts-wqy-microhei.")
         self.pdf = pdf = FPDF(format="A4")
+        # A table's header row, drawn again at the top of every page the table runs onto.
+        self.header: tuple[list[float], list] | None = None
         pdf.set_title(title)
         pdf.add_font("wqy", fname=FONT_PATH, collection_font_number=0)
+        if page_numbers:
+            pdf.footer = self._page_number  # FPDF calls self.footer() as each page closes
         pdf.set_auto_page_break(True, margin=12)
         pdf.set_margins(12, 12)
         pdf.add_page()
@@ -87,14 +92,22 @@ class _Doc:
         self.pdf.cell(0, 8, text, new_x="LMARGIN", new_y="NEXT")
         self.pdf.set_font("wqy", size=10)
 
-    def row(self, widths: list[float], cells: list, bold: bool = False):
+    def row(self, widths: list[float], cells: list, bold: bool = False, shade: bool = False):
         pdf = self.pdf
         if pdf.will_page_break(7):
             pdf.add_page()
-        pdf.set_font("wqy", size=11 if bold else 10)
+            if self.header is not None:
+                self.row(*self.header, bold=True, shade=True)
+        size = 11 if bold else 10
+        pdf.set_fill_color(225)
         for w, text in zip(widths, cells):
+            if text == TICK:  # a box big enough to tick with a pen
+                pdf.set_font("wqy", size=16)
+                pdf.cell(w, 7, text, border=1, align="C", fill=shade)
+                continue
+            pdf.set_font("wqy", size=size)
             align = "R" if isinstance(text, int) else "L"
-            pdf.cell(w, 7, self._fit(str(text), w - 2), border=1, align=align)
+            pdf.cell(w, 7, self._fit(str(text), w - 2), border=1, align=align, fill=shade)
         pdf.ln(7)
 
     def _fit(self, text: str, width: float) -> str:
@@ -104,6 +117,21 @@ class _Doc:
         while text and self.pdf.get_string_width(text + "…") > width:
             text = text[:-1]
         return text + "…"
+
+    def table_header(self, widths: list[float], cells: list):
+        """Start a table: its header row now and again atop each page it runs onto."""
+        self.header = (widths, cells)
+        self.row(widths, cells, bold=True, shade=True)
+
+    def line(self, text: str, *, size: int = 9, height: float = 6):
+        self.pdf.set_font("wqy", size=size)
+        self.pdf.cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
+
+    def _page_number(self):
+        pdf = self.pdf
+        pdf.set_y(-10)
+        pdf.set_font("wqy", size=8)
+        pdf.cell(0, 5, f"第 {pdf.page_no()} / {pdf.str_alias_nb_pages} 页", align="C")
 
     def bytes(self) -> bytes:
         return bytes(self.pdf.output())
@@ -131,12 +159,53 @@ def point_pdf(m: PointManifestPublic, tz: tzinfo | None = None) -> bytes:
     return doc.bytes()
 
 
-def warehouse_pdf(m: dict) -> bytes:
-    doc = _Doc(f"拣货单 {m['delivery_date']}（第 {m['version']} 版）")
-    for sku in m["skus"]:
-        doc.row([25, 130, 31], [sku["sku_id"], sku["name"], sku["total"]], bold=True)
+# The picking list's columns: SKU id, product, SKU (规格), point, quantity, and a box to tick.
+PICK_WIDTHS = [16, 56, 38, 50, 14, 12]
+PICK_HEADER = ["SKU", "商品", "规格", "自提点", "数量", "勾选"]
+SIGN_OFF = "拣货人：______________　　复核人：______________　　时间：______________"
+
+
+def _split_name(name: str, names: tuple[str, str] | None) -> tuple[str, str]:
+    """A line's stored name is "<product> <SKU>" as ordered; split by the catalog's product name when
+    it still prefixes it, else the whole name stays in the product column."""
+    if names and name.startswith(names[0] + " "):
+        return names[0], name[len(names[0]) + 1:]
+    return name, ""
+
+
+def warehouse_pdf(m: dict, tz: tzinfo | None = None, names: dict[int, tuple[str, str]] | None = None) -> bytes:
+    """The sheet the warehouse picks from: per SKU its total, then its split by point, each with a
+    box to tick; the header row on every page, totals, page numbers and a sign-off line.
+    m: the warehouse manifest as JSON; names: sku id → (product, SKU name) from the catalog."""
+    skus = m["skus"]
+    units = sum(sku["total"] for sku in skus)
+    pick_lines = sum(len(sku["by_point"]) for sku in skus)
+    points = len({p["pickup_point_id"] for sku in skus for p in sku["by_point"]})
+    built = _local(datetime.fromisoformat(m["built_at"]), tz) if m.get("built_at") else "—"
+    doc = _Doc(f"拣货单 配送日期 {m['delivery_date']}（第 {m['version']} 版）", page_numbers=True)
+    doc.line(f"生成时间 {built}　打印时间 {_local(utcnow(), tz)}（{getattr(tz, 'key', 'UTC')}）")
+    doc.line(f"共 {len(skus)} 种商品，{pick_lines} 个拣货行，{points} 个自提点，合计 {units} 件")
+    doc.pdf.ln(2)
+    doc.table_header(PICK_WIDTHS, PICK_HEADER)
+    for sku in skus:
+        product, sku_name = _split_name(sku["name"], (names or {}).get(sku["sku_id"]))
+        doc.row(PICK_WIDTHS, [sku["sku_id"], product, sku_name, f"合计 {len(sku['by_point'])} 个自提点",
+                              sku["total"], TICK], bold=True)
         for p in sku["by_point"]:
-            doc.row([25, 130, 31], ["", f"  {p['name']}（#{p['pickup_point_id']}）", p["qty"]])
+            # A SKU's points running onto the next page say again which SKU they are.
+            again = doc.pdf.will_page_break(7)
+            doc.row(PICK_WIDTHS, [sku["sku_id"] if again else "", f"{product}（续）" if again else "",
+                                  sku_name if again else "", f"{p['name']}（#{p['pickup_point_id']}）", p["qty"], TICK])
+    if not skus:
+        doc.row([sum(PICK_WIDTHS)], ["（本日没有要拣的货）"])
+    doc.row(PICK_WIDTHS, ["", "合计", f"{len(skus)} 种商品 / {pick_lines} 行", f"{points} 个自提点", units, ""],
+            bold=True)
+    doc.header = None
+    pdf = doc.pdf
+    if pdf.will_page_break(20):
+        pdf.add_page()
+    pdf.ln(8)
+    doc.line(SIGN_OFF, size=11, height=8)
     return doc.bytes()
 
 

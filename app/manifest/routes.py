@@ -4,6 +4,7 @@ from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
 from app.auth.security import BEARER, authenticated, current
+from app.catalog import service as catalog_service
 from app.db import reading
 from app.http import problem_response, respond, settings
 from app.manifest import documents, jobs, service
@@ -78,8 +79,11 @@ def leader_manifest(path: ManifestPath, query: ManifestQuery):
 def admin_manifest(path: ManifestPath, query: ManifestQuery):
     with reading() as s:
         m = warehouse_manifest(s, path.delivery_date)
+        # The PDF splits each line's name into product and SKU by the catalog's names (one read).
+        names = catalog_service.sku_names(s, sku_ids={k["sku_id"] for k in m["skus"]}) if query.format == "pdf" else {}
+    tz = settings().tz
     return _answer(m, query.format, f"picking-{path.delivery_date}", documents.warehouse_csv,
-                   documents.warehouse_pdf)
+                   lambda m_: documents.warehouse_pdf(m_, tz, names))
 
 
 @bp.post("/admin/manifests/<delivery_date>/build", security=BEARER, operation_id="build_manifests",
