@@ -287,6 +287,10 @@ def request_for(op: str, w: World, fake_wechat) -> dict:
         "GET /api/v1/leader/fans": {"segment": "active"},
         "GET /api/v1/leader/manifests/{delivery_date}": {"format": "csv"},
         "GET /api/v1/admin/manifests/{delivery_date}": {"format": "csv"},
+        # The operator's lists with their day's figures, searched (ADMIN by the /admin/ prefix rule).
+        "GET /api/v1/admin/leaders": {"date": ids["delivery_date"], "status": "active", "q": "团长"},
+        "GET /api/v1/admin/pickup-points": {"date": ids["delivery_date"], "lat": 30.2741, "lng": 120.1551,
+                                            "status": "open"},
     }
     kw: dict = {}
     if op in bodies:
